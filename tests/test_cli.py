@@ -1,0 +1,73 @@
+"""The `zoo` command line: output, exit codes and one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import assert_one_line_error
+
+from zoo import cli
+
+
+def run(capsys, *argv):
+    try:
+        code = cli.main(list(argv))
+    except SystemExit as e:  # argparse exits on usage errors and --help
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list(capsys):
+    code, out, err = run(capsys, "list")
+    assert code == 0 and err == ""
+    for name in ("mnist_convnet", "cifar10_net", "vgg16", "edge_convnet", "lm_convnet"):
+        assert name in out
+    assert "93.32K" in out and "30.94G" in out  # mnist_convnet params, vgg16 FLOPs
+
+
+def test_list_pattern(capsys):
+    code, out, _ = run(capsys, "list", "vgg*")
+    assert code == 0 and "vgg16" in out and "mnist_convnet" not in out
+
+
+def test_info_json(capsys):
+    code, out, _ = run(capsys, "info", "mnist_convnet", "--json")
+    info = json.loads(out)
+    assert code == 0 and info["params"] == 93_322 and info["input_shape"] == [28, 28, 1]
+
+
+@pytest.mark.parametrize(
+    "argv,code,fragments",
+    [
+        (["info", "vgg61"], 1, ["Received: name='vgg61'", "vgg16"]),
+        (["list", "resnet*"], 1, ["Received: pattern='resnet*'"]),
+        (["frob"], 2, ["invalid choice: 'frob'"]),
+        ([], 2, ["required"]),
+        (["info"], 2, ["name"]),
+        (["list", "--verbose"], 2, ["unrecognized arguments: --verbose"]),
+    ],
+)
+def test_errors_are_one_line(capsys, argv, code, fragments):
+    got, out, err = run(capsys, *argv)
+    assert got == code and out == ""
+    assert err.startswith("zoo")
+    assert_one_line_error(err, *fragments)
+
+
+def _console_script():
+    script = os.path.join(os.path.dirname(sys.executable), "zoo")
+    return [script] if os.path.exists(script) else [sys.executable, "-m", "zoo_cli"]
+
+
+def test_console_script_stderr_is_clean():
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run(_console_script() + ["info", "vgg61"], capture_output=True, text=True, env=env)
+    assert done.returncode == 1 and done.stdout == ""
+    # TensorFlow's start-up logging is held back: the error is all there is.
+    assert done.stderr.startswith("zoo: error: Unknown model.")
+    assert_one_line_error(done.stderr, "Received: name='vgg61'")
+    done = subprocess.run(_console_script() + ["list", "mnist*"], capture_output=True, text=True, env=env)
+    assert done.returncode == 0 and done.stderr == "" and "mnist_convnet" in done.stdout

@@ -1,0 +1,228 @@
+"""Argument checks and building blocks shared by the zoo's model factories.
+
+Every check raises `ValueError` naming the argument and what it received, in the
+style of `keras.applications`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import keras
+
+POOLING_MODES = (None, "avg", "max")
+
+
+def check_positive_int(name: str, value, *, allow_zero: bool = False) -> int:
+    """Returns `value` if it is a positive (or zero) integer, else raises."""
+    low = 0 if allow_zero else 1
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        kind = "a non-negative" if allow_zero else "a positive"
+        raise ValueError(
+            f"`{name}` must be {kind} integer. Received: {name}={value!r}"
+        )
+    return value
+
+
+def check_int_sequence(name: str, value) -> tuple[int, ...]:
+    """Returns `value` as a non-empty tuple of positive integers, else raises."""
+    if (
+        isinstance(value, (str, bytes))
+        or not isinstance(value, Sequence)
+        or len(value) == 0
+        or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value)
+    ):
+        raise ValueError(
+            f"`{name}` must be a non-empty sequence of positive integers. "
+            f"Received: {name}={value!r}"
+        )
+    return tuple(value)
+
+
+def check_rate(name: str, value) -> float:
+    """Returns `value` if it is a probability in [0, 1), else raises."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(
+            f"`{name}` must be a number in [0, 1). Received: {name}={value!r}"
+        )
+    return float(value)
+
+
+def check_choice(name: str, value, choices: Sequence):
+    """Returns `value` if it is one of `choices`, else raises."""
+    if value not in choices:
+        raise ValueError(
+            f"`{name}` must be one of {list(choices)}. Received: {name}={value!r}"
+        )
+    return value
+
+
+def check_input_shape(
+    input_shape,
+    *,
+    default: tuple[int, int, int],
+    min_size: int,
+    require_static: bool,
+) -> tuple:
+    """Validates a channels-last `(height, width, channels)` image shape.
+
+    Args:
+        input_shape: The shape passed by the user, or `None` for `default`.
+        default: The model's default input shape.
+        min_size: The smallest height and width the model accepts.
+        require_static: Whether height and width must be known (a model with a
+            `Flatten` head needs them).
+
+    Returns:
+        The shape as a tuple.
+    """
+    if keras.config.image_data_format() != "channels_last":
+        raise ValueError(
+            "keras-zoo models are channels-last. Received: "
+            f"keras.config.image_data_format()={keras.config.image_data_format()!r}"
+        )
+    if input_shape is None:
+        return tuple(default)
+    if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, Sequence):
+        raise ValueError(
+            "`input_shape` must be a tuple (height, width, channels). "
+            f"Received: input_shape={input_shape!r}"
+        )
+    shape = tuple(input_shape)
+    if len(shape) != 3:
+        raise ValueError(
+            "`input_shape` must have 3 entries (height, width, channels). "
+            f"Received: input_shape={input_shape!r}"
+        )
+
+    def is_size(v):
+        return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+    height, width, channels = shape
+    if not is_size(channels):
+        raise ValueError(
+            "The channel count in `input_shape` must be a positive integer. "
+            f"Received: input_shape={input_shape!r}"
+        )
+    for side in (height, width):
+        if side is None:
+            if require_static:
+                raise ValueError(
+                    "Height and width must be known when `include_top=True`. "
+                    f"Received: input_shape={input_shape!r}"
+                )
+        elif not is_size(side):
+            raise ValueError(
+                "Height and width in `input_shape` must be positive integers or None. "
+                f"Received: input_shape={input_shape!r}"
+            )
+        elif side < min_size:
+            raise ValueError(
+                f"Height and width must be at least {min_size}. "
+                f"Received: input_shape={input_shape!r}"
+            )
+    return shape
+
+
+def check_conv_stack_fits(input_shape, num_convs: int, padding: str, halvings: int = 0):
+    """Raises unless a stack of 3x3 convolutions leaves at least one pixel.
+
+    The stack: `halvings` 2x2 pools first, then `num_convs` convolutions with
+    a 2x2 pool after every one but the last, as in `mnist_convnet`.
+    """
+    for side in input_shape[:2]:
+        if side is None:
+            continue
+        size = side // 2**halvings
+        for i in range(num_convs):
+            size -= 2 if padding == "valid" else 0
+            if i < num_convs - 1 and size >= 1:
+                size //= 2
+        if size < 1:
+            raise ValueError(
+                f"The input is too small for {num_convs} convolutions with "
+                f"padding={padding!r}. Use a larger input, fewer `filters` or "
+                f"padding='same'. Received: input_shape={tuple(input_shape)}"
+            )
+
+
+def check_head(
+    *, include_top: bool, pooling, classes, classifier_activation, weights=None
+):
+    """Validates the classifier-head arguments shared by every factory."""
+    if not isinstance(include_top, bool):
+        raise ValueError(
+            f"`include_top` must be True or False. Received: include_top={include_top!r}"
+        )
+    check_choice("pooling", pooling, POOLING_MODES)
+    check_positive_int("classes", classes)
+    try:
+        activation = keras.activations.get(classifier_activation)
+    except (ValueError, TypeError):
+        raise ValueError(
+            "`classifier_activation` must be a Keras activation name, a callable or "
+            f"None. Received: classifier_activation={classifier_activation!r}"
+        ) from None
+    if weights is not None and activation not in (
+        keras.activations.get("softmax"),
+        keras.activations.get(None),
+    ):
+        raise ValueError(
+            "Only `classifier_activation='softmax'` or None may be used with pretrained "
+            f"weights. Received: classifier_activation={classifier_activation!r}"
+        )
+
+
+def check_weights_path(weights, *, named=()) -> str | None:
+    """Validates `weights`: None, one of the `named` sets, or an existing file."""
+    if weights is None or weights in named:
+        return weights
+    if isinstance(weights, (str, os.PathLike)):
+        path = os.fspath(weights)
+        if os.path.isfile(path):
+            return path
+        if os.sep in path or path.endswith((".h5", ".keras")):
+            raise ValueError(f"Weights file not found. Received: weights={path!r}")
+    options = ", ".join([repr(n) for n in named] + ["None", "or a path to a weights file"])
+    raise ValueError(f"`weights` must be {options}. Received: weights={weights!r}")
+
+
+def load_weights_file(model: keras.Model, path: str) -> None:
+    """Loads a weights file saved from the same architecture, or raises.
+
+    Accepts Keras 3 `.weights.h5` and `.keras` files and legacy `.h5` files.
+    Any failure, corrupt file or mismatched architecture, becomes one
+    `ValueError` naming the file, never a silent random initialisation.
+    """
+    if not path.endswith((".weights.h5", ".keras", ".h5", ".hdf5")):
+        raise ValueError(
+            "Weights files must end in .weights.h5, .keras, .h5 or .hdf5. "
+            f"Received: weights={path!r}"
+        )
+    try:
+        model.load_weights(path)
+    except Exception as e:  # Keras raises many types for a bad file.
+        reason = " ".join(str(e).split())[:300]
+        raise ValueError(
+            f"Could not load weights into {model.name!r} from {path!r}: {reason}"
+        ) from None
+
+
+def classifier_head(x, *, classes, classifier_activation, name="predictions"):
+    """The final dense layer, named like keras.applications' `predictions`."""
+    return keras.layers.Dense(classes, activation=classifier_activation, name=name)(x)
+
+
+def global_pool(x, pooling):
+    """Applies the `pooling` argument of a headless model."""
+    if pooling == "avg":
+        return keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if pooling == "max":
+        return keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
+    return x
+
+
+def image_input(input_shape):
+    """A float32 image input; uint8 arrays are cast on the way in."""
+    return keras.Input(shape=input_shape, name="image")

@@ -1,0 +1,307 @@
+"""Fixed-filter layers: classic image filter banks as frozen Keras layers.
+
+`EdgeFilters` holds 3x3 vertical and horizontal edge detectors (Sobel, Prewitt
+or Scharr); `LeungMalikFilters` holds the 48-filter Leung-Malik bank. Both
+generate their kernels from their config in `build()`, hold them as
+non-trainable weights, apply every filter to every input channel, save and
+load without `custom_objects`, and convert to TFLite with builtin ops only.
+
+Kernels are cross-correlation kernels, as in every Keras convolution: a
+layer's responses equal MATLAB's `imfilter(I, F)` (correlation), not
+`conv2(I, F)`, which flips the kernel.
+
+Reference:
+    T. Leung and J. Malik, "Representing and Recognizing the Visual Appearance
+    of Materials using Three-dimensional Textons", IJCV 43(1), 2001; filter
+    bank code: https://www.robots.ox.ac.uk/~vgg/research/texclass/filters.html
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from zoo._common import check_choice, check_positive_int
+
+# Vertical-edge kernels (the response to a left-to-right intensity step); the
+# horizontal-edge kernel is the transpose.
+EDGE_OPERATORS = {
+    "sobel": [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],
+    "prewitt": [[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]],
+    "scharr": [[-3, 0, 3], [-10, 0, 10], [-3, 0, 3]],
+}
+
+SQRT2 = math.sqrt(2.0)
+
+
+class FixedFilterBank(keras.layers.Layer):
+    """Base class: a frozen bank of 2D filters applied to each input channel.
+
+    Subclasses implement `filters()`, returning the bank as an array of shape
+    `(size, size, num_filters)`. The output has `channels * num_filters`
+    channels ordered channel-major: output channel `c * num_filters + f` is
+    filter `f` applied to input channel `c`.
+
+    Args:
+        padding: `"same"` (zero padding, output the size of the input) or
+            `"valid"`. Defaults to `"same"`.
+        **kwargs: Base layer arguments such as `name` and `dtype`.
+    """
+
+    def __init__(self, padding: str = "same", **kwargs):
+        kwargs.setdefault("trainable", False)
+        super().__init__(**kwargs)
+        self.padding = check_choice("padding", padding, ("same", "valid"))
+
+    def filters(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError(
+                f"{type(self).__name__} needs a known channel count. "
+                f"Received: input_shape={input_shape}"
+            )
+        bank = self.filters().astype("float32")
+        kernel = np.repeat(bank[:, :, None, :], channels, axis=2)
+        # Held as a weight so the graph, SavedModel and TFLite file carry it;
+        # regenerated from the config on every build, so never trained.
+        self.kernel = self.add_weight(
+            name="kernel", shape=kernel.shape, initializer="zeros", trainable=False
+        )
+        self.kernel.assign(kernel)
+
+    def call(self, inputs):
+        x = ops.cast(inputs, self.compute_dtype)
+        kernel = ops.cast(self.kernel, self.compute_dtype)
+        if x.shape[-1] == 1:
+            # One channel: a plain convolution, faster than depthwise on CPU.
+            return ops.conv(x, kernel, padding=self.padding)
+        return ops.depthwise_conv(x, kernel, padding=self.padding)
+
+    def compute_output_shape(self, input_shape):
+        size, _, num_filters = self.filters().shape
+        height, width, channels = input_shape[1:]
+        if self.padding == "valid":
+            height = None if height is None else height - size + 1
+            width = None if width is None else width - size + 1
+        return (input_shape[0], height, width, channels * num_filters)
+
+    def get_config(self):
+        config = super().get_config()
+        config["padding"] = self.padding
+        return config
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class EdgeFilters(FixedFilterBank):
+    """3x3 vertical and horizontal edge filters, applied to each input channel.
+
+    For each input channel the layer outputs two maps: the vertical-edge
+    response (the horizontal derivative, positive where intensity rises from
+    left to right) and the horizontal-edge response (positive where intensity
+    rises from top to bottom).
+
+    Args:
+        operator: `"sobel"`, `"prewitt"` or `"scharr"`. Defaults to `"sobel"`.
+        padding: `"same"` or `"valid"`. Defaults to `"same"`.
+        **kwargs: Base layer arguments such as `name` and `dtype`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> step = np.zeros((1, 5, 5, 1), "float32"); step[..., 3:, :] = 1.0
+    >>> edges = EdgeFilters(padding="valid")(step)
+    >>> tuple(edges.shape)
+    (1, 3, 3, 2)
+    >>> np.asarray(edges)[0, 0, :, 0].tolist()  # vertical edges, first row
+    [0.0, 4.0, 4.0]
+    """
+
+    def __init__(self, operator: str = "sobel", padding: str = "same", **kwargs):
+        super().__init__(padding=padding, **kwargs)
+        self.operator = check_choice("operator", operator, tuple(EDGE_OPERATORS))
+
+    def filters(self) -> np.ndarray:
+        vertical = np.asarray(EDGE_OPERATORS[self.operator], dtype="float64")
+        return np.stack([vertical, vertical.T], axis=-1)
+
+    def get_config(self):
+        config = super().get_config()
+        config["operator"] = self.operator
+        return config
+
+
+def _gauss1d(sigma, x, order):
+    """A 1D Gaussian (order 0) or its first or second derivative at `x`."""
+    variance = sigma**2
+    g = np.exp(-(x * x) / (2 * variance)) / math.sqrt(2 * math.pi * variance)
+    if order == 1:
+        return -g * x / variance
+    if order == 2:
+        return g * (x * x - variance) / variance**2
+    return g
+
+
+def _normalise(f):
+    """Zero mean and unit L1 norm, as `normalise` in makeLMfilters.m."""
+    f = f - f.mean()
+    return f / np.abs(f).sum()
+
+
+def _gaussian_2d(r2, sigma):
+    g = np.exp(-r2 / (2 * sigma**2))
+    g[g < np.finfo(float).eps * g.max()] = 0  # as MATLAB's fspecial
+    return g / g.sum()
+
+
+def leung_malik_bank(
+    support: int = 49,
+    scales=(SQRT2, SQRT2**2, SQRT2**3),
+    blob_scales=(SQRT2, SQRT2**2, SQRT2**3, SQRT2**4),
+    orientations: int = 6,
+    elongation: float = 3.0,
+) -> np.ndarray:
+    """Generates the Leung-Malik filter bank as `(support, support, n)` float64.
+
+    A port of Oxford VGG's `makeLMfilters.m`, in that file's order: first
+    derivatives of an elongated Gaussian at each scale and orientation, then
+    second derivatives likewise, then for each blob scale a Gaussian, a
+    Laplacian of Gaussian at that scale and one at 3x that scale. Every filter
+    is zero-mean with unit L1 norm.
+
+    Args:
+        support: Odd side length of every filter. Defaults to 49.
+        scales: Sigmas of the oriented filters across their direction.
+            Defaults to sqrt(2)^1..3.
+        blob_scales: Sigmas of the Gaussians and LoGs. Defaults to sqrt(2)^1..4.
+        orientations: Angles in [0, pi) per scale. Defaults to 6.
+        elongation: Ratio of the oriented filters' sigma along their direction
+            to across it. Defaults to 3.
+
+    Returns:
+        An array of `2 * len(scales) * orientations + 3 * len(blob_scales)`
+        filters, shape `(support, support, n)`.
+    """
+    half = (support - 1) // 2
+    # MATLAB's meshgrid(-h:h, h:-1:-h): x grows to the right, y grows upwards.
+    x, y = np.meshgrid(np.arange(-half, half + 1), np.arange(half, -half - 1, -1))
+    x, y = x.astype("float64"), y.astype("float64")
+    first, second = [], []
+    for sigma in scales:
+        for k in range(orientations):
+            angle = math.pi * k / orientations
+            c, s = math.cos(angle), math.sin(angle)
+            along, across = c * x - s * y, s * x + c * y
+            gx = _gauss1d(elongation * sigma, along, 0)
+            first.append(_normalise(gx * _gauss1d(sigma, across, 1)))
+            second.append(_normalise(gx * _gauss1d(sigma, across, 2)))
+    blobs = []
+    r2 = x * x + y * y
+    for sigma in blob_scales:
+        blobs.append(_normalise(_gaussian_2d(r2, sigma)))
+        for s in (sigma, 3 * sigma):
+            # Laplacian of Gaussian; any positive scale is removed by _normalise.
+            blobs.append(_normalise(_gaussian_2d(r2, s) * (r2 - 2 * s**2)))
+    return np.stack(first + second + blobs, axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class LeungMalikFilters(FixedFilterBank):
+    """The Leung-Malik (LM) filter bank, applied to each input channel.
+
+    With default arguments the kernel equals Oxford VGG's `makeLMfilters.m`:
+    49x49 filters; 18 first- and 18 second-derivative Gaussian filters at 3
+    scales x 6 orientations with elongation 3; then, at 4 scales, a Gaussian
+    and Laplacians of Gaussian at sigma and 3 sigma. Each filter is zero-mean
+    with unit L1 norm. See `leung_malik_bank` for the order.
+
+    Args:
+        support: Odd side length of every filter. Defaults to 49.
+        scales: Sigmas of the oriented filters, or None for sqrt(2)^1..3.
+            Defaults to None.
+        blob_scales: Sigmas of the Gaussians and LoGs, or None for
+            sqrt(2)^1..4. Defaults to None.
+        orientations: Orientations per scale. Defaults to 6.
+        padding: `"same"` or `"valid"`. Defaults to `"same"`.
+        **kwargs: Base layer arguments such as `name` and `dtype`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> bank = LeungMalikFilters()
+    >>> tuple(bank(np.zeros((2, 64, 64, 1), "float32")).shape)
+    (2, 64, 64, 48)
+    >>> tuple(bank.kernel.shape)
+    (49, 49, 1, 48)
+    """
+
+    def __init__(
+        self,
+        support: int = 49,
+        scales=None,
+        blob_scales=None,
+        orientations: int = 6,
+        padding: str = "same",
+        **kwargs,
+    ):
+        super().__init__(padding=padding, **kwargs)
+        check_positive_int("support", support)
+        if support % 2 == 0:
+            raise ValueError(f"`support` must be odd. Received: support={support!r}")
+        self.support = support
+        self.scales = self._check_scales("scales", scales, (1, 2, 3))
+        self.blob_scales = self._check_scales("blob_scales", blob_scales, (1, 2, 3, 4))
+        self.orientations = check_positive_int("orientations", orientations)
+
+    @staticmethod
+    def _check_scales(name, value, default_powers):
+        if value is None:
+            return [SQRT2**p for p in default_powers]
+        if (
+            not isinstance(value, (list, tuple))
+            or not value
+            or any(isinstance(s, bool) or not isinstance(s, (int, float)) or s <= 0 for s in value)
+        ):
+            raise ValueError(
+                f"`{name}` must be a non-empty list of positive numbers or None. "
+                f"Received: {name}={value!r}"
+            )
+        return [float(s) for s in value]
+
+    def filters(self) -> np.ndarray:
+        return leung_malik_bank(
+            self.support, self.scales, self.blob_scales, self.orientations
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            support=self.support,
+            scales=self.scales,
+            blob_scales=self.blob_scales,
+            orientations=self.orientations,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class ReverseChannels(keras.layers.Layer):
+    """Reverses the channel axis (RGB to BGR and back); holds no weights.
+
+    Example:
+
+    >>> import numpy as np
+    >>> np.asarray(ReverseChannels()(np.array([[[[1.0, 2.0, 3.0]]]]))).ravel().tolist()
+    [3.0, 2.0, 1.0]
+    """
+
+    def call(self, inputs):
+        return ops.flip(inputs, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape

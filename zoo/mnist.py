@@ -1,0 +1,133 @@
+"""The classic small MNIST convnet.
+
+Conv2D(32, 3)-MaxPool-Conv2D(64, 3)-MaxPool-Conv2D(64, 3)-Flatten-Dense(64)-
+Dense(10): 93,322 parameters at 28x28x1, the network of the TensorFlow
+"Convolutional Neural Network (CNN)" tutorial. Widths, depth, padding, dropout
+and batch normalisation are arguments, so keras-tuner can search them.
+
+Reference:
+    https://www.tensorflow.org/tutorials/images/cnn
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+
+from zoo import _common
+from zoo.registry import register_model
+
+DEFAULT_INPUT_SHAPE = (28, 28, 1)
+
+
+@register_model
+def mnist_convnet(
+    *,
+    input_shape: tuple | None = None,
+    classes: int = 10,
+    include_top: bool = True,
+    pooling: str | None = None,
+    weights: str | None = None,
+    classifier_activation: str | None = "softmax",
+    filters: Sequence[int] = (32, 64, 64),
+    dense_units: int = 64,
+    dropout: float = 0.0,
+    batch_norm: bool = False,
+    padding: str = "valid",
+    include_preprocessing: bool = True,
+    name: str = "mnist_convnet",
+) -> keras.Model:
+    """Builds the classic MNIST convnet.
+
+    Each entry of `filters` adds a 3x3 convolution with ReLU; a 2x2 max pool
+    follows every convolution but the last. The head flattens, applies a
+    hidden dense layer and the classifier.
+
+    Args:
+        input_shape: `(height, width, channels)`. Defaults to `(28, 28, 1)`.
+        classes: Number of classes. Defaults to 10.
+        include_top: Whether to include the flatten-dense head. Defaults to True.
+        pooling: For `include_top=False`: None (4D feature map), `"avg"` or
+            `"max"` global pooling. Defaults to None.
+        weights: None (random initialisation) or the path to a weights file
+            saved from the same configuration. Defaults to None.
+        classifier_activation: Activation of the last layer; None for logits.
+            Defaults to `"softmax"`.
+        filters: Filters of each convolution; its length is the depth.
+            Defaults to `(32, 64, 64)`.
+        dense_units: Units of the hidden dense layer, 0 for none. Defaults to 64.
+        dropout: Dropout rate before the classifier. Defaults to 0.0.
+        batch_norm: Whether to add batch normalisation after each convolution
+            (the convolutions then drop their bias). Defaults to False.
+        padding: Convolution padding, `"valid"` (classic) or `"same"`.
+            Defaults to `"valid"`.
+        include_preprocessing: Whether the model rescales raw [0, 255] pixels
+            to [0, 1] itself. Defaults to True.
+        name: Model name. Defaults to `"mnist_convnet"`.
+
+    Returns:
+        An uncompiled Functional `keras.Model` taking raw pixels in [0, 255].
+
+    Raises:
+        ValueError: For an invalid argument, or an input too small for the
+            requested depth.
+
+    Example:
+
+    >>> from zoo import mnist_convnet
+    >>> model = mnist_convnet()
+    >>> model.count_params()
+    93322
+    """
+    filters = _common.check_int_sequence("filters", filters)
+    _common.check_positive_int("dense_units", dense_units, allow_zero=True)
+    dropout = _common.check_rate("dropout", dropout)
+    _common.check_choice("batch_norm", batch_norm, (True, False))
+    _common.check_choice("padding", padding, ("valid", "same"))
+    _common.check_head(
+        include_top=include_top,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+    )
+    weights = _common.check_weights_path(weights)
+    input_shape = _common.check_input_shape(
+        input_shape, default=DEFAULT_INPUT_SHAPE, min_size=1, require_static=include_top
+    )
+    _common.check_conv_stack_fits(input_shape, len(filters), padding)
+
+    inputs = _common.image_input(input_shape)
+    x = inputs
+    if include_preprocessing:
+        x = keras.layers.Rescaling(1.0 / 255, name="rescaling")(x)
+    for i, width in enumerate(filters, start=1):
+        if batch_norm:
+            x = keras.layers.Conv2D(
+                width, 3, padding=padding, use_bias=False, name=f"conv{i}"
+            )(x)
+            x = keras.layers.BatchNormalization(name=f"conv{i}_bn")(x)
+            x = keras.layers.ReLU(name=f"conv{i}_relu")(x)
+        else:
+            x = keras.layers.Conv2D(
+                width, 3, padding=padding, activation="relu", name=f"conv{i}"
+            )(x)
+        if i < len(filters):
+            x = keras.layers.MaxPooling2D(2, name=f"pool{i}")(x)
+
+    if include_top:
+        x = keras.layers.Flatten(name="flatten")(x)
+        if dense_units:
+            x = keras.layers.Dense(dense_units, activation="relu", name="fc1")(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, name="dropout")(x)
+        x = _common.classifier_head(
+            x, classes=classes, classifier_activation=classifier_activation
+        )
+    else:
+        x = _common.global_pool(x, pooling)
+
+    model = keras.Model(inputs, x, name=name)
+    if weights is not None:
+        _common.load_weights_file(model, weights)
+    return model

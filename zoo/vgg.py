@@ -1,0 +1,305 @@
+"""VGG-16 and VGG-19, interchangeable with `keras.applications`.
+
+The layers carry the names and weight shapes of `keras.applications.VGG16`
+and `VGG19`, so weights move between them in either direction. Unlike
+keras.applications, the models take raw RGB pixels in [0, 255]: the "caffe"
+preprocessing (RGB to BGR, minus the ImageNet channel means) is part of the
+model, as weightless layers.
+
+Reference:
+    K. Simonyan and A. Zisserman, "Very Deep Convolutional Networks for
+    Large-Scale Image Recognition", ICLR 2015. https://arxiv.org/abs/1409.1556
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+
+import h5py
+import keras
+import numpy as np
+
+from zoo import _common
+from zoo.layers import ReverseChannels
+from zoo.registry import register_model
+
+# Convolutions per block; every block ends in a 2x2 max pool.
+VGG_CONFIGS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
+BLOCK_FILTERS = (64, 128, 256, 512, 512)
+IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
+
+_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/{arch}/{file}"
+# (architecture, include_top) -> (file name, md5), as in keras.applications.
+IMAGENET_WEIGHTS = {
+    ("vgg16", True): ("vgg16_weights_tf_dim_ordering_tf_kernels.h5", "64373286793e3c8b2b4e3219cbf3544b"),
+    ("vgg16", False): ("vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", "6d6bbae143d832006294945121d1f1fc"),
+    ("vgg19", True): ("vgg19_weights_tf_dim_ordering_tf_kernels.h5", "cbe5617147190e668d6c5d5026f83318"),
+    ("vgg19", False): ("vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5", "253f8cb515780f3b799900260a226db6"),
+}
+DOWNLOAD_TIMEOUT_S = 15
+
+
+@contextlib.contextmanager
+def _socket_timeout(seconds):
+    # keras.utils.get_file has no timeout; a firewalled host would hang forever.
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _keras_home() -> str:
+    # Where keras.utils.get_file caches by default (keras.config has no accessor).
+    return os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
+
+
+def imagenet_weights_path(arch: str, include_top: bool) -> str:
+    """Returns the cached ImageNet weights file, downloading it if needed.
+
+    The file is the official keras.applications one, fetched with
+    `keras.utils.get_file`, verified against its md5 hash and cached in
+    `$KERAS_HOME/models` (`~/.keras/models` by default).
+
+    Raises:
+        ValueError: If the file is neither cached nor downloadable; the
+            message says where to put a copy.
+    """
+    fname, md5 = IMAGENET_WEIGHTS[(arch, include_top)]
+    origin = _WEIGHTS_URL.format(arch=arch, file=fname)
+    home = _keras_home()
+    try:
+        # get_file falls back to /tmp/.keras when the cache does not exist yet.
+        os.makedirs(home, exist_ok=True)
+        with _socket_timeout(DOWNLOAD_TIMEOUT_S):
+            return keras.utils.get_file(
+                fname, origin, cache_dir=home, cache_subdir="models", file_hash=md5
+            )
+    except Exception as e:
+        cache = os.path.join(home, "models")
+        reason = " ".join(str(e).split())[:200]
+        raise ValueError(
+            f"Could not get the ImageNet weights {fname} ({reason}). Without network "
+            f"access, download {origin} elsewhere and copy it into {cache}, or pass "
+            f"weights='/path/to/{fname}'. Received: weights='imagenet'"
+        ) from None
+
+
+def _read_legacy_h5(path: str) -> dict[str, list[np.ndarray]]:
+    """Reads a Keras 2 `.h5` weights file as {layer name: [arrays]}."""
+    try:
+        with h5py.File(path, "r") as f:
+            group = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
+            weights = {}
+            for layer in group.attrs["layer_names"]:
+                layer = layer.decode() if isinstance(layer, bytes) else layer
+                names = group[layer].attrs["weight_names"]
+                weights[layer] = [np.asarray(group[layer][n]) for n in names]
+            return weights
+    except Exception as e:  # h5py raises OSError, KeyError and more for bad files.
+        raise ValueError(f"Could not read VGG weights from {path!r}: {e}") from None
+
+
+def _load_by_name(model: keras.Model, path: str, load_head: bool) -> None:
+    """Copies weights from a keras.applications-style `.h5` file by layer name.
+
+    Loads the convolutional base, and the head when `load_head`; a 1-channel
+    model gets the first kernel summed over the file's 3 input channels.
+    """
+    saved = _read_legacy_h5(path)
+    # VGG-19 files hold every VGG-16 layer name: compare the whole base.
+    file_base = {n for n, w in saved.items() if w and n.startswith("block")}
+    model_base = {l.name for l in model.layers if l.weights and l.name.startswith("block")}
+    if file_base != model_base:
+        raise ValueError(
+            f"{path!r} does not hold the convolutional base of {model.name!r}: "
+            f"layers only in the file {sorted(file_base - model_base)}, only in the "
+            f"model {sorted(model_base - file_base)}."
+        )
+    for layer in model.layers:
+        if not layer.weights or (not layer.name.startswith("block") and not load_head):
+            continue
+        if layer.name not in saved:
+            what = "the classifier head" if not layer.name.startswith("block") else "the convolutional base"
+            raise ValueError(
+                f"{path!r} holds no weights for layer {layer.name!r} of {what}. "
+                "Use include_top=False or another `classes` to build a new head."
+            )
+        arrays = saved[layer.name]
+        if layer.name == "block1_conv1" and layer.kernel.shape[2] == 1 and arrays[0].shape[2] == 3:
+            arrays = [arrays[0].sum(axis=2, keepdims=True), *arrays[1:]]
+        expected = [tuple(w.shape) for w in layer.weights]
+        if [a.shape for a in arrays] != expected:
+            raise ValueError(
+                f"Weights in {path!r} do not fit layer {layer.name!r}: the file holds "
+                f"shapes {[a.shape for a in arrays]}, the layer needs {expected}."
+            )
+        layer.set_weights(arrays)
+
+
+def _build_vgg(
+    arch: str,
+    *,
+    include_top,
+    weights,
+    input_shape,
+    pooling,
+    classes,
+    classifier_activation,
+    include_preprocessing,
+    name,
+) -> keras.Model:
+    _common.check_head(
+        include_top=include_top,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        weights=weights,
+    )
+    weights = _common.check_weights_path(weights, named=("imagenet",))
+    default = (224, 224, 3) if include_top else (None, None, 3)
+    input_shape = _common.check_input_shape(
+        input_shape, default=default, min_size=32, require_static=include_top
+    )
+    channels = input_shape[-1]
+    # The pretrained head needs a 7x7x512 map from a 224x224 input.
+    full_head = include_top and classes == 1000
+    if weights is not None and channels not in (1, 3):
+        raise ValueError(
+            "Pretrained VGG weights need 1 or 3 input channels. "
+            f"Received: input_shape={input_shape}"
+        )
+    if weights is not None and full_head and input_shape[:2] != (224, 224):
+        raise ValueError(
+            "The pretrained 1000-class head needs a 224x224 input. Pass another "
+            "`classes` to build a new head, or include_top=False. "
+            f"Received: input_shape={input_shape}"
+        )
+
+    inputs = _common.image_input(input_shape)
+    x = inputs
+    if include_preprocessing:
+        if channels == 3:
+            x = ReverseChannels(name="rgb_to_bgr")(x)
+            offset = [-m for m in IMAGENET_MEAN_BGR]
+        else:
+            # A grey image stands for R = G = B: subtract the mean of the means.
+            offset = -float(np.mean(IMAGENET_MEAN_BGR))
+        x = keras.layers.Rescaling(1.0, offset=offset, name="mean_subtraction")(x)
+    for block, (num_convs, filters) in enumerate(zip(VGG_CONFIGS[arch], BLOCK_FILTERS), start=1):
+        for conv in range(1, num_convs + 1):
+            x = keras.layers.Conv2D(
+                filters, 3, activation="relu", padding="same", name=f"block{block}_conv{conv}"
+            )(x)
+        x = keras.layers.MaxPooling2D(2, strides=2, name=f"block{block}_pool")(x)
+
+    if include_top:
+        x = keras.layers.Flatten(name="flatten")(x)
+        x = keras.layers.Dense(4096, activation="relu", name="fc1")(x)
+        x = keras.layers.Dense(4096, activation="relu", name="fc2")(x)
+        x = _common.classifier_head(
+            x, classes=classes, classifier_activation=classifier_activation
+        )
+    else:
+        x = _common.global_pool(x, pooling)
+    model = keras.Model(inputs, x, name=name)
+
+    if weights == "imagenet":
+        _load_by_name(model, imagenet_weights_path(arch, full_head), load_head=full_head)
+    elif weights is not None:
+        if weights.endswith((".weights.h5", ".keras")):
+            _common.load_weights_file(model, weights)
+        else:
+            _load_by_name(model, weights, load_head=full_head)
+    return model
+
+
+@register_model(pretrained=("imagenet",))
+def vgg16(
+    *,
+    include_top: bool = True,
+    weights: str | None = None,
+    input_shape: tuple | None = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: str | None = "softmax",
+    include_preprocessing: bool = True,
+    name: str = "vgg16",
+) -> keras.Model:
+    """Builds VGG-16: 13 3x3 convolutions in 5 blocks, then 3 dense layers.
+
+    Layer names and weight shapes equal `keras.applications.VGG16`'s:
+    138,357,544 parameters with the top, 14,714,688 without.
+
+    Args:
+        include_top: Whether to include the 3 dense layers. Defaults to True.
+        weights: None (random initialisation); `"imagenet"` (the official
+            keras.applications file, downloaded once, hash-checked and
+            cached); or the path to a weights file: a keras.applications-style
+            `.h5` file (full or `_notop`), loaded by layer name, or a Keras 3
+            `.weights.h5` file saved from the same configuration. Unlike
+            keras.applications, nothing is downloaded unless asked for.
+            Defaults to None.
+        input_shape: `(height, width, channels)`, at least 32x32. Defaults to
+            `(224, 224, 3)`, or `(None, None, 3)` when `include_top=False`.
+            With pretrained weights and 1 channel, the first convolution's
+            kernel is summed over the file's RGB channels.
+        pooling: For `include_top=False`: None, `"avg"` or `"max"`. Defaults
+            to None.
+        classes: Number of classes. With pretrained weights, any value other
+            than 1000 loads the convolutional base and builds a new head
+            (fc1, fc2 and predictions, randomly initialised). Defaults to 1000.
+        classifier_activation: Activation of the last layer; None for logits.
+            Defaults to `"softmax"`.
+        include_preprocessing: Whether the model converts raw RGB pixels as
+            `keras.applications.vgg16.preprocess_input` does. Defaults to True.
+        name: Model name. Defaults to `"vgg16"`.
+
+    Returns:
+        An uncompiled Functional `keras.Model` taking raw pixels in [0, 255].
+
+    Raises:
+        ValueError: For an invalid argument, or a weights file that is
+            corrupt, missing or does not fit.
+
+    Example:
+
+    >>> from zoo import vgg16
+    >>> base = vgg16(include_top=False, input_shape=(32, 32, 3), pooling="avg")
+    >>> base.count_params(), base.output_shape
+    (14714688, (None, 512))
+    """
+    return _build_vgg("vgg16", **locals())
+
+
+@register_model(pretrained=("imagenet",))
+def vgg19(
+    *,
+    include_top: bool = True,
+    weights: str | None = None,
+    input_shape: tuple | None = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: str | None = "softmax",
+    include_preprocessing: bool = True,
+    name: str = "vgg19",
+) -> keras.Model:
+    """Builds VGG-19: 16 3x3 convolutions in 5 blocks, then 3 dense layers.
+
+    Layer names and weight shapes equal `keras.applications.VGG19`'s:
+    143,667,240 parameters with the top, 20,024,384 without. The other
+    arguments are those of `vgg16`.
+
+    Args:
+        name: Model name. Defaults to `"vgg19"`.
+
+    Example:
+
+    >>> from zoo import vgg19
+    >>> vgg19(include_top=False, input_shape=(32, 32, 3)).count_params()
+    20024384
+    """
+    return _build_vgg("vgg19", **locals())
