@@ -209,6 +209,14 @@ def load_weights_file(model: keras.Model, path: str) -> None:
         ) from None
 
 
+def finish_model(inputs, outputs, *, name: str, weights: str | None) -> keras.Model:
+    """Wraps the graph in a Functional model and loads `weights` if given."""
+    model = keras.Model(inputs, outputs, name=name)
+    if weights is not None:
+        load_weights_file(model, weights)
+    return model
+
+
 def classifier_head(x, *, classes, classifier_activation, name="predictions"):
     """The final dense layer, named like keras.applications' `predictions`."""
     return keras.layers.Dense(classes, activation=classifier_activation, name=name)(x)

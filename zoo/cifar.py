@@ -155,7 +155,4 @@ def cifar10_net(
     else:
         x = _common.global_pool(x, pooling)
 
-    model = keras.Model(inputs, x, name=name)
-    if weights is not None:
-        _common.load_weights_file(model, weights)
-    return model
+    return _common.finish_model(inputs, x, name=name, weights=weights)

@@ -11,73 +11,19 @@ from collections.abc import Sequence
 
 import keras
 
-from zoo import _common
 from zoo.layers import EdgeFilters, LeungMalikFilters
+from zoo.mnist import build_classic_convnet
 from zoo.registry import register_model
 
-DEFAULT_INPUT_SHAPE = (28, 28, 1)
 
+def _build_filter_convnet(bank: keras.layers.Layer, **kwargs) -> keras.Model:
+    def front(x):
+        x = bank(x)
+        # Bank responses differ in scale by orders of magnitude; normalise them.
+        x = keras.layers.BatchNormalization(name="bank_bn")(x)
+        return keras.layers.MaxPooling2D(2, name="bank_pool")(x)
 
-def _build_filter_convnet(
-    bank: keras.layers.Layer,
-    *,
-    input_shape,
-    classes,
-    include_top,
-    pooling,
-    weights,
-    classifier_activation,
-    filters,
-    dense_units,
-    dropout,
-    include_preprocessing,
-    name,
-) -> keras.Model:
-    filters = _common.check_int_sequence("filters", filters)
-    _common.check_positive_int("dense_units", dense_units, allow_zero=True)
-    dropout = _common.check_rate("dropout", dropout)
-    _common.check_head(
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-    )
-    weights = _common.check_weights_path(weights)
-    input_shape = _common.check_input_shape(
-        input_shape, default=DEFAULT_INPUT_SHAPE, min_size=1, require_static=include_top
-    )
-    # The bank keeps the size and is pooled once before the convolutions.
-    _common.check_conv_stack_fits(input_shape, len(filters), "valid", halvings=1)
-
-    inputs = _common.image_input(input_shape)
-    x = inputs
-    if include_preprocessing:
-        x = keras.layers.Rescaling(1.0 / 255, name="rescaling")(x)
-    x = bank(x)
-    # Bank responses differ in scale by orders of magnitude; normalise them.
-    x = keras.layers.BatchNormalization(name="bank_bn")(x)
-    x = keras.layers.MaxPooling2D(2, name="bank_pool")(x)
-    for i, width in enumerate(filters, start=1):
-        x = keras.layers.Conv2D(width, 3, activation="relu", name=f"conv{i}")(x)
-        if i < len(filters):
-            x = keras.layers.MaxPooling2D(2, name=f"pool{i}")(x)
-
-    if include_top:
-        x = keras.layers.Flatten(name="flatten")(x)
-        if dense_units:
-            x = keras.layers.Dense(dense_units, activation="relu", name="fc1")(x)
-        if dropout:
-            x = keras.layers.Dropout(dropout, name="dropout")(x)
-        x = _common.classifier_head(
-            x, classes=classes, classifier_activation=classifier_activation
-        )
-    else:
-        x = _common.global_pool(x, pooling)
-
-    model = keras.Model(inputs, x, name=name)
-    if weights is not None:
-        _common.load_weights_file(model, weights)
-    return model
+    return build_classic_convnet(front, batch_norm=False, padding="valid", **kwargs)
 
 
 @register_model

@@ -11,7 +11,7 @@ Reference:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import keras
 
@@ -80,6 +80,47 @@ def mnist_convnet(
     >>> model.count_params()
     93322
     """
+    return build_classic_convnet(
+        None,
+        input_shape=input_shape,
+        classes=classes,
+        include_top=include_top,
+        pooling=pooling,
+        weights=weights,
+        classifier_activation=classifier_activation,
+        filters=filters,
+        dense_units=dense_units,
+        dropout=dropout,
+        batch_norm=batch_norm,
+        padding=padding,
+        include_preprocessing=include_preprocessing,
+        name=name,
+    )
+
+
+def build_classic_convnet(
+    front: Callable | None,
+    *,
+    input_shape,
+    classes,
+    include_top,
+    pooling,
+    weights,
+    classifier_activation,
+    filters,
+    dense_units,
+    dropout,
+    batch_norm,
+    padding,
+    include_preprocessing,
+    name,
+) -> keras.Model:
+    """Validates the arguments and builds `mnist_convnet`'s layers.
+
+    `front`, when given, adds layers between the preprocessing and the
+    convolutions and halves the map once (the fixed-filter convnets put a
+    frozen filter bank there).
+    """
     filters = _common.check_int_sequence("filters", filters)
     _common.check_positive_int("dense_units", dense_units, allow_zero=True)
     dropout = _common.check_rate("dropout", dropout)
@@ -95,12 +136,16 @@ def mnist_convnet(
     input_shape = _common.check_input_shape(
         input_shape, default=DEFAULT_INPUT_SHAPE, min_size=1, require_static=include_top
     )
-    _common.check_conv_stack_fits(input_shape, len(filters), padding)
+    _common.check_conv_stack_fits(
+        input_shape, len(filters), padding, halvings=0 if front is None else 1
+    )
 
     inputs = _common.image_input(input_shape)
     x = inputs
     if include_preprocessing:
         x = keras.layers.Rescaling(1.0 / 255, name="rescaling")(x)
+    if front is not None:
+        x = front(x)
     for i, width in enumerate(filters, start=1):
         if batch_norm:
             x = keras.layers.Conv2D(
@@ -126,8 +171,4 @@ def mnist_convnet(
         )
     else:
         x = _common.global_pool(x, pooling)
-
-    model = keras.Model(inputs, x, name=name)
-    if weights is not None:
-        _common.load_weights_file(model, weights)
-    return model
+    return _common.finish_model(inputs, x, name=name, weights=weights)
