@@ -234,3 +234,10 @@ def test_full_model_with_keras_applications_top_file(tmp_path):
     np.testing.assert_array_equal(
         np.asarray(headless.get_layer("block5_conv3").kernel), np.asarray(reference.get_layer("block5_conv3").kernel)
     )
+
+
+@pytest.mark.parametrize("shape", [(31, 31, 3), (32, 16, 3)])
+def test_minimum_input_is_32(shape):
+    with pytest.raises(ValueError, match=re.escape(f"at least 32. Received: input_shape={shape}")):
+        zoo.vgg16(include_top=False, input_shape=shape)
+    assert zoo.vgg16(include_top=False, input_shape=(32, 32, 3)).output_shape == (None, 1, 1, 512)
