@@ -71,3 +71,13 @@ def test_console_script_stderr_is_clean():
     assert_one_line_error(done.stderr, "Received: name='vgg61'")
     done = subprocess.run(_console_script() + ["list", "mnist*"], capture_output=True, text=True, env=env)
     assert done.returncode == 0 and done.stderr == "" and "mnist_convnet" in done.stdout
+
+
+def test_long_internal_errors_stay_on_one_line(capsys, monkeypatch):
+    def explode(args):
+        raise ValueError("first line\n" + "tensor " * 500)
+
+    monkeypatch.setattr(cli, "cmd_info", explode)
+    code, _, err = run(capsys, "info", "mnist_convnet")
+    assert code == 1 and len(err) < 700
+    assert_one_line_error(err, "first line tensor")

@@ -2,6 +2,7 @@
 
     zoo list [PATTERN] [--markdown]  the registered models, with size and cost
     zoo info NAME [--json]           one model's facts and measured results
+    zoo train MODEL [--dataset ...]  train a model with its recipe
 
 Bad input gets a one-line error on stderr and a non-zero exit status. The
 console script enters through `zoo_cli`, which keeps TensorFlow's start-up
@@ -12,8 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import shlex
 import sys
+
+
+def _one_line(error: BaseException, limit: int = 600) -> str:
+    """An error message on one line, cut to `limit` characters."""
+    message = " ".join(str(error).split())
+    return message if len(message) <= limit else message[: limit - 3] + "..."
 
 
 def _format_count(n: int) -> str:
@@ -85,6 +92,49 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
+def _image_size(text: str) -> tuple[int, int]:
+    """Parses `--image-size 96` or `--image-size 96x128` (height x width)."""
+    parts = text.lower().split("x")
+    try:
+        size = tuple(int(p) for p in parts)
+    except ValueError:
+        size = ()
+    if len(size) == 1:
+        size = size * 2
+    if len(size) != 2 or min(size) < 1:
+        raise argparse.ArgumentTypeError(f"expected N or HxW, received {text!r}")
+    return size
+
+
+def _result_line(summary: dict, out) -> str:
+    speed = summary["images_per_second"]
+    return (
+        f"{summary['model']}: test accuracy {summary['test_accuracy']:.2%} "
+        f"(loss {summary['test_loss']:.4f}) on {summary['records']['test']:,} images after "
+        f"{summary['epochs']} epochs in {summary['train_seconds']:.1f} s"
+        + (f" ({speed:,.0f} images/s)" if speed else "")
+        + f"; model and report in {out}/"
+    )
+
+
+def _add_data_arguments(p) -> None:
+    p.add_argument("--dataset", help="mnist, cifar10, any tfds name, folder, mnist:sample, cifar10:sample")
+    p.add_argument("--data-dir", help="official raw files, tfds data_dir, or the image folder")
+    p.add_argument("--image-size", type=_image_size, help="N or HxW, for folders")
+
+
+def cmd_train(args) -> int:
+    from zoo import training
+
+    summary = training.train(
+        args.model, dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, seed=args.seed, strategy=args.strategy,
+        out=args.out, image_size=args.image_size, command=args.command,
+    )
+    print(_result_line(summary, args.out or f"runs/{args.model}"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="zoo", description="keras-zoo: convnet factories and recipes.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -98,16 +148,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="a model name from `zoo list`")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=cmd_info)
+
+    p = commands.add_parser("train", help="train a model with its recipe")
+    p.add_argument("model", help="a model name from `zoo list`")
+    _add_data_arguments(p)
+    p.add_argument("--epochs", type=int, help="default: the recipe's")
+    p.add_argument("--batch-size", type=int, help="default: the recipe's")
+    p.add_argument("--lr", type=float, help="peak learning rate; default: the recipe's")
+    p.add_argument("--seed", type=int, help="make a CPU run reproducible")
+    p.add_argument("--strategy", choices=["mirrored", "multiworker"], help="tf.distribute strategy")
+    p.add_argument("--out", help="output directory (default: runs/MODEL)")
+    p.set_defaults(run=cmd_train)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the command line; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.command = shlex.join(["zoo", *argv])
     try:
         return args.run(args)
-    except (ValueError, OSError) as e:
-        print(f"zoo: error: {e}", file=sys.stderr)
+    except (ValueError, OSError, FloatingPointError) as e:
+        print(f"zoo: error: {_one_line(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("zoo: interrupted", file=sys.stderr)

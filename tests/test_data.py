@@ -1,0 +1,244 @@
+"""Data loading: samples, official raw files, tfds, image folders, failures."""
+
+import gzip
+import os
+import pickle
+import time
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+from PIL import Image
+
+from zoo import data
+from zoo.data import load_dataset, read_idx, read_raw
+
+
+def _sample(name):
+    return data.read_sample(f"{name}:sample")
+
+
+def _write_idx(path, array, compress=True):
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    opener = gzip.open if compress else open
+    with opener(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def write_mnist_files(root, n_train=300, n_test=100, compress=True):
+    """The official MNIST layout under `root/mnist`, from the shipped sample."""
+    (x, y), (xt, yt), _ = _sample("mnist")
+    folder = root / "mnist"
+    folder.mkdir(parents=True)
+    suffix = ".gz" if compress else ""
+    for stem, array in [
+        ("train-images-idx3-ubyte", x[:n_train, ..., 0]), ("train-labels-idx1-ubyte", y[:n_train]),
+        ("t10k-images-idx3-ubyte", xt[:n_test, ..., 0]), ("t10k-labels-idx1-ubyte", yt[:n_test]),
+    ]:
+        _write_idx(folder / (stem + suffix), array, compress)
+    return x[:n_train], y[:n_train]
+
+
+def write_cifar_files(root, per_batch=40, n_test=30):
+    """The official "python version" layout, pickled as the originals are."""
+    (x, y), (xt, yt), _ = _sample("cifar10")
+    folder = root / "cifar10" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+
+    def dump(name, images, labels):
+        batch = {
+            b"batch_label": name.encode(),
+            b"labels": [int(v) for v in labels],
+            b"data": images.transpose(0, 3, 1, 2).reshape(len(images), -1),
+            b"filenames": [f"{i}.png".encode() for i in range(len(images))],
+        }
+        with open(folder / name, "wb") as f:
+            pickle.dump(batch, f, protocol=2)
+
+    for i in range(5):
+        part = slice(i * per_batch, (i + 1) * per_batch)
+        dump(f"data_batch_{i + 1}", x[part], y[part])
+    dump("test_batch", xt[:n_test], yt[:n_test])
+    return x[: 5 * per_batch], y[: 5 * per_batch]
+
+
+class TestRawFiles:
+    @pytest.mark.parametrize("compress", [True, False])
+    def test_mnist(self, tmp_path, compress):
+        x, y = write_mnist_files(tmp_path, compress=compress)
+        (x_train, y_train), (x_test, y_test), names = read_raw("mnist", tmp_path)
+        np.testing.assert_array_equal(x_train, x)
+        np.testing.assert_array_equal(y_train, y)
+        assert x_test.shape == (100, 28, 28, 1) and names[3] == "3"
+
+    def test_cifar10(self, tmp_path):
+        x, y = write_cifar_files(tmp_path)
+        (x_train, y_train), (x_test, y_test), names = read_raw("cifar10", tmp_path)
+        np.testing.assert_array_equal(x_train, x)
+        np.testing.assert_array_equal(y_train, y)
+        assert x_test.shape == (30, 32, 32, 3) and names[0] == "airplane"
+
+    def test_missing_files_read_as_none(self, tmp_path):
+        assert read_raw("mnist", tmp_path) is None and read_raw("cifar10", tmp_path) is None
+
+    def test_corrupt_idx(self, tmp_path):
+        path = tmp_path / "x-idx3-ubyte"
+        path.write_bytes(b"\x00\x00\x08\x03" + (10).to_bytes(4, "big") * 3 + b"short")
+        with pytest.raises(ValueError, match=str(path)):
+            read_idx(path)
+        path.write_bytes(b"PK\x03\x04 not idx")
+        with pytest.raises(ValueError, match="not an IDX file"):
+            read_idx(path)
+        gz = tmp_path / "y.gz"
+        gz.write_bytes(gzip.compress(b"\x00\x00\x08\x01" + (5).to_bytes(4, "big") + b"12345")[:-6])
+        with pytest.raises(ValueError, match=str(gz)):
+            read_idx(gz)
+
+    def test_pickle_that_runs_code_is_refused(self, tmp_path):
+        write_cifar_files(tmp_path)
+        evil = tmp_path / "cifar10" / "cifar-10-batches-py" / "data_batch_3"
+
+        class Payload:
+            def __reduce__(self):
+                return (os.system, ("touch " + str(tmp_path / "pwned"),))
+
+        evil.write_bytes(pickle.dumps({b"data": Payload(), b"labels": []}))
+        with pytest.raises(ValueError, match="refusing to load") as info:
+            read_raw("cifar10", tmp_path)
+        assert str(evil) in str(info.value)
+        assert not (tmp_path / "pwned").exists()
+
+    def test_truncated_pickle(self, tmp_path):
+        write_cifar_files(tmp_path)
+        batch = tmp_path / "cifar10" / "cifar-10-batches-py" / "test_batch"
+        batch.write_bytes(batch.read_bytes()[:1000])
+        with pytest.raises(ValueError, match="test_batch"):
+            read_raw("cifar10", tmp_path)
+
+
+class TestLoadDataset:
+    def test_mnist_sample(self):
+        ds = load_dataset("mnist:sample", batch_size=64, augment="digits", seed=1)
+        assert ds.image_shape == (28, 28, 1) and ds.num_classes == 10
+        assert ds.counts == {"train": 3600, "validation": 400, "test": 1000}
+        x, y = next(iter(ds.train))
+        assert x.shape == (64, 28, 28, 1) and x.dtype == "float32" and y.dtype == "int64"
+        assert 0 <= float(np.min(x)) and float(np.max(x)) <= 255
+        xt, _ = next(iter(ds.test))
+        assert xt.dtype == "uint8"  # no augmentation outside training
+        np.testing.assert_array_equal(np.asarray(xt), _sample("mnist")[1][0][:64])
+        assert sum(int(b[1].shape[0]) for b in ds.train) == 3600
+
+    def test_validation_split_does_not_move_with_the_seed(self):
+        labels = [
+            np.concatenate([np.asarray(y) for _, y in load_dataset("cifar10:sample", seed=s).validation])
+            for s in (1, 2)
+        ]
+        np.testing.assert_array_equal(*labels)
+
+    def test_raw_files_are_preferred(self, tmp_path):
+        write_cifar_files(tmp_path)
+        ds = load_dataset("cifar10", tmp_path, batch_size=32, validation_split=0.2, augment="objects")
+        assert ds.counts == {"train": 160, "validation": 40, "test": 30}
+        assert "official cifar10 files" in ds.source
+
+    def test_image_size_resizes(self):
+        ds = load_dataset("mnist:sample", image_size=(32, 32))
+        assert ds.image_shape == (32, 32, 1)
+        assert next(iter(ds.test))[0].shape[1:] == (32, 32, 1)
+
+    def test_missing_data_fails_fast_offline(self, tmp_path, monkeypatch):
+        monkeypatch.setattr(data, "TFDS_HOST", ("127.0.0.1", 9))  # refuses, as offline
+        start = time.monotonic()
+        with pytest.raises(FileNotFoundError) as info:
+            load_dataset("cifar10", tmp_path)
+        assert time.monotonic() - start < 10
+        message = str(info.value)
+        for fragment in ("official raw files", "prepared tensorflow-datasets copy", "no network",
+                         "cifar10/cifar-10-batches-py", "--dataset cifar10:sample"):
+            assert fragment in message, fragment
+        assert "\n" not in message
+
+    @pytest.mark.parametrize(
+        "kwargs,received",
+        [
+            ({"dataset": ""}, "dataset=''"),
+            ({"dataset": "mnist:sample", "batch_size": 0}, "batch_size=0"),
+            ({"dataset": "mnist:sample", "validation_split": 0.7}, "validation_split=0.7"),
+            ({"dataset": "mnist:sample", "augment": "wild"}, "augment='wild'"),
+            ({"dataset": "no_such_dataset_xyz"}, "dataset='no_such_dataset_xyz'"),
+            ({"dataset": "folder", "image_size": (8, 8)}, "data_dir=None"),
+        ],
+    )
+    def test_bad_arguments(self, kwargs, received):
+        with pytest.raises(ValueError, match=received.replace("(", r"\(").replace(")", r"\)")):
+            load_dataset(**kwargs)
+
+    def test_missing_data_dir(self, tmp_path):
+        with pytest.raises(FileNotFoundError, match="does not exist"):
+            load_dataset("mnist", tmp_path / "nowhere")
+
+
+class ZooTinyDigits(tfds.core.GeneratorBasedBuilder):
+    """A tfds dataset prepared from the shipped sample: tfds, with no download."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        return tfds.core.DatasetInfo(
+            builder=self,
+            features=tfds.features.FeaturesDict(
+                {"image": tfds.features.Image(shape=(28, 28, 1)), "label": tfds.features.ClassLabel(num_classes=10)}
+            ),
+            supervised_keys=("image", "label"),
+        )
+
+    def _split_generators(self, dl_manager):
+        (x, y), (xt, yt), _ = _sample("mnist")
+        return {"train": self._generate_examples(x[:200], y[:200]), "test": self._generate_examples(xt[:50], yt[:50])}
+
+    def _generate_examples(self, images, labels):
+        for i, (image, label) in enumerate(zip(images, labels)):
+            yield i, {"image": image, "label": int(label)}
+
+
+def test_tensorflow_datasets(tmp_path, monkeypatch):
+    ZooTinyDigits(data_dir=str(tmp_path)).download_and_prepare()
+    monkeypatch.setattr(data, "network_available", lambda *a, **k: pytest.fail("no network needed"))
+    ds = load_dataset("zoo_tiny_digits", tmp_path, batch_size=16, validation_split=0.1)
+    assert ds.counts == {"train": 180, "validation": 20, "test": 50}
+    assert ds.image_shape == (28, 28, 1) and ds.num_classes == 10
+    assert sum(int(y.shape[0]) for _, y in ds.train) == 180
+    assert "tensorflow-datasets 'zoo_tiny_digits'" in ds.source
+
+
+def write_image_folder(root, classes=("cat", "dog", "frog"), per_class=12, mode="RGB"):
+    (x, y), _, names = _sample("cifar10")
+    for name in classes:
+        folder = root / name
+        folder.mkdir(parents=True)
+        picks = x[y == names.index(name)][:per_class]
+        for i, image in enumerate(picks):
+            Image.fromarray(image).convert(mode).save(folder / f"{i}.png")
+    return root
+
+
+class TestFolder:
+    def test_one_folder_is_split_three_ways(self, tmp_path):
+        write_image_folder(tmp_path)
+        ds = load_dataset("folder", tmp_path, image_size=(32, 32), validation_split=0.1, batch_size=8)
+        assert ds.class_names == ["cat", "dog", "frog"] and ds.num_classes == 3
+        assert sum(ds.counts.values()) == 36 and ds.counts["validation"] >= 1 and ds.counts["test"] >= 1
+        x, y = next(iter(ds.test))
+        assert x.dtype == "uint8" and x.shape[1:] == (32, 32, 3)
+
+    def test_train_and_test_folders(self, tmp_path):
+        write_image_folder(tmp_path / "train", per_class=10)
+        write_image_folder(tmp_path / "test", per_class=2)
+        ds = load_dataset("folder", tmp_path, image_size=(24, 24), channels=1, validation_split=0.2)
+        assert ds.counts["test"] == 6 and ds.counts["train"] + ds.counts["validation"] == 30
+        assert next(iter(ds.train))[0].shape[1:] == (24, 24, 1)
+
+    def test_empty_folder(self, tmp_path):
+        with pytest.raises(ValueError, match="Could not read the image folder"):
+            load_dataset("folder", tmp_path, image_size=(32, 32))

@@ -1,0 +1,208 @@
+"""`zoo train`: outputs, resuming after SIGKILL, seeds, NaN, strategies, bad input."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import keras
+import numpy as np
+import pytest
+from conftest import assert_one_line_error
+from test_cli import _console_script, run
+
+from zoo import data as zoo_data
+from zoo import training
+
+SAMPLE = ["--dataset", "mnist:sample"]
+
+
+def _history(out):
+    with open(out / "history.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_outputs(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, stdout, err = run(capsys, "train", "mnist_convnet", *SAMPLE, "--epochs", "2", "--out", str(out))
+    assert code == 0, err
+    last = stdout.strip().splitlines()[-1]
+    assert last.startswith("mnist_convnet: test accuracy") and str(out) in last
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["test_accuracy"] > 0.8  # it learned: chance is 0.1
+    assert summary["epochs"] == summary["epochs_run"] == 2
+    assert summary["records"] == {"train": 3600, "validation": 400, "test": 1000}
+    assert summary["command"].startswith("zoo train mnist_convnet")
+    assert summary["images_per_second"] > 0 and summary["train_seconds"] > 0
+    assert {"tensorflow", "keras", "keras-zoo"} <= set(summary["versions"])
+    rows = _history(out)
+    assert [r["epoch"] for r in rows] == ["0", "1"]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"} <= set(rows[0])
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert any((out / "logs").rglob("events.out.tfevents.*"))
+    assert not (out / "backup").exists()  # dropped once the run is complete
+    model = keras.saving.load_model(out / "model.keras")
+    assert model.dtype_policy.name == "float32" and model.output_shape == (None, 10)
+    assert not [p for p in out.iterdir() if "partial" in p.name]
+
+
+def test_resumes_after_sigkill(tmp_path):
+    out = tmp_path / "run"
+    command = _console_script() + ["train", "mnist_convnet", *SAMPLE, "--epochs", "4", "--out", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list((out / "backup").glob("epoch-0002.weights.h5")):
+        assert process.poll() is None and time.monotonic() < deadline, "training ended early"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)  # during the third epoch
+    process.wait()
+    assert not (out / "model.keras").exists()
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert [r["epoch"] for r in _history(out)] == ["0", "1", "2", "3"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["epochs"] == 4 and summary["epochs_run"] == 2
+    keras.saving.load_model(out / "model.keras")
+
+
+def test_epoch_log_keeps_each_epoch_once_across_resumes(tmp_path):
+    path = str(tmp_path / "history.csv")
+
+    def run_epochs(first, last, **constants):
+        log = training.EpochLog(path, **constants)
+        for epoch in range(first, last):
+            log.on_epoch_begin(epoch)
+            log.on_epoch_end(epoch, {"loss": 1.0 / (epoch + 1)})
+
+    run_epochs(0, 3)  # killed after epoch 2's row was written, before its backup
+    run_epochs(2, 5)  # so the run resumes at epoch 2 and writes it again
+    rows = list(csv.DictReader(open(path, newline="")))
+    assert [r["epoch"] for r in rows] == ["0", "1", "2", "3", "4"]
+    assert float(rows[2]["loss"]) == 1 / 3
+
+
+def test_seed_makes_a_cpu_run_reproducible(tmp_path):
+    script = textwrap.dedent("""
+        import sys, numpy as np, keras
+        from zoo import training
+        training.train("mnist_convnet", dataset="mnist:sample", epochs=1, seed=7, out=sys.argv[1], verbose=0)
+        model = keras.saving.load_model(sys.argv[1] + "/model.keras")
+        np.savez(sys.argv[1] + "/w.npz", *model.get_weights())
+    """)
+    weights = []
+    for i in range(2):
+        out = str(tmp_path / f"run{i}")
+        done = subprocess.run([sys.executable, "-c", script, out], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+        with np.load(out + "/w.npz") as f:
+            weights.append([f[k] for k in sorted(f.files, key=lambda k: int(k.split("_")[1]))])
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_model(tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    real_one_hot = training._one_hot
+
+    def poisoned(dataset, num_classes):
+        # Targets turn NaN after the first epoch: the loss is NaN from there on.
+        per_epoch = int(dataset.cardinality())
+        seen = tf.Variable(0, dtype=tf.int64)
+
+        @tf.autograph.experimental.do_not_convert
+        def poison(x, y):
+            i = seen.assign_add(1)
+            return x, tf.cond(i > per_epoch, lambda: y * np.nan, lambda: y)
+
+        return real_one_hot(dataset, num_classes).map(poison)
+
+    monkeypatch.setattr(training, "_one_hot", poisoned)
+    out = tmp_path / "run"
+    with pytest.raises(FloatingPointError, match="NaN at epoch 2") as info:
+        training.train("mnist_convnet", dataset="mnist:sample", epochs=3, out=out, verbose=0)
+    assert "after epoch 1" in str(info.value) and str(out / "model.keras") in str(info.value)
+    model = keras.saving.load_model(out / "model.keras")
+    (_, _), (x_test, y_test), _ = zoo_data.read_sample("mnist:sample")
+    probabilities = model.predict(x_test[:200], verbose=0)
+    assert np.isfinite(probabilities).all()
+    assert (probabilities.argmax(1) == y_test[:200]).mean() > 0.5  # epoch 1's model, trained
+
+
+def test_nan_from_the_command_line(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, _, err = run(capsys, "train", "mnist_convnet", *SAMPLE, "--epochs", "1", "--lr", "1e12", "--out", str(out))
+    assert code == 1
+    assert_one_line_error(err.strip().splitlines()[-1], "NaN", "untrained model", "--lr", str(out / "model.keras"))
+    model = keras.saving.load_model(out / "model.keras")  # the starting weights, not the diverged ones
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    script = textwrap.dedent("""
+        import sys, tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from zoo import training
+        s = training.train("mnist_convnet", dataset="mnist:sample", epochs=1, strategy="mirrored",
+                           batch_size=64, out=sys.argv[1], verbose=0)
+        assert s["replicas"] == 2 and s["test_accuracy"] > 0.5, s
+    """)
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "run")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "run" / "model.keras").exists()
+
+
+def test_multiworker_strategy_on_localhost(tmp_path):
+    """Two workers from TF_CONFIG on one machine; the chief writes the outputs."""
+    import socket
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    out = tmp_path / "run"
+    processes = []
+    for index in range(2):
+        env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        processes.append(subprocess.Popen(
+            _console_script() + ["train", "mnist_convnet", *SAMPLE, "--epochs", "1", "--batch-size", "64",
+                                 "--strategy", "multiworker", "--out", str(out)],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        ))
+    for p in processes:
+        stdout, stderr = p.communicate(timeout=300)
+        assert p.returncode == 0, stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["replicas"] == 2 and summary["strategy"] == "multiworker"
+    assert not (out / "worker-1").exists()
+
+
+@pytest.mark.parametrize(
+    "argv,fragments",
+    [
+        (["train", "resnet50"], ["Received: name='resnet50'"]),
+        (["train", "mnist_convnet", "--epochs", "0"], ["Received: epochs=0"]),
+        (["train", "mnist_convnet", "--lr", "-1"], ["Received: lr=-1.0"]),
+        (["train", "mnist_convnet", "--batch-size", "0"], ["Received: batch_size=0"]),
+        (["train", "mnist_convnet", "--seed", "-3"], ["Received: seed=-3"]),
+        (["train", "mnist_convnet", "--dataset", "mnist", "--data-dir", "/no/such/dir"], ["/no/such/dir"]),
+        (["train", "mnist_convnet", "--strategy", "multiworker", *SAMPLE], ["TF_CONFIG"]),
+        (["train", "mnist_convnet", "--epochs", "two"], ["invalid int value: 'two'"]),
+        (["train", "mnist_convnet", "--strategy", "ring"], ["invalid choice: 'ring'"]),
+        (["train", "mnist_convnet", "--image-size", "0x3"], ["'0x3'"]),
+    ],
+)
+def test_bad_input(tmp_path, capsys, monkeypatch, argv, fragments):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    out = tmp_path / "run"
+    code, stdout, err = run(capsys, *argv, "--out", str(out))
+    assert code in (1, 2) and stdout == ""
+    assert_one_line_error(err, *fragments)
+    assert not out.exists()  # nothing half-written

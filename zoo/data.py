@@ -1,0 +1,456 @@
+"""Image-classification data for every recipe, as batched `tf.data` pipelines.
+
+`load_dataset` reads, in this order of preference:
+
+- `mnist:sample`, `cifar10:sample`: real images shipped with the package
+  (taken from the official files), for offline demos and tests;
+- `folder`: an image folder with one sub-folder per class, through
+  `keras.utils.image_dataset_from_directory`;
+- `mnist`, `cifar10`, `fashion_mnist`: the official raw files when
+  `data_dir` holds them (`DIR/mnist/*-ubyte.gz`, IDX format;
+  `DIR/cifar10/cifar-10-batches-py/`, the python pickles), whatever their
+  record counts;
+- any tensorflow-datasets image-classification dataset, already prepared in
+  `data_dir` or downloaded by tfds when the network answers.
+
+Images stay raw pixels (uint8, [0, 255]): the zoo's models hold their own
+preprocessing. Labels are integers. Missing data or no network fails within
+seconds, naming the sources tried.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import os
+import pickle
+import socket
+from pathlib import Path
+
+import numpy as np
+
+SAMPLES_DIR = Path(__file__).with_name("samples")
+SAMPLES = ("mnist:sample", "cifar10:sample")
+# Where the raw official files live under a data directory, per dataset.
+RAW_LAYOUT = {
+    "mnist": "mnist",
+    "fashion_mnist": "fashion_mnist",
+    "cifar10": "cifar10/cifar-10-batches-py",
+}
+TFDS_HOST = ("storage.googleapis.com", 443)
+NETWORK_TIMEOUT_S = 3
+
+
+@dataclasses.dataclass
+class ImageData:
+    """Train, validation and test pipelines, and what they hold.
+
+    Attributes:
+        train: Batched, shuffled, augmented, prefetched `(images, labels)`.
+        validation: Batched, prefetched; empty when `validation_split=0`.
+        test: Batched, prefetched.
+        num_classes: Number of classes.
+        class_names: A name per class.
+        image_shape: `(height, width, channels)` of every image.
+        counts: Records per split, `{"train": ..., "validation": ..., "test": ...}`.
+        source: Where the records came from, in words.
+    """
+
+    train: object
+    validation: object
+    test: object
+    num_classes: int
+    class_names: list
+    image_shape: tuple
+    counts: dict
+    source: str
+
+
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    """Unpickles the CIFAR-10 python batches and nothing that could run code.
+
+    The official files hold dicts of bytes, lists and NumPy arrays; a pickle
+    naming any other callable is refused rather than executed.
+    """
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),  # bytes in protocol-2 pickles written by Python 3
+    }
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        return super().find_class(module, name)
+
+
+def _corrupt(path, reason) -> ValueError:
+    return ValueError(f"Could not read {str(path)!r}: {reason}")
+
+
+def read_idx(path) -> np.ndarray:
+    """Reads an IDX file (the MNIST format), gzipped or not, as a uint8 array."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as e:
+        raise _corrupt(path, e) from None
+    if len(data) < 4 or data[:2] != b"\0\0" or data[2] != 0x08:
+        raise _corrupt(path, "not an IDX file of unsigned bytes")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    if len(data) != header + int(np.prod(shape)):
+        raise _corrupt(path, f"the header announces shape {shape}, the file holds {len(data) - header} bytes")
+    return np.frombuffer(data, np.uint8, offset=header).reshape(shape)
+
+
+def _read_cifar_batch(path):
+    try:
+        with open(path, "rb") as f:
+            batch = _ArraysOnlyUnpickler(f, encoding="bytes").load()
+        images = np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32)
+        labels = np.asarray(batch[b"labels"], np.int64)
+    except (OSError, EOFError, pickle.UnpicklingError, KeyError, ValueError, TypeError) as e:
+        raise _corrupt(path, e) from None
+    if len(images) != len(labels):
+        raise _corrupt(path, f"{len(images)} images but {len(labels)} labels")
+    return images.transpose(0, 2, 3, 1), labels
+
+
+def read_raw(name: str, data_dir) -> tuple | None:
+    """Reads the official raw files of `name` under `data_dir`, or None.
+
+    Returns:
+        `((x_train, y_train), (x_test, y_test), class_names)`, images as
+        uint8 `(n, height, width, channels)`, or None when the files are not
+        there.
+    """
+    folder = Path(data_dir) / RAW_LAYOUT[name]
+    if name == "cifar10":
+        files = [folder / f"data_batch_{i}" for i in range(1, 6)] + [folder / "test_batch"]
+        if not all(f.exists() for f in files):
+            return None
+        parts = [_read_cifar_batch(f) for f in files]
+        x_train = np.concatenate([p[0] for p in parts[:5]])
+        y_train = np.concatenate([p[1] for p in parts[:5]])
+        names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+        return (x_train, y_train), parts[5], names
+
+    def find(stem):
+        for candidate in (folder / f"{stem}.gz", folder / stem):
+            if candidate.exists():
+                return candidate
+        return None
+
+    stems = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    paths = [find(s) for s in stems]
+    if not all(paths):
+        return None
+    x_train, y_train, x_test, y_test = (read_idx(p) for p in paths)
+    for images, labels, path in ((x_train, y_train, paths[1]), (x_test, y_test, paths[3])):
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise _corrupt(path, f"{len(labels)} labels for images of shape {images.shape}")
+    names = [str(i) for i in range(10)] if name == "mnist" else [
+        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"
+    ]
+    return (x_train[..., None], y_train.astype(np.int64)), (x_test[..., None], y_test.astype(np.int64)), names
+
+
+def read_sample(name: str):
+    """Reads a sample shipped with the package: `mnist:sample` or `cifar10:sample`."""
+    path = SAMPLES_DIR / f"{name.split(':')[0]}.npz"
+    with np.load(path, allow_pickle=False) as f:
+        return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"]), [str(n) for n in f["class_names"]]
+
+
+def network_available(host=TFDS_HOST, timeout=NETWORK_TIMEOUT_S) -> bool:
+    """Whether a TCP connection to `host` opens within `timeout` seconds."""
+    try:
+        socket.create_connection(host, timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def augmentation(kind: str | None, seed: int | None = None):
+    """The training-set augmentation for a kind of data, as Keras layers.
+
+    Args:
+        kind: `"digits"` (shifts of up to 2 pixels and small rotations and
+            zooms: a digit flipped is another symbol), `"objects"` (horizontal
+            flips and 4-pixel translations, as in the classic CIFAR recipes),
+            or None.
+        seed: Seed of the random layers.
+
+    Returns:
+        A `keras.Sequential` to call with `training=True`, or None.
+    """
+    import keras
+
+    if kind is None:
+        return None
+    if kind == "digits":
+        return keras.Sequential(
+            [
+                keras.layers.RandomTranslation(0.08, 0.08, fill_mode="constant", seed=seed),
+                keras.layers.RandomRotation(0.03, fill_mode="constant", seed=seed),
+                keras.layers.RandomZoom(0.08, fill_mode="constant", seed=seed),
+            ],
+            name="digit_augmentation",
+        )
+    if kind == "objects":
+        return keras.Sequential(
+            [
+                keras.layers.RandomFlip("horizontal", seed=seed),
+                keras.layers.RandomTranslation(0.125, 0.125, fill_mode="reflect", seed=seed),
+            ],
+            name="object_augmentation",
+        )
+    raise ValueError(f"`augment` must be 'digits', 'objects' or None. Received: augment={kind!r}")
+
+
+def _pipelines(train, validation, test, *, batch_size, augment, seed):
+    """Batched, cached, prefetched pipelines; augmentation on train only."""
+    import tensorflow as tf
+
+    autotune = tf.data.AUTOTUNE
+    train = train.cache().shuffle(
+        train.cardinality().numpy() if train.cardinality() > 0 else 10_000,
+        seed=seed,
+        reshuffle_each_iteration=True,
+    ).batch(batch_size)
+    layers = augmentation(augment, seed)
+    if layers is not None:
+        train = train.map(
+            lambda x, y: (layers(tf.cast(x, "float32"), training=True), y),
+            num_parallel_calls=autotune,
+        )
+    finish = lambda d: d.cache().batch(batch_size).prefetch(autotune)  # noqa: E731
+    return train.prefetch(autotune), finish(validation), finish(test)
+
+
+def _split_arrays(x, y, validation_split):
+    # A fixed permutation: the same records are held out whatever the seed.
+    order = np.random.default_rng(0).permutation(len(x))
+    n_val = int(round(len(x) * validation_split))
+    return (x[order[n_val:]], y[order[n_val:]]), (x[order[:n_val]], y[order[:n_val]])
+
+
+def _from_arrays(train, test, names, *, source, batch_size, validation_split, augment, seed, image_size):
+    import tensorflow as tf
+
+    (x_train, y_train), (x_val, y_val) = _split_arrays(*train, validation_split)
+    x_test, y_test = test
+    if image_size is not None and tuple(image_size) != x_train.shape[1:3]:
+        resize = lambda x: tf.cast(tf.image.resize(x, image_size), tf.uint8).numpy()  # noqa: E731
+        x_train, x_val, x_test = resize(x_train), resize(x_val), resize(x_test)
+    slices = tf.data.Dataset.from_tensor_slices
+    pipes = _pipelines(
+        slices((x_train, y_train)), slices((x_val, y_val)), slices((x_test, y_test)),
+        batch_size=batch_size, augment=augment, seed=seed,
+    )
+    return ImageData(
+        *pipes,
+        num_classes=len(names),
+        class_names=list(names),
+        image_shape=tuple(x_train.shape[1:]),
+        counts={"train": len(x_train), "validation": len(x_val), "test": len(x_test)},
+        source=source,
+    )
+
+
+def _folder(data_dir, *, image_size, channels, batch_size, validation_split, augment, seed):
+    import keras
+    import tensorflow as tf
+
+    if data_dir is None or not Path(data_dir).is_dir():
+        raise ValueError(
+            "`--dataset folder` needs --data-dir, a folder with one sub-folder of "
+            f"images per class (or train/ and test/ folders laid out so). Received: data_dir={data_dir!r}"
+        )
+    root = Path(data_dir)
+    color_mode = {1: "grayscale", 3: "rgb", 4: "rgba"}[channels]
+    read = lambda d, **kw: keras.utils.image_dataset_from_directory(  # noqa: E731
+        d, labels="inferred", label_mode="int", color_mode=color_mode, image_size=image_size,
+        batch_size=None, seed=0 if seed is None else seed, verbose=False, **kw,
+    )
+    try:
+        if (root / "train").is_dir() and (root / "test").is_dir():
+            train, validation = read(root / "train", validation_split=validation_split, subset="both")
+            test = read(root / "test", shuffle=False)
+        else:
+            # One folder: carve validation and test from it, the same each run.
+            train, held = read(root, validation_split=2 * validation_split, subset="both")
+            n_held = len(held.file_paths)
+            validation, test = held.take(n_held // 2), held.skip(n_held // 2)
+    except ValueError as e:
+        raise ValueError(f"Could not read the image folder {str(root)!r}: {e}") from None
+    names = train.class_names
+    counts = {
+        "train": len(train.file_paths),
+        "validation": int(validation.cardinality()),
+        "test": int(test.cardinality()),
+    }
+    cast = lambda x, y: (tf.cast(tf.round(x), tf.uint8), y)  # noqa: E731
+    pipes = _pipelines(
+        train.map(cast), validation.map(cast), test.map(cast),
+        batch_size=batch_size, augment=augment, seed=seed,
+    )
+    return ImageData(
+        *pipes, num_classes=len(names), class_names=names,
+        image_shape=(*image_size, channels), counts=counts, source=f"image folder {str(root)!r}",
+    )
+
+
+def _tfds(name, data_dir, *, tried, batch_size, validation_split, augment, seed, image_size):
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except Exception as e:  # tfds raises DatasetNotFoundError and others
+        reason = str(e).split("\n")[0]
+        raise ValueError(f"Unknown dataset: {reason}. Received: dataset={name!r}") from None
+    where = builder.data_dir
+    if not builder.is_prepared():
+        tried.append(f"a prepared tensorflow-datasets copy in {where!r} (none)")
+        if not network_available():
+            host = ":".join(map(str, TFDS_HOST))
+            tried.append(f"a tensorflow-datasets download (no network: {host} did not answer)")
+            raise FileNotFoundError(_missing_message(name, data_dir, tried))
+        builder.download_and_prepare()
+    info = builder.info
+    features = info.features
+    if "label" not in features or "image" not in features:
+        raise ValueError(
+            f"{name!r} is not an image-classification dataset (no 'image' and 'label' features). "
+            f"Received: dataset={name!r}"
+        )
+    splits = info.splits
+    test_split = "test" if "test" in splits else ("validation" if "validation" in splits else None)
+    if "train" not in splits or test_split is None:
+        raise ValueError(f"{name!r} needs a train split and a test or validation split. Received: dataset={name!r}")
+    held = int(round(100 * validation_split))
+    read = lambda split: builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)  # noqa: E731
+    train, validation, test = read(f"train[{held}%:]"), read(f"train[:{held}%]"), read(test_split)
+    shape = features["image"].shape
+    if image_size is not None or None in shape[:2]:
+        if image_size is None:
+            raise ValueError(f"{name!r} has images of varying size: pass an image size.")
+        resize = lambda x, y: (tf.cast(tf.image.resize(x, image_size), tf.uint8), y)  # noqa: E731
+        train, validation, test = train.map(resize), validation.map(resize), test.map(resize)
+        shape = (*image_size, shape[-1])
+    pipes = _pipelines(train, validation, test, batch_size=batch_size, augment=augment, seed=seed)
+    count = lambda split: int(splits[split].num_examples)  # noqa: E731
+    return ImageData(
+        *pipes,
+        num_classes=features["label"].num_classes,
+        class_names=list(features["label"].names),
+        image_shape=tuple(shape),
+        counts={
+            "train": count(f"train[{held}%:]"),
+            "validation": count(f"train[:{held}%]"),
+            "test": count(test_split),
+        },
+        source=f"tensorflow-datasets {name!r} in {where!r}",
+    )
+
+
+def _missing_message(name, data_dir, tried) -> str:
+    layout = RAW_LAYOUT.get(name)
+    hint = f"put the official files in DIR/{layout}/ and pass --data-dir DIR, " if layout else ""
+    sample = f", or use --dataset {name}:sample" if f"{name}:sample" in SAMPLES else ""
+    return (
+        f"No data for {name!r}. Tried: {'; '.join(tried)}. To provide it: {hint}"
+        f"prepare it with tensorflow-datasets on a machine with network access and copy its "
+        f"data_dir{sample}."
+    )
+
+
+def load_dataset(
+    dataset: str,
+    data_dir=None,
+    *,
+    batch_size: int = 128,
+    validation_split: float = 0.1,
+    augment: str | None = None,
+    image_size: tuple | None = None,
+    channels: int = 3,
+    seed: int | None = None,
+) -> ImageData:
+    """Loads an image-classification dataset as train, validation and test pipelines.
+
+    Args:
+        dataset: `"mnist:sample"`, `"cifar10:sample"`, `"folder"`, or a
+            tensorflow-datasets name such as `"mnist"`, `"cifar10"`,
+            `"fashion_mnist"`.
+        data_dir: Where the data is: the folder for `"folder"`; for others a
+            directory holding the official raw files (see `RAW_LAYOUT`) or
+            used as tfds' `data_dir`. Defaults to None (tfds' default).
+        batch_size: Batch size of all three pipelines. Defaults to 128.
+        validation_split: Fraction of the training records held out for
+            validation, the same ones on every run. Defaults to 0.1.
+        augment: `"digits"`, `"objects"` or None: augmentation applied to the
+            training pipeline only. Defaults to None.
+        image_size: `(height, width)` to resize to; required for folders and
+            datasets of varying sizes. Defaults to None (keep the size).
+        channels: For folders, 1 (grey), 3 (RGB) or 4. Defaults to 3.
+        seed: Seed for the validation split, shuffling and augmentation.
+            Defaults to None.
+
+    Returns:
+        An `ImageData`.
+
+    Raises:
+        ValueError: For bad arguments or unreadable files.
+        FileNotFoundError: When the data is nowhere to be found; the message
+            names the sources tried and how to provide the data.
+
+    Example:
+
+    >>> data = load_dataset("mnist:sample", batch_size=64)
+    >>> data.image_shape, data.num_classes
+    ((28, 28, 1), 10)
+    """
+    if not isinstance(dataset, str) or not dataset:
+        raise ValueError(f"`dataset` must be a dataset name. Received: dataset={dataset!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
+    if not isinstance(validation_split, (int, float)) or not 0 <= validation_split < 0.5:
+        raise ValueError(
+            f"`validation_split` must be in [0, 0.5). Received: validation_split={validation_split!r}"
+        )
+    if data_dir is not None and not Path(data_dir).exists():
+        raise FileNotFoundError(f"The data directory does not exist. Received: data_dir={str(data_dir)!r}")
+    common = dict(batch_size=batch_size, validation_split=validation_split, augment=augment, seed=seed)
+    augmentation(augment)  # validate early, before any reading
+
+    if dataset in SAMPLES:
+        train, test, names = read_sample(dataset)
+        return _from_arrays(
+            train, test, names, source=f"the {dataset.split(':')[0]} sample shipped with keras-zoo",
+            image_size=image_size, **common,
+        )
+    if dataset == "folder":
+        if image_size is None:
+            raise ValueError("`--dataset folder` needs an image size. Received: image_size=None")
+        return _folder(data_dir, image_size=tuple(image_size), channels=channels, **common)
+
+    name = dataset.lower()
+    tried = []
+    if name in RAW_LAYOUT and data_dir is not None:
+        raw = read_raw(name, data_dir)
+        where = str(Path(data_dir) / RAW_LAYOUT[name])
+        if raw is not None:
+            train, test, names = raw
+            return _from_arrays(
+                train, test, names, source=f"the official {name} files in {where!r}",
+                image_size=image_size, **common,
+            )
+        tried.append(f"official raw files in {where!r} (none)")
+    return _tfds(name, data_dir, tried=tried, image_size=image_size, **common)

@@ -1,0 +1,622 @@
+"""Training recipes: `zoo train` and `zoo finetune`.
+
+A recipe is each model's defaults (dataset, epochs, optimizer, schedule,
+augmentation): `train("mnist_convnet", data_dir=...)` with nothing else is the
+tuned recipe. A run writes into its output directory:
+
+- `model.keras`: the trained model (float32 weights), written atomically;
+- `summary.json`: test accuracy and loss, epochs, timings, data, command and
+  library versions;
+- `history.csv`: one row per epoch, with an `epoch` column;
+- `curves.png`: loss and accuracy per epoch;
+- `logs/`: TensorBoard logs.
+
+Runs resume: killed at any moment, the same command continues from the last
+completed epoch.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import functools
+import json
+import math
+import os
+import platform
+import shutil
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from zoo import data as zoo_data
+from zoo.registry import create_model, get_model_factory, model_info
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """How a model is trained by default.
+
+    Attributes:
+        dataset: Default `--dataset`.
+        epochs: Default `--epochs`.
+        batch_size: Default `--batch-size`.
+        lr: Peak learning rate, default `--lr`.
+        optimizer: `"adamw"` or `"sgd"` (Nesterov momentum 0.9).
+        weight_decay: Decoupled weight decay.
+        warmup: Fraction of the steps spent warming the learning rate up
+            linearly before its cosine decay to zero.
+        label_smoothing: Label smoothing of the cross-entropy.
+        augment: Training augmentation, see `zoo.data.augmentation`.
+        validation_split: Fraction of the training set held out.
+        mixed_precision: Whether to compute in bfloat16 (weights stay float32).
+        steps_per_execution: Batches per compiled call, fewer Python round trips.
+        ema: Momentum of an exponential moving average of the weights, which
+            replaces the weights at the end of training; 0 for none.
+        model_kwargs: Arguments for the model factory.
+    """
+
+    dataset: str
+    epochs: int
+    batch_size: int
+    lr: float
+    optimizer: str = "adamw"
+    weight_decay: float = 1e-4
+    warmup: float = 0.15
+    label_smoothing: float = 0.0
+    augment: str | None = None
+    validation_split: float = 0.1
+    mixed_precision: bool = False
+    steps_per_execution: int = 1
+    ema: float = 0.0
+    model_kwargs: dict = dataclasses.field(default_factory=dict)
+
+
+_DIGITS = Recipe(
+    dataset="mnist", epochs=8, batch_size=128, lr=3e-3, augment="digits",
+    label_smoothing=0.05, steps_per_execution=16,
+)
+RECIPES = {
+    "mnist_convnet": _DIGITS,
+    "edge_convnet": _DIGITS,
+    "lm_convnet": _DIGITS,
+    "cifar10_net": Recipe(
+        dataset="cifar10", epochs=30, batch_size=256, lr=4e-3, augment="objects",
+        label_smoothing=0.1, weight_decay=5e-4, steps_per_execution=8,
+    ),
+    "vgg16": Recipe(dataset="cifar10", epochs=20, batch_size=64, lr=1e-4, augment="objects",
+                    model_kwargs={"input_shape": (32, 32, 3)}),
+    "vgg19": Recipe(dataset="cifar10", epochs=20, batch_size=64, lr=1e-4, augment="objects",
+                    model_kwargs={"input_shape": (32, 32, 3)}),
+}
+
+STRATEGIES = (None, "mirrored", "multiworker")
+
+
+def get_recipe(name: str) -> Recipe:
+    get_model_factory(name)  # unknown names raise with close matches
+    if name not in RECIPES:
+        raise ValueError(f"No training recipe for {name!r}. Received: model={name!r}")
+    return RECIPES[name]
+
+
+# Callbacks.
+
+
+class ResumableBackup(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` whose every save is a single atomic file rename.
+
+    Keras writes the weights, then a JSON file with the epoch, both in place:
+    a kill during or between those writes leaves a broken or inconsistent
+    backup. Here each epoch's weights (optimizer state included) go to a
+    temporary file renamed to `epoch-NNNN.weights.h5`; the name is the epoch.
+    """
+
+    def __init__(self, backup_dir: str):
+        super().__init__(backup_dir, save_freq="epoch", delete_checkpoint=False)
+        self.initial_epoch = 0
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.latest() is None:
+            if self.model.optimizer is not None and not self.model.optimizer.built:
+                self.model.optimizer.build(self.model.trainable_variables)
+            self._current_epoch = 0
+            self._save_model()  # the starting point is the first good state
+
+    def latest(self) -> tuple[int, str] | None:
+        """The last completed epoch and its weights file, if any."""
+        found = sorted(Path(self.backup_dir).glob("epoch-*.weights.h5"))
+        if not found:
+            return None
+        return int(found[-1].name[6:10]), str(found[-1])
+
+    def _load_model(self):
+        latest = self.latest()
+        if latest is None:
+            return
+        epoch, path = latest
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(path)
+        self.model._initial_epoch = epoch  # as keras' BackupAndRestore does
+        self.initial_epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        # Keras ends the epoch even when training stops on a NaN loss: such an
+        # epoch is never backed up, so the last backup stays the last good model.
+        if math.isfinite(float((logs or {}).get("loss", 0.0))):
+            super().on_epoch_end(epoch, logs)
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        partial = os.path.join(self.backup_dir, f".partial-{os.getpid()}.weights.h5")
+        self.model.save_weights(partial, overwrite=True)
+        final = os.path.join(self.backup_dir, f"epoch-{self._current_epoch:04d}.weights.h5")
+        os.replace(partial, final)
+        for old in Path(self.backup_dir).glob("epoch-*.weights.h5"):
+            if str(old) != final:
+                old.unlink()
+
+
+class EpochLog(keras.callbacks.Callback):
+    """Writes `history.csv`, each epoch exactly once across resumed runs.
+
+    It runs before the backup: a row is on disk before its epoch is backed
+    up, and a resumed run drops the rows of the epochs it runs again.
+    """
+
+    def __init__(self, path: str, **constants):
+        super().__init__()
+        self.path, self.constants = path, constants
+        self.rows: list[dict] | None = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.rows is None:  # the first epoch of this run
+            self.rows = []
+            if os.path.exists(self.path):
+                with open(self.path, newline="") as f:
+                    self.rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < epoch]
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch, **self.constants}
+        row.update({k: float(v) for k, v in (logs or {}).items()})
+        if self.model is not None:
+            row["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        row["seconds"] = round(time.perf_counter() - self.started, 3)
+        self.rows.append(row)
+        columns = list(dict.fromkeys(k for r in self.rows for k in r))
+        _atomic_write(self.path, lambda f: _write_csv(f, columns, self.rows), mode="w")
+
+
+class Progress(keras.callbacks.ProgbarLogger):
+    """Keras' progress bar, which with `steps_per_execution` counts past the
+    end of an epoch ("32/29", keras-team/keras#20861): the count is clamped."""
+
+    def _update_progbar(self, batch, logs=None):
+        if self.target is not None:
+            batch = min(batch, self.target - 1)
+        super()._update_progbar(batch, logs)
+
+
+class NaNGuard(keras.callbacks.Callback):
+    """Stops training at the first non-finite loss and remembers where."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch = 0
+        self.at = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.at = (self.epoch, batch)
+            self.model.stop_training = True
+
+
+def _write_csv(f, columns, rows):
+    writer = csv.DictWriter(f, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def _atomic_write(path, write, mode="w"):
+    """Writes `path` through a temporary file renamed into place."""
+    tmp = f"{path}.partial-{os.getpid()}"
+    with open(tmp, mode, newline="" if "b" not in mode else None) as f:
+        write(f)
+    os.replace(tmp, path)
+
+
+def save_model_atomic(model: keras.Model, path: str) -> None:
+    """Saves a `.keras` file so that a crash never leaves a broken one."""
+    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".partial-{os.getpid()}.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+# Set-up.
+
+
+def _strategy(kind):
+    import tensorflow as tf
+
+    if kind is None:
+        return tf.distribute.get_strategy()
+    if kind == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = gpus or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    if kind == "multiworker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError(
+                "`--strategy multiworker` reads the cluster from the TF_CONFIG environment "
+                "variable, which is not set. Received: strategy='multiworker'"
+            )
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"`strategy` must be one of {list(STRATEGIES)}. Received: strategy={kind!r}")
+
+
+class _MultiWorkerModel(keras.Model):
+    """A Functional model whose step logs have shape [1] instead of ().
+
+    Under MultiWorkerMirroredStrategy with several workers, Keras 3's
+    TensorFlow trainer reduces each log with `strategy.reduce("MEAN", v,
+    axis=0)`, which fails on scalars ("Invalid reduction dimension 0 for input
+    with 0 dimensions", tensorflow/tensorflow#72388).
+    """
+
+    def train_step(self, data):
+        import tensorflow as tf
+
+        return {k: tf.reshape(v, [1]) for k, v in super().train_step(data).items()}
+
+    def test_step(self, data):
+        import tensorflow as tf
+
+        return {k: tf.reshape(v, [1]) for k, v in super().test_step(data).items()}
+
+
+def _build_from_local_batch(model, iterator=None, data_batch=None):
+    """`_maybe_symbolic_build` for MultiWorkerMirroredStrategy.
+
+    Keras' TensorFlow trainer all-reduces the first batch, an (x, y) nest,
+    with `strategy.reduce`, which MultiWorkerMirroredStrategy rejects across
+    workers ("Attempt to convert a value (PerReplica...)"). Building needs only
+    shapes and dtypes, which the local replica's batch has.
+    """
+    import tensorflow as tf
+
+    local = lambda v: (  # noqa: E731
+        model.distribute_strategy.experimental_local_results(v)[0]
+        if isinstance(v, tf.distribute.DistributedValues) else v
+    )
+    if data_batch is None and iterator is not None:
+        for _, _, batches in iterator:
+            data_batch = tf.nest.map_structure(local, next(batches))
+            break
+    with model.distribute_strategy.scope():
+        model._symbolic_build(data_batch=data_batch)
+
+
+def _is_chief(strategy) -> bool:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or resolver.task_type is None:
+        return True
+    return resolver.task_type == "chief" or (
+        resolver.task_type == "worker" and resolver.task_id == 0
+        and "chief" not in resolver.cluster_spec().as_dict()
+    )
+
+
+def _optimizer(recipe: Recipe, lr: float, total_steps: int):
+    warmup = max(1, int(recipe.warmup * total_steps))
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=lr / 10,
+        decay_steps=max(1, total_steps - warmup),
+        alpha=0.0,
+        warmup_target=lr,
+        warmup_steps=warmup,
+    )
+    ema = {"use_ema": True, "ema_momentum": recipe.ema} if recipe.ema else {}
+    if recipe.optimizer == "sgd":
+        return keras.optimizers.SGD(
+            schedule, momentum=0.9, nesterov=True, weight_decay=recipe.weight_decay, **ema
+        )
+    return keras.optimizers.AdamW(schedule, weight_decay=recipe.weight_decay, **ema)
+
+
+def _check_number(name, value, *, integer, low, high=None):
+    ok = not isinstance(value, bool) and isinstance(value, int if integer else (int, float))
+    if ok:
+        ok = math.isfinite(value) and value >= low and (high is None or value <= high)
+    if not ok:
+        kind = "an integer" if integer else "a number"
+        bounds = f">= {low}" + (f" and <= {high}" if high is not None else "")
+        raise ValueError(f"`{name}` must be {kind} {bounds}. Received: {name}={value!r}")
+    return value
+
+
+def _versions() -> dict:
+    import tensorflow as tf
+
+    import zoo
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "keras-zoo": zoo.__version__,
+    }
+
+
+def _plot_curves(rows: list[dict], path: str, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        for prefix, style in (("", "-"), ("val_", "--")):
+            values = [float(r[prefix + metric]) for r in rows if r.get(prefix + metric) not in (None, "")]
+            if len(values) == len(epochs):
+                ax.plot(epochs, values, style, marker="o", ms=3, label=(prefix or "train_").rstrip("_"))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    _atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110), mode="wb")
+    plt.close(fig)
+
+
+# Training.
+
+
+@dataclasses.dataclass
+class _Run:
+    """What one call of `train` or `finetune` has decided and built."""
+
+    name: str
+    recipe: Recipe
+    data: zoo_data.ImageData
+    out: Path
+    epochs: int
+    batch_size: int
+    lr: float
+    seed: int | None
+    strategy: object
+    model_kwargs: dict
+    started: float
+
+
+def _prepare(name, *, dataset, data_dir, epochs, batch_size, lr, seed, strategy, out, image_size,
+             model_kwargs=None) -> _Run:
+    """Validates everything and loads the data; writes nothing yet."""
+    recipe = get_recipe(name)
+    started = time.perf_counter()
+    epochs = _check_number("epochs", recipe.epochs if epochs is None else epochs, integer=True, low=1)
+    batch_size = _check_number(
+        "batch_size", recipe.batch_size if batch_size is None else batch_size, integer=True, low=1
+    )
+    lr = _check_number("lr", recipe.lr if lr is None else lr, integer=False, low=1e-12)
+    if seed is not None:
+        _check_number("seed", seed, integer=True, low=0)
+    # MultiWorkerMirroredStrategy must exist before any other TensorFlow work.
+    dist = _strategy(strategy)
+    kwargs = {**recipe.model_kwargs, **(model_kwargs or {})}
+    dataset = recipe.dataset if dataset is None else dataset
+    model_shape = kwargs.get("input_shape") or model_info(name)["input_shape"]
+    if dataset == "folder" and image_size is None:
+        image_size = model_shape[:2]  # other datasets keep their size; the model adapts
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    data = zoo_data.load_dataset(
+        dataset,
+        data_dir,
+        batch_size=batch_size,
+        validation_split=recipe.validation_split,
+        augment=recipe.augment,
+        image_size=image_size,
+        channels=model_shape[-1],
+        seed=seed,
+    )
+    out = Path(out if out is not None else Path("runs") / name)
+    return _Run(name, recipe, data, out, epochs, batch_size, lr, seed, dist, kwargs, started)
+
+
+def _build(run: _Run, **overrides) -> keras.Model:
+    kwargs = {**run.model_kwargs, "input_shape": run.data.image_shape, "classes": run.data.num_classes}
+    return create_model(run.name, **{**kwargs, **overrides})
+
+
+def _compile(model, run: _Run, lr, epochs):
+    steps = max(1, math.ceil(run.data.counts["train"] / run.batch_size)) * epochs
+    model.compile(
+        optimizer=_optimizer(run.recipe, lr, steps),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=run.recipe.label_smoothing),
+        metrics=["accuracy"],
+        # Keras' multi-step loop fails under a multi-replica tf.distribute
+        # strategy (InvalidArgumentError in multi_step_on_iterator): one step then.
+        steps_per_execution=(
+            run.recipe.steps_per_execution if run.strategy.num_replicas_in_sync == 1 else 1
+        ),
+    )
+
+
+def _one_hot(dataset, num_classes):
+    import tensorflow as tf
+
+    return dataset.map(lambda x, y: (x, tf.one_hot(y, num_classes)), num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _fit(model, run: _Run, *, epochs, log: EpochLog, backup: ResumableBackup, initial_epoch=0, verbose=1):
+    """Fits with resuming, the epoch log, TensorBoard and the NaN guard."""
+    guard = NaNGuard()
+    callbacks = [log, backup, guard, keras.callbacks.TensorBoard(str(run.out / "logs"), write_graph=False)]
+    if verbose:
+        callbacks.append(Progress())
+    validation = run.data.validation if run.data.counts["validation"] else None
+    started = time.perf_counter()
+    model.fit(
+        _one_hot(run.data.train, run.data.num_classes),
+        validation_data=None if validation is None else _one_hot(validation, run.data.num_classes),
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        callbacks=callbacks,
+        shuffle=False,  # the pipeline shuffles
+        verbose=verbose,
+    )
+    return time.perf_counter() - started, guard.at
+
+
+def _finish(model, run: _Run, *, train_seconds, epochs_run, log: EpochLog, backup: ResumableBackup,
+            nan_at, command, extra=None):
+    """Evaluates, saves the outputs, prints the one-line result; returns the summary."""
+    out = run.out
+    model_path = out / "model.keras"
+    if nan_at is not None:
+        latest = backup.latest()  # there is always one: epoch 0 is backed up
+        model.load_weights(latest[1])
+        save_model_atomic(_float32(model, run), str(model_path))
+        kept = f"the model after epoch {latest[0]}" if latest[0] else "the untrained model"
+        raise FloatingPointError(
+            f"The loss became NaN at epoch {nan_at[0] + 1}, batch {nan_at[1] + 1}; kept {kept} "
+            f"in {str(model_path)!r}. Try a lower --lr (received {run.lr:g})."
+        )
+    scores = model.evaluate(
+        _one_hot(run.data.test, run.data.num_classes), verbose=0, return_dict=True
+    )
+    save_model_atomic(_float32(model, run), str(model_path))
+    summary = {
+        "model": run.name,
+        "test_accuracy": float(scores["accuracy"]),
+        "test_loss": float(scores["loss"]),
+        "epochs": run.epochs,
+        "epochs_run": epochs_run,
+        "batch_size": run.batch_size,
+        "lr": run.lr,
+        "seed": run.seed,
+        "train_seconds": round(train_seconds, 2),
+        "images_per_second": round(run.data.counts["train"] * epochs_run / train_seconds, 1)
+        if epochs_run and train_seconds > 0 else None,
+        "total_seconds": round(time.perf_counter() - run.started, 2),
+        "dataset": run.data.source,
+        "records": run.data.counts,
+        "classes": run.data.class_names,
+        "recipe": dataclasses.asdict(run.recipe),
+        "command": command,
+        "versions": _versions(),
+        "files": {
+            "model": "model.keras", "history": "history.csv", "curves": "curves.png",
+            "tensorboard": "logs/",
+        },
+        **(extra or {}),
+    }
+    _atomic_write(str(out / "summary.json"), lambda f: json.dump(summary, f, indent=2))
+    _plot_curves(log.rows, str(out / "curves.png"), f"{run.name} on {run.data.source}")
+    shutil.rmtree(backup.backup_dir, ignore_errors=True)
+    return summary
+
+
+def _float32(model: keras.Model, run: _Run) -> keras.Model:
+    """The model as users get it: a plain float32 Functional model."""
+    if model.dtype_policy.name == "float32":
+        return keras.Model(model.inputs, model.outputs, name=model.name)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        clean = _build(run)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    clean.set_weights(model.get_weights())
+    return clean
+
+
+def train(
+    name: str,
+    *,
+    dataset: str | None = None,
+    data_dir=None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    seed: int | None = None,
+    strategy: str | None = None,
+    out=None,
+    image_size: tuple | None = None,
+    verbose: int = 1,
+    command: str | None = None,
+) -> dict:
+    """Trains a zoo model with its recipe and writes the run's outputs.
+
+    Args:
+        name: A registered model with a recipe (see `RECIPES`).
+        dataset: A `zoo.data.load_dataset` name. Defaults to the recipe's.
+        data_dir: Where the data is (see `zoo.data.load_dataset`).
+        epochs: Defaults to the recipe's.
+        batch_size: Global batch size. Defaults to the recipe's.
+        lr: Peak learning rate. Defaults to the recipe's.
+        seed: Makes a CPU run reproducible: the same weights twice.
+            Defaults to None (not reproducible, faster).
+        strategy: None, `"mirrored"` (all local GPUs, else the logical CPUs)
+            or `"multiworker"` (the cluster in TF_CONFIG).
+        out: Output directory. Defaults to `runs/NAME`.
+        image_size: `(height, width)` for folder datasets. Defaults to the
+            model's input size.
+        verbose: 1 for a progress bar per epoch, 0 for none.
+        command: The command line recorded in `summary.json`.
+
+    Returns:
+        The summary also written to `summary.json`.
+
+    Raises:
+        ValueError: For bad arguments or data.
+        FileNotFoundError: When the data cannot be found.
+        FloatingPointError: When the loss became NaN; the last good model is
+            kept in `model.keras`.
+    """
+    run = _prepare(
+        name, dataset=dataset, data_dir=data_dir, epochs=epochs, batch_size=batch_size,
+        lr=lr, seed=seed, strategy=strategy, out=out, image_size=image_size,
+    )
+    chief = _is_chief(run.strategy)
+    if not chief:  # workers write their copies apart and drop them at the end
+        run.out = run.out / f"worker-{run.strategy.cluster_resolver.task_id}"
+    run.out.mkdir(parents=True, exist_ok=True)
+    previous_policy = keras.config.dtype_policy()
+    if run.recipe.mixed_precision:
+        keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        with run.strategy.scope():
+            model = _build(run)
+            if strategy == "multiworker":
+                model = _MultiWorkerModel(model.inputs, model.outputs, name=model.name)
+                model._maybe_symbolic_build = functools.partial(_build_from_local_batch, model)
+            _compile(model, run, run.lr, run.epochs)
+        backup = ResumableBackup(str(run.out / "backup"))
+        log = EpochLog(str(run.out / "history.csv"))
+        seconds, nan_at = _fit(model, run, epochs=run.epochs, log=log, backup=backup, verbose=verbose)
+        summary = _finish(
+            model, run, train_seconds=seconds, epochs_run=run.epochs - backup.initial_epoch,
+            log=log, backup=backup, nan_at=nan_at, command=command or f"zoo.training.train({name!r}, ...)",
+            extra={"strategy": strategy, "replicas": run.strategy.num_replicas_in_sync},
+        )
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+    if not chief:
+        shutil.rmtree(run.out, ignore_errors=True)
+    return summary
