@@ -206,3 +206,36 @@ def test_bad_input(tmp_path, capsys, monkeypatch, argv, fragments):
     assert code in (1, 2) and stdout == ""
     assert_one_line_error(err, *fragments)
     assert not out.exists()  # nothing half-written
+
+
+def test_finetune_vgg16_on_an_image_folder(tmp_path, capsys):
+    """Two phases on real images, from a local weights file: no download."""
+    from conftest import save_keras_applications_h5
+    from test_data import write_image_folder
+
+    folder = write_image_folder(tmp_path / "images", per_class=16)
+    reference = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
+    weights = save_keras_applications_h5(reference, str(tmp_path / "vgg16_notop.h5"))
+    out = tmp_path / "run"
+    code, stdout, err = run(
+        capsys, "finetune", "vgg16", "--data-dir", str(folder), "--weights", weights, "--image-size", "32",
+        "--epochs", "1", "--fine-epochs", "1", "--batch-size", "16", "--out", str(out),
+    )
+    assert code == 0, err
+    assert stdout.strip().splitlines()[-1].startswith("vgg16: test accuracy")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["epochs"] == 2 and [p["phase"] for p in summary["phases"]] == [1, 2]
+    assert summary["classes"] == ["cat", "dog", "frog"]
+    assert [(r["epoch"], r["phase"]) for r in _history(out)] == [("0", "1"), ("1", "2")]
+    model = keras.saving.load_model(out / "model.keras")
+    assert model.output_shape == (None, 3)
+    for block in range(1, 6):
+        layer = f"block{block}_conv1"
+        same = np.array_equal(model.get_layer(layer).kernel, reference.get_layer(layer).kernel)
+        assert same == (block < 5), layer  # only the top block trained, in phase 2
+
+
+def test_finetune_refuses_models_without_pretrained_weights(capsys, tmp_path):
+    code, _, err = run(capsys, "finetune", "mnist_convnet", "--data-dir", str(tmp_path))
+    assert code == 1
+    assert_one_line_error(err, "No fine-tuning recipe", "Received: model='mnist_convnet'")

@@ -3,6 +3,7 @@
     zoo list [PATTERN] [--markdown]  the registered models, with size and cost
     zoo info NAME [--json]           one model's facts and measured results
     zoo train MODEL [--dataset ...]  train a model with its recipe
+    zoo finetune vgg16 --data-dir D  fine-tune a pretrained model on an image folder
 
 Bad input gets a one-line error on stderr and a non-zero exit status. The
 console script enters through `zoo_cli`, which keeps TensorFlow's start-up
@@ -135,6 +136,19 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_finetune(args) -> int:
+    from zoo import training
+
+    summary = training.finetune(
+        args.model, dataset=args.dataset or "folder", data_dir=args.data_dir, weights=args.weights,
+        epochs=args.epochs, fine_epochs=args.fine_epochs, batch_size=args.batch_size, lr=args.lr,
+        fine_lr=args.fine_lr, unfreeze=args.unfreeze, seed=args.seed, out=args.out,
+        image_size=args.image_size, command=args.command,
+    )
+    print(_result_line(summary, args.out or f"runs/{args.model}-finetune"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="zoo", description="keras-zoo: convnet factories and recipes.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -159,6 +173,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", choices=["mirrored", "multiworker"], help="tf.distribute strategy")
     p.add_argument("--out", help="output directory (default: runs/MODEL)")
     p.set_defaults(run=cmd_train)
+
+    p = commands.add_parser("finetune", help="fine-tune a pretrained model in two phases")
+    p.add_argument("model", help="vgg16 or vgg19")
+    _add_data_arguments(p)
+    p.add_argument("--weights", default="imagenet", help="imagenet (default) or a weights file")
+    p.add_argument("--epochs", type=int, help="phase 1 (new head) epochs")
+    p.add_argument("--fine-epochs", type=int, help="phase 2 (top blocks too) epochs")
+    p.add_argument("--lr", type=float, help="phase 1 peak learning rate")
+    p.add_argument("--fine-lr", type=float, help="phase 2 peak learning rate")
+    p.add_argument("--unfreeze", type=int, help="top blocks trained in phase 2 (default 1)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--seed", type=int, help="make a CPU run reproducible")
+    p.add_argument("--out", help="output directory (default: runs/MODEL-finetune)")
+    p.set_defaults(run=cmd_finetune)
     return parser
 
 

@@ -92,6 +92,16 @@ RECIPES = {
                     model_kwargs={"input_shape": (32, 32, 3)}),
 }
 
+# Transfer learning: phase 1 trains a new head on the frozen pretrained base
+# (`epochs` at `lr`); phase 2 also trains the top `unfreeze` blocks
+# (`fine_epochs` at `fine_lr`).
+_VGG_FINETUNE = Recipe(dataset="folder", epochs=5, batch_size=32, lr=1e-3, augment="objects",
+                       label_smoothing=0.1, validation_split=0.1, weight_decay=1e-4)
+FINETUNE_RECIPES = {
+    "vgg16": (_VGG_FINETUNE, {"fine_epochs": 5, "fine_lr": 1e-4, "unfreeze": 1}),
+    "vgg19": (_VGG_FINETUNE, {"fine_epochs": 5, "fine_lr": 1e-4, "unfreeze": 1}),
+}
+
 STRATEGIES = (None, "mirrored", "multiworker")
 
 
@@ -114,16 +124,17 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
     temporary file renamed to `epoch-NNNN.weights.h5`; the name is the epoch.
     """
 
-    def __init__(self, backup_dir: str):
+    def __init__(self, backup_dir: str, start_epoch: int = 0):
         super().__init__(backup_dir, save_freq="epoch", delete_checkpoint=False)
-        self.initial_epoch = 0
+        self.start_epoch = self.initial_epoch = start_epoch
 
     def on_train_begin(self, logs=None):
+        self.model._initial_epoch = None  # Keras keeps it from an earlier fit
         super().on_train_begin(logs)
         if self.latest() is None:
             if self.model.optimizer is not None and not self.model.optimizer.built:
                 self.model.optimizer.build(self.model.trainable_variables)
-            self._current_epoch = 0
+            self._current_epoch = self.start_epoch
             self._save_model()  # the starting point is the first good state
 
     def latest(self) -> tuple[int, str] | None:
@@ -400,10 +411,9 @@ class _Run:
     started: float
 
 
-def _prepare(name, *, dataset, data_dir, epochs, batch_size, lr, seed, strategy, out, image_size,
-             model_kwargs=None) -> _Run:
+def _prepare(name, recipe, *, dataset, data_dir, epochs, batch_size, lr, seed, strategy, out,
+             image_size, model_kwargs=None) -> _Run:
     """Validates everything and loads the data; writes nothing yet."""
-    recipe = get_recipe(name)
     started = time.perf_counter()
     epochs = _check_number("epochs", recipe.epochs if epochs is None else epochs, integer=True, low=1)
     batch_size = _check_number(
@@ -493,6 +503,8 @@ def _finish(model, run: _Run, *, train_seconds, epochs_run, log: EpochLog, backu
         model.load_weights(latest[1])
         save_model_atomic(_float32(model, run), str(model_path))
         kept = f"the model after epoch {latest[0]}" if latest[0] else "the untrained model"
+        if latest[0] == backup.start_epoch and backup.start_epoch:
+            kept = f"the model as it started this phase (after epoch {latest[0]})"
         raise FloatingPointError(
             f"The loss became NaN at epoch {nan_at[0] + 1}, batch {nan_at[1] + 1}; kept {kept} "
             f"in {str(model_path)!r}. Try a lower --lr (received {run.lr:g})."
@@ -528,7 +540,7 @@ def _finish(model, run: _Run, *, train_seconds, epochs_run, log: EpochLog, backu
     }
     _atomic_write(str(out / "summary.json"), lambda f: json.dump(summary, f, indent=2))
     _plot_curves(log.rows, str(out / "curves.png"), f"{run.name} on {run.data.source}")
-    shutil.rmtree(backup.backup_dir, ignore_errors=True)
+    shutil.rmtree(run.out / "backup", ignore_errors=True)
     return summary
 
 
@@ -590,7 +602,7 @@ def train(
             kept in `model.keras`.
     """
     run = _prepare(
-        name, dataset=dataset, data_dir=data_dir, epochs=epochs, batch_size=batch_size,
+        name, get_recipe(name), dataset=dataset, data_dir=data_dir, epochs=epochs, batch_size=batch_size,
         lr=lr, seed=seed, strategy=strategy, out=out, image_size=image_size,
     )
     chief = _is_chief(run.strategy)
@@ -620,3 +632,124 @@ def train(
     if not chief:
         shutil.rmtree(run.out, ignore_errors=True)
     return summary
+
+
+def _blocks(model: keras.Model) -> dict[int, list]:
+    """The layers of each numbered block (`block5_conv1` is in block 5)."""
+    blocks: dict[int, list] = {}
+    for layer in model.layers:
+        head, _, _ = layer.name.partition("_")
+        if head.startswith("block") and head[5:].isdigit():
+            blocks.setdefault(int(head[5:]), []).append(layer)
+    return blocks
+
+
+def finetune(
+    name: str = "vgg16",
+    *,
+    dataset: str = "folder",
+    data_dir=None,
+    weights: str = "imagenet",
+    epochs: int | None = None,
+    fine_epochs: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    fine_lr: float | None = None,
+    unfreeze: int | None = None,
+    seed: int | None = None,
+    out=None,
+    image_size: tuple | None = None,
+    verbose: int = 1,
+    command: str | None = None,
+) -> dict:
+    """Fine-tunes a pretrained zoo model on a new dataset, in two phases.
+
+    Phase 1 puts a new head (global average pooling, dropout, a softmax
+    layer) on the frozen pretrained base and trains it; phase 2 unfreezes the
+    top `unfreeze` blocks and trains on at a lower learning rate. The outputs
+    are those of `train`; `history.csv` numbers the epochs of both phases in
+    one sequence, with a `phase` column.
+
+    Args:
+        name: A model with numbered blocks: `"vgg16"` or `"vgg19"`.
+        dataset: Defaults to `"folder"`, an image folder in `data_dir`.
+        data_dir: Where the data is.
+        weights: `"imagenet"` or the path to a weights file (see `zoo.vgg16`).
+        epochs: Phase 1 epochs. Defaults to the recipe's.
+        fine_epochs: Phase 2 epochs. Defaults to the recipe's.
+        batch_size: Defaults to the recipe's.
+        lr: Phase 1 peak learning rate. Defaults to the recipe's.
+        fine_lr: Phase 2 peak learning rate. Defaults to the recipe's.
+        unfreeze: Top blocks trained in phase 2. Defaults to the recipe's (1).
+        seed: Makes a CPU run reproducible.
+        out: Output directory. Defaults to `runs/NAME-finetune`.
+        image_size: `(height, width)`. Defaults to the model's (224x224).
+        verbose: 1 for a progress bar per epoch, 0 for none.
+        command: The command line recorded in `summary.json`.
+
+    Returns:
+        The summary also written to `summary.json`.
+    """
+    if name not in FINETUNE_RECIPES:
+        get_model_factory(name)  # unknown names raise with close matches
+        raise ValueError(
+            f"No fine-tuning recipe for {name!r}; models with pretrained weights: "
+            f"{sorted(FINETUNE_RECIPES)}. Received: model={name!r}"
+        )
+    recipe, phase2 = FINETUNE_RECIPES[name]
+    fine_epochs = _check_number(
+        "fine_epochs", phase2["fine_epochs"] if fine_epochs is None else fine_epochs, integer=True, low=0
+    )
+    fine_lr = _check_number(
+        "fine_lr", phase2["fine_lr"] if fine_lr is None else fine_lr, integer=False, low=1e-12
+    )
+    unfreeze = _check_number("unfreeze", phase2["unfreeze"] if unfreeze is None else unfreeze, integer=True, low=0)
+    run = _prepare(
+        name, recipe, dataset=dataset, data_dir=data_dir, epochs=epochs, batch_size=batch_size,
+        lr=lr, seed=seed, strategy=None, out=out if out is not None else Path("runs") / f"{name}-finetune",
+        image_size=image_size,
+    )
+    base = create_model(name, include_top=False, pooling="avg", weights=weights, input_shape=run.data.image_shape)
+    blocks = _blocks(base)
+    if unfreeze > len(blocks):
+        raise ValueError(f"`unfreeze` must be at most {len(blocks)}, the blocks of {name}. Received: unfreeze={unfreeze}")
+    x = keras.layers.Dropout(0.3, name="head_dropout")(base.output)
+    outputs = keras.layers.Dense(run.data.num_classes, activation="softmax", name="predictions")(x)
+    model = keras.Model(base.input, outputs, name=f"{name}_finetuned")
+
+    run.out.mkdir(parents=True, exist_ok=True)
+    total = run.epochs + fine_epochs
+    seconds = 0.0
+    epochs_run = 0
+    for phase, (trainable_blocks, phase_lr, first, last) in enumerate(
+        [(0, run.lr, 0, run.epochs), (unfreeze, fine_lr, run.epochs, total)], start=1
+    ):
+        if last == first:
+            continue
+        top = sorted(blocks)[len(blocks) - trainable_blocks:]
+        for number, layers in blocks.items():
+            for layer in layers:
+                layer.trainable = number in top
+        _compile(model, run, phase_lr, last - first)
+        backup = ResumableBackup(str(run.out / "backup" / f"phase{phase}"), start_epoch=first)
+        log = EpochLog(str(run.out / "history.csv"), phase=phase)
+        phase_seconds, nan_at = _fit(
+            model, run, epochs=last, log=log, backup=backup, initial_epoch=first, verbose=verbose
+        )
+        seconds += phase_seconds
+        epochs_run += last - backup.initial_epoch
+        if nan_at is not None:
+            break
+    return _finish(
+        model, run, train_seconds=seconds, epochs_run=epochs_run, log=log, backup=backup,
+        nan_at=nan_at, command=command or f"zoo.training.finetune({name!r}, ...)",
+        extra={
+            "epochs": total,
+            "weights": weights,
+            "phases": [
+                {"phase": 1, "epochs": run.epochs, "lr": run.lr, "trainable": "new head"},
+                {"phase": 2, "epochs": fine_epochs, "lr": fine_lr,
+                 "trainable": f"new head and the top {unfreeze} block(s)"},
+            ],
+        },
+    )
