@@ -17,8 +17,9 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
+# Trains mnist_convnet on the real MNIST sample shipped in the package.
 demo: $(VENV)/.installed
-	$(VENV)/bin/zoo list
+	$(VENV)/bin/zoo train mnist_convnet --dataset mnist:sample --out runs/demo
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)

@@ -11,8 +11,6 @@ Run from the repository root:
 """
 
 import sys
-from pathlib import Path
-
 import numpy as np
 
 from zoo.data import SAMPLES_DIR, read_raw

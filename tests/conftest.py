@@ -9,8 +9,6 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-import zoo  # noqa: E402
-
 DATA = os.path.join(os.path.dirname(__file__), "data")
 
 # Small but complete configurations, so every registered model runs fast.

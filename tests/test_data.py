@@ -127,7 +127,8 @@ class TestLoadDataset:
         xt, _ = next(iter(ds.test))
         assert xt.dtype == "uint8"  # no augmentation outside training
         np.testing.assert_array_equal(np.asarray(xt), _sample("mnist")[1][0][:64])
-        assert sum(int(b[1].shape[0]) for b in ds.train) == 3600
+        # Full batches only, reshuffled each epoch: 56 of 64, the 16 left over vary.
+        assert ds.steps_per_epoch == 56 and [int(b[1].shape[0]) for b in ds.train] == [64] * 56
 
     def test_validation_split_does_not_move_with_the_seed(self):
         labels = [
@@ -208,7 +209,7 @@ def test_tensorflow_datasets(tmp_path, monkeypatch):
     ds = load_dataset("zoo_tiny_digits", tmp_path, batch_size=16, validation_split=0.1)
     assert ds.counts == {"train": 180, "validation": 20, "test": 50}
     assert ds.image_shape == (28, 28, 1) and ds.num_classes == 10
-    assert sum(int(y.shape[0]) for _, y in ds.train) == 180
+    assert sum(int(y.shape[0]) for _, y in ds.train) == 176 == 16 * ds.steps_per_epoch  # full batches
     assert "tensorflow-datasets 'zoo_tiny_digits'" in ds.source
 
 
@@ -242,3 +243,51 @@ class TestFolder:
     def test_empty_folder(self, tmp_path):
         with pytest.raises(ValueError, match="Could not read the image folder"):
             load_dataset("folder", tmp_path, image_size=(32, 32))
+
+
+class TestAugmentation:
+    """One random affine warp per image, from stateless seeds."""
+
+    def _digits(self, n=32):
+        return np.asarray(_sample("mnist")[0][0][:n], "float32")
+
+    def test_the_seed_decides_the_images(self):
+        augment = data.augmentation("digits")
+        x = self._digits()
+        a, b, c = (np.asarray(augment(x, s)) for s in ([1, 2], [1, 2], [3, 4]))
+        np.testing.assert_array_equal(a, b)
+        assert not np.allclose(a, c)
+        assert a.shape == x.shape and 0 <= a.min() and a.max() <= 255
+        # Small warps: shifts of at most 2.24 pixels, rotations and zooms about
+        # the centre move the centre of mass little and keep the ink within
+        # the zoom's area change (1/1.1^2 to 1/0.9^2).
+        def centre(images):
+            grid = np.arange(28)
+            mass = images[..., 0].sum(axis=(1, 2))
+            return np.stack([(images[..., 0].sum(2) * grid).sum(1), (images[..., 0].sum(1) * grid).sum(1)], 1) / mass[:, None]
+
+        assert np.abs(centre(a) - centre(x)).max() < 4
+        ink = a.sum(axis=(1, 2, 3)) / x.sum(axis=(1, 2, 3))
+        assert ink.min() > 0.75 and ink.max() < 1.3
+
+    def test_no_range_is_the_identity(self):
+        x = self._digits(4)
+        np.testing.assert_allclose(data.random_affine(x, [5, 6]), x, atol=1e-3)
+
+    def test_objects_are_flipped_or_shifted_whole_pixels(self):
+        x = np.asarray(_sample("cifar10")[0][0][:64], "float32")
+        flipped = np.asarray(data.random_affine(x, [7, 8], flip=True))
+        is_same = [np.array_equal(f, o) for f, o in zip(flipped, x)]
+        is_mirror = [np.array_equal(f, o[:, ::-1]) for f, o in zip(flipped, x)]
+        assert all(s or m for s, m in zip(is_same, is_mirror)) and 10 < sum(is_mirror) < 54
+        shifted = np.asarray(data.augmentation("objects")(x, [9, 10]))
+        # Nearest-neighbour whole-pixel moves: only the image's own values.
+        for s, o in zip(shifted, x):
+            assert set(np.unique(s)) <= set(np.unique(o))
+
+    def test_training_pipeline_is_reproducible(self):
+        batches = [
+            np.asarray(next(iter(load_dataset("mnist:sample", augment="digits", seed=3).train))[0])
+            for _ in range(2)
+        ]
+        np.testing.assert_array_equal(*batches)

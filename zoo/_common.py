@@ -12,6 +12,9 @@ from collections.abc import Sequence
 import keras
 
 POOLING_MODES = (None, "avg", "max")
+# Batch-norm statistics follow 10% of each batch (PyTorch's default); Keras'
+# 0.99 lags badly over the few hundred steps of a short CPU schedule.
+BN_MOMENTUM = 0.9
 
 
 def check_positive_int(name: str, value, *, allow_zero: bool = False) -> int:

@@ -32,8 +32,12 @@ def _format_count(n: int) -> str:
 
 
 def _top1(measured: dict) -> str:
+    """Measured top-1 accuracies, each naming its data (and whether a subset)."""
     accuracy = measured.get("accuracy", {})
-    return ", ".join(f"{v['top1']:.2%} ({k})" for k, v in accuracy.items()) or "-"
+    return ", ".join(
+        f"{v['top1']:.2%} ({k}{' subset' if 'subset' in v.get('data', '') else ''})"
+        for k, v in accuracy.items()
+    ) or "-"
 
 
 def cmd_list(args) -> int:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import os
 import pickle
 import socket
 from pathlib import Path
@@ -54,6 +53,7 @@ class ImageData:
         image_shape: `(height, width, channels)` of every image.
         counts: Records per split, `{"train": ..., "validation": ..., "test": ...}`.
         source: Where the records came from, in words.
+        steps_per_epoch: Batches in one pass over `train`.
     """
 
     train: object
@@ -64,6 +64,7 @@ class ImageData:
     image_shape: tuple
     counts: dict
     source: str
+    steps_per_epoch: int
 
 
 class _ArraysOnlyUnpickler(pickle.Unpickler):
@@ -177,61 +178,134 @@ def network_available(host=TFDS_HOST, timeout=NETWORK_TIMEOUT_S) -> bool:
         return False
 
 
-def augmentation(kind: str | None, seed: int | None = None):
-    """The training-set augmentation for a kind of data, as Keras layers.
+# Training augmentations: one random affine warp per image, drawn from these
+# ranges. Shifts are fractions of the side.
+AUGMENTATIONS = {
+    # A flipped digit is another symbol: small rotations, zooms and shifts
+    # (2 pixels of 28), bilinear, on a black background.
+    "digits": {"rotation": 10.0, "zoom": 0.1, "shift": 0.08, "flip": False,
+               "whole_pixels": False, "interpolation": "bilinear", "fill_mode": "constant"},
+    # Horizontal flips and whole-pixel shifts of up to 2 of 32 with reflected
+    # borders, as airbench: a random crop of a reflect-padded image.
+    "objects": {"rotation": 0.0, "zoom": 0.0, "shift": 1 / 16, "flip": True,
+                "whole_pixels": True, "interpolation": "nearest", "fill_mode": "reflect"},
+}
+
+
+def augmentation(kind: str | None):
+    """The training augmentation of a kind of data, as a batch function.
+
+    Each image of a batch gets its own random affine warp (rotation, zoom,
+    shift and flip in one resampling, `keras.ops.image.affine_transform`),
+    from stateless random numbers: the same seed gives the same images, in
+    any order of parallel calls.
 
     Args:
-        kind: `"digits"` (shifts of up to 2 pixels and small rotations and
-            zooms: a digit flipped is another symbol), `"objects"` (horizontal
-            flips and 4-pixel translations, as in the classic CIFAR recipes),
-            or None.
-        seed: Seed of the random layers.
+        kind: `"digits"` (rotations of up to 10 degrees, zooms of up to 10 %,
+            shifts of up to 8 % of the side: a digit flipped is another
+            symbol), `"objects"` (horizontal flips and whole-pixel shifts of up
+            to 1/16 of the side, reflected borders), or None. See
+            `AUGMENTATIONS`.
 
     Returns:
-        A `keras.Sequential` to call with `training=True`, or None.
-    """
-    import keras
+        `augment(images, seed)`, mapping a float32 batch `(n, h, w, c)` and a
+        stateless seed (two integers) to an augmented batch; None for None.
 
+    Example:
+
+    >>> import numpy as np
+    >>> augment = augmentation("objects")
+    >>> augment(np.zeros((4, 32, 32, 3), "float32"), [1, 2]).shape
+    TensorShape([4, 32, 32, 3])
+    """
     if kind is None:
         return None
-    if kind == "digits":
-        return keras.Sequential(
-            [
-                keras.layers.RandomTranslation(0.08, 0.08, fill_mode="constant", seed=seed),
-                keras.layers.RandomRotation(0.03, fill_mode="constant", seed=seed),
-                keras.layers.RandomZoom(0.08, fill_mode="constant", seed=seed),
-            ],
-            name="digit_augmentation",
+    if kind not in AUGMENTATIONS:
+        raise ValueError(
+            f"`augment` must be one of {sorted(AUGMENTATIONS)} or None. Received: augment={kind!r}"
         )
-    if kind == "objects":
-        return keras.Sequential(
-            [
-                keras.layers.RandomFlip("horizontal", seed=seed),
-                keras.layers.RandomTranslation(0.125, 0.125, fill_mode="reflect", seed=seed),
-            ],
-            name="object_augmentation",
-        )
-    raise ValueError(f"`augment` must be 'digits', 'objects' or None. Received: augment={kind!r}")
+    ranges = AUGMENTATIONS[kind]
+
+    def augment(images, seed):
+        return random_affine(images, seed, **ranges)
+
+    return augment
 
 
-def _pipelines(train, validation, test, *, batch_size, augment, seed):
-    """Batched, cached, prefetched pipelines; augmentation on train only."""
+def random_affine(images, seed, *, rotation=0.0, zoom=0.0, shift=0.0, flip=False, whole_pixels=False,
+                  interpolation="bilinear", fill_mode="constant"):
+    """Warps each image of a batch by its own random affine transform.
+
+    Args:
+        images: float32 batch `(n, height, width, channels)`.
+        seed: Stateless seed, two integers.
+        rotation: Largest rotation, in degrees.
+        zoom: Largest relative zoom in or out.
+        shift: Largest shift, as a fraction of the side.
+        flip: Whether half the images are flipped left to right.
+        whole_pixels: Whether shifts are rounded to whole pixels.
+        interpolation: `"bilinear"` or `"nearest"`.
+        fill_mode: How points outside the image are filled, as in
+            `keras.ops.image.affine_transform`.
+
+    Returns:
+        The warped batch, same shape and dtype.
+    """
+    import keras
+    import tensorflow as tf
+
+    shape = tf.shape(images)
+    n = shape[0]
+    height, width = tf.cast(shape[1], "float32"), tf.cast(shape[2], "float32")
+    u = tf.random.stateless_uniform([n, 5], seed=seed, minval=-1.0, maxval=1.0)
+    angle = u[:, 0] * (rotation * np.pi / 180)
+    scale = 1.0 + u[:, 1] * zoom
+    tx, ty = u[:, 2] * shift * width, u[:, 3] * shift * height
+    if whole_pixels:
+        tx, ty = tf.round(tx), tf.round(ty)
+    mirror = tf.where(u[:, 4] < 0, -1.0, 1.0) if flip else tf.ones_like(angle)
+    # Maps each output pixel to where it is read in the input: rotate and zoom
+    # about the centre, mirror, shift.
+    cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
+    a0, a1, b0, b1 = mirror * cos, -sin, mirror * sin, cos
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    a2 = cx - a0 * cx - a1 * cy + tx
+    b2 = cy - b0 * cx - b1 * cy + ty
+    zeros = tf.zeros_like(a0)
+    transform = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+    return keras.ops.image.affine_transform(
+        images, transform, interpolation=interpolation, fill_mode=fill_mode, data_format="channels_last"
+    )
+
+
+def _pipelines(train, validation, test, *, train_count, batch_size, augment, seed):
+    """Batched, cached, prefetched pipelines; augmentation on train only.
+
+    The training pipeline drops each epoch's last partial batch (reshuffled,
+    every record is still seen): a batch of another shape makes Keras trace
+    its training step again, which costs seconds an epoch on a CPU.
+
+    Returns:
+        `(train, validation, test, steps_per_epoch)`.
+    """
     import tensorflow as tf
 
     autotune = tf.data.AUTOTUNE
+    drop = train_count >= batch_size
     train = train.cache().shuffle(
-        train.cardinality().numpy() if train.cardinality() > 0 else 10_000,
-        seed=seed,
-        reshuffle_each_iteration=True,
-    ).batch(batch_size)
-    layers = augmentation(augment, seed)
-    if layers is not None:
-        train = train.map(
-            lambda x, y: (layers(tf.cast(x, "float32"), training=True), y),
+        max(train_count, 1), seed=seed, reshuffle_each_iteration=True
+    ).batch(batch_size, drop_remainder=drop)
+    augment = augmentation(augment)
+    if augment is not None:
+        # Stateless seeds, one pair per batch, new each epoch.
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        train = tf.data.Dataset.zip(train, seeds).map(
+            lambda batch, s: (augment(tf.cast(batch[0], "float32"), s), batch[1]),
             num_parallel_calls=autotune,
         )
     finish = lambda d: d.cache().batch(batch_size).prefetch(autotune)  # noqa: E731
-    return train.prefetch(autotune), finish(validation), finish(test)
+    steps = train_count // batch_size if drop else 1
+    return train.prefetch(autotune), finish(validation), finish(test), steps
 
 
 def _split_arrays(x, y, validation_split):
@@ -250,12 +324,13 @@ def _from_arrays(train, test, names, *, source, batch_size, validation_split, au
         resize = lambda x: tf.cast(tf.image.resize(x, image_size), tf.uint8).numpy()  # noqa: E731
         x_train, x_val, x_test = resize(x_train), resize(x_val), resize(x_test)
     slices = tf.data.Dataset.from_tensor_slices
-    pipes = _pipelines(
+    *pipes, steps = _pipelines(
         slices((x_train, y_train)), slices((x_val, y_val)), slices((x_test, y_test)),
-        batch_size=batch_size, augment=augment, seed=seed,
+        train_count=len(x_train), batch_size=batch_size, augment=augment, seed=seed,
     )
     return ImageData(
         *pipes,
+        steps_per_epoch=steps,
         num_classes=len(names),
         class_names=list(names),
         image_shape=tuple(x_train.shape[1:]),
@@ -297,12 +372,12 @@ def _folder(data_dir, *, image_size, channels, batch_size, validation_split, aug
         "test": int(test.cardinality()),
     }
     cast = lambda x, y: (tf.cast(tf.round(x), tf.uint8), y)  # noqa: E731
-    pipes = _pipelines(
+    *pipes, steps = _pipelines(
         train.map(cast), validation.map(cast), test.map(cast),
-        batch_size=batch_size, augment=augment, seed=seed,
+        train_count=counts["train"], batch_size=batch_size, augment=augment, seed=seed,
     )
     return ImageData(
-        *pipes, num_classes=len(names), class_names=names,
+        *pipes, steps_per_epoch=steps, num_classes=len(names), class_names=names,
         image_shape=(*image_size, channels), counts=counts, source=f"image folder {str(root)!r}",
     )
 
@@ -345,10 +420,14 @@ def _tfds(name, data_dir, *, tried, batch_size, validation_split, augment, seed,
         resize = lambda x, y: (tf.cast(tf.image.resize(x, image_size), tf.uint8), y)  # noqa: E731
         train, validation, test = train.map(resize), validation.map(resize), test.map(resize)
         shape = (*image_size, shape[-1])
-    pipes = _pipelines(train, validation, test, batch_size=batch_size, augment=augment, seed=seed)
     count = lambda split: int(splits[split].num_examples)  # noqa: E731
+    *pipes, steps = _pipelines(
+        train, validation, test, train_count=count(f"train[{held}%:]"), batch_size=batch_size,
+        augment=augment, seed=seed,
+    )
     return ImageData(
         *pipes,
+        steps_per_epoch=steps,
         num_classes=features["label"].num_classes,
         class_names=list(features["label"].names),
         image_shape=tuple(shape),
@@ -396,7 +475,7 @@ def load_dataset(
         validation_split: Fraction of the training records held out for
             validation, the same ones on every run. Defaults to 0.1.
         augment: `"digits"`, `"objects"` or None: augmentation applied to the
-            training pipeline only. Defaults to None.
+            training pipeline only (see `augmentation`). Defaults to None.
         image_size: `(height, width)` to resize to; required for folders and
             datasets of varying sizes. Defaults to None (keep the size).
         channels: For folders, 1 (grey), 3 (RGB) or 4. Defaults to 3.

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import keras
 
+from zoo import _common
 from zoo.layers import EdgeFilters, LeungMalikFilters
 from zoo.mnist import build_classic_convnet
 from zoo.registry import register_model
@@ -20,7 +21,7 @@ def _build_filter_convnet(bank: keras.layers.Layer, **kwargs) -> keras.Model:
     def front(x):
         x = bank(x)
         # Bank responses differ in scale by orders of magnitude; normalise them.
-        x = keras.layers.BatchNormalization(name="bank_bn")(x)
+        x = keras.layers.BatchNormalization(momentum=_common.BN_MOMENTUM, name="bank_bn")(x)
         return keras.layers.MaxPooling2D(2, name="bank_pool")(x)
 
     return build_classic_convnet(front, batch_norm=False, padding="valid", **kwargs)

@@ -151,7 +151,7 @@ def build_classic_convnet(
             x = keras.layers.Conv2D(
                 width, 3, padding=padding, use_bias=False, name=f"conv{i}"
             )(x)
-            x = keras.layers.BatchNormalization(name=f"conv{i}_bn")(x)
+            x = keras.layers.BatchNormalization(momentum=_common.BN_MOMENTUM, name=f"conv{i}_bn")(x)
             x = keras.layers.ReLU(name=f"conv{i}_relu")(x)
         else:
             x = keras.layers.Conv2D(

@@ -14,7 +14,6 @@ import time
 start = time.perf_counter()
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 from keras import layers  # noqa: E402
 
 from zoo.data import read_raw  # noqa: E402

@@ -1,0 +1,71 @@
+"""The classic Keras cifar10_cnn example, the reference of the CIFAR-10 target.
+
+keras/examples/cifar10_cnn.py (Keras 2): Conv32x2-Pool-Dropout-Conv64x2-
+Pool-Dropout-Dense512-Dropout-Dense10, RMSprop(1e-4, decay=1e-6), batch 32,
+50 epochs, width/height shifts of 0.1 and horizontal flips, validation on the
+test set every epoch. Ported to Keras 3 with the smallest changes:
+ImageDataGenerator is gone, so the same shifts and flips are Keras
+preprocessing layers on the training pipeline; RMSprop's legacy `decay` is the
+InverseTimeDecay schedule it stood for; the data come from the official
+python pickles under DATA_DIR.
+
+    python recipes/reference/keras_cifar10_cnn.py ../shared/data
+"""
+
+import sys
+import time
+
+start = time.perf_counter()
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from keras import layers  # noqa: E402
+
+from zoo.data import read_raw  # noqa: E402
+
+DATA_DIR = sys.argv[1] if len(sys.argv) > 1 else "../shared/data"
+batch_size = 32
+num_classes = 10
+epochs = 50
+
+(x_train, y_train), (x_test, y_test), _ = read_raw("cifar10", DATA_DIR)
+x_train = x_train.astype("float32") / 255
+x_test = x_test.astype("float32") / 255
+y_train = keras.utils.to_categorical(y_train, num_classes)
+y_test = keras.utils.to_categorical(y_test, num_classes)
+
+model = keras.Sequential(
+    [
+        keras.Input(shape=x_train.shape[1:]),
+        layers.Conv2D(32, (3, 3), padding="same", activation="relu"),
+        layers.Conv2D(32, (3, 3), activation="relu"),
+        layers.MaxPooling2D(pool_size=(2, 2)),
+        layers.Dropout(0.25),
+        layers.Conv2D(64, (3, 3), padding="same", activation="relu"),
+        layers.Conv2D(64, (3, 3), activation="relu"),
+        layers.MaxPooling2D(pool_size=(2, 2)),
+        layers.Dropout(0.25),
+        layers.Flatten(),
+        layers.Dense(512, activation="relu"),
+        layers.Dropout(0.5),
+        layers.Dense(num_classes, activation="softmax"),
+    ]
+)
+# Keras 2's decay: lr = lr0 / (1 + decay * iterations).
+schedule = keras.optimizers.schedules.InverseTimeDecay(1e-4, decay_steps=1, decay_rate=1e-6)
+model.compile(loss="categorical_crossentropy", optimizer=keras.optimizers.RMSprop(schedule), metrics=["accuracy"])
+
+augment = keras.Sequential(
+    [layers.RandomTranslation(0.1, 0.1, fill_mode="nearest"), layers.RandomFlip("horizontal")]
+)
+train = (
+    tf.data.Dataset.from_tensor_slices((x_train, y_train))
+    .shuffle(len(x_train))
+    .batch(batch_size)
+    .map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+    .prefetch(tf.data.AUTOTUNE)
+)
+model.fit(train, epochs=epochs, validation_data=(x_test, y_test), verbose=2)
+score = model.evaluate(x_test, y_test, verbose=0)
+print(f"reference cifar10_cnn: test accuracy {score[1]:.4f} test loss {score[0]:.4f} "
+      f"on {len(x_test)} images; {time.perf_counter() - start:.1f} s")
