@@ -133,10 +133,15 @@ def record(results, machine):
             f"| {task} | {TASKS[task]['reference_name']} | {ref['accuracy']:.2%} | {ref['wall_seconds']:.0f} s "
             f"| {TASKS[task]['model']} | {zoo['accuracy']:.2%} | {zoo['wall_seconds']:.0f} s | {r['ratio']:.2f} |"
         )
-    out = ROOT / "docs" / "benchmarks" / "training.md"
+    write_page("training.md", lines, path)
+
+
+def write_page(filename, lines, results_path):
+    """Writes docs/benchmarks/FILENAME and says where the figures went."""
+    out = ROOT / "docs" / "benchmarks" / filename
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")
-    print(f"recorded in {path.relative_to(ROOT)} and {out.relative_to(ROOT)}")
+    print(f"recorded in {results_path.relative_to(ROOT)} and {out.relative_to(ROOT)}")
 
 
 def main():

@@ -81,3 +81,20 @@ def test_long_internal_errors_stay_on_one_line(capsys, monkeypatch):
     code, _, err = run(capsys, "info", "mnist_convnet")
     assert code == 1 and len(err) < 700
     assert_one_line_error(err, "first line tensor")
+
+
+@pytest.mark.parametrize("bank", ["edge", "lm"])
+def test_filters_draws_a_png(bank, tmp_path, capsys):
+    out = tmp_path / f"{bank}.png"
+    code, stdout, _ = run(capsys, "filters", bank, "--out", str(out))
+    assert code == 0 and str(out) in stdout
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_filters_bad_input(tmp_path, capsys):
+    code, _, err = run(capsys, "filters", "edge", "--out", str(tmp_path / "missing" / "e.png"))
+    assert code == 1
+    assert_one_line_error(err, "does not exist", "missing")
+    assert not (tmp_path / "missing").exists()
+    code, _, err = run(capsys, "filters", "canny", "--out", str(tmp_path / "e.png"))
+    assert code == 2 and "invalid choice: 'canny'" in err

@@ -12,7 +12,13 @@ import tensorflow as tf
 from conftest import DATA
 
 from zoo import export
-from zoo.layers import EdgeFilters, LeungMalikFilters, ReverseChannels, leung_malik_bank
+from zoo.layers import (
+    EdgeFilters,
+    LeungMalikFilters,
+    ReverseChannels,
+    leung_malik_bank,
+    with_dense_filter_banks,
+)
 
 
 def _step(rows=7, cols=7, edge_at=4, axis=1):
@@ -125,6 +131,51 @@ class TestLeungMalik:
     def test_valid_padding(self):
         assert LeungMalikFilters(padding="valid")(np.zeros((1, 64, 60, 1), "float32")).shape == (1, 16, 12, 48)
 
+    @pytest.mark.parametrize("padding", ["same", "valid"])
+    @pytest.mark.parametrize(
+        "kwargs,shape",
+        [({}, (2, 64, 60, 1)), ({"support": 15, "scales": [1.0], "blob_scales": [1.0, 2.0]}, (2, 33, 40, 3))],
+    )
+    def test_fft_equals_dense(self, padding, kwargs, shape):
+        x = np.random.default_rng(1).uniform(0, 1, shape).astype("float32")
+        fft = np.asarray(LeungMalikFilters(padding=padding, implementation="fft", **kwargs)(x))
+        dense = np.asarray(LeungMalikFilters(padding=padding, implementation="dense", **kwargs)(x))
+        assert fft.shape == dense.shape
+        np.testing.assert_allclose(fft, dense, atol=1e-5)
+
+    def test_auto_takes_the_dense_path_for_unknown_sizes(self):
+        inputs = keras.Input((None, None, 1))
+        model = keras.Model(inputs, LeungMalikFilters(support=9, scales=[1.0], blob_scales=[1.0])(inputs))
+        x = np.random.default_rng(2).uniform(0, 1, (1, 20, 24, 1)).astype("float32")
+        expected = LeungMalikFilters(support=9, scales=[1.0], blob_scales=[1.0], implementation="dense")(x)
+        np.testing.assert_allclose(model(x), expected, atol=1e-5)
+        fft = LeungMalikFilters(implementation="fft")
+        traced = tf.function(fft, input_signature=[tf.TensorSpec((None, None, None, 1))])
+        with pytest.raises(ValueError, match="known image size"):
+            traced(x)
+
+    def test_built_inside_a_tf_function(self):
+        # The kernel is the weight's initial value, not an assign lost in a trace.
+        x = tf.constant(np.random.default_rng(3).uniform(0, 1, (1, 64, 64, 1)).astype("float32"))
+        layer = LeungMalikFilters()
+        traced = tf.function(layer)(x)
+        np.testing.assert_allclose(
+            np.asarray(layer.kernel)[:, :, 0, :], leung_malik_bank(), atol=1e-6
+        )
+        np.testing.assert_allclose(traced, LeungMalikFilters(implementation="dense")(x), atol=1e-5)
+
+    def test_with_dense_filter_banks(self):
+        import zoo
+
+        model = zoo.lm_convnet()
+        dense = with_dense_filter_banks(model)
+        assert dense is not model and dense.get_layer("lm_filters").implementation == "dense"
+        assert model.get_layer("lm_filters").implementation == "auto"
+        x = np.random.default_rng(4).integers(0, 256, (2, 28, 28, 1)).astype("uint8")
+        np.testing.assert_allclose(dense(x), model(x), atol=1e-5)
+        plain = zoo.mnist_convnet()
+        assert with_dense_filter_banks(plain) is plain
+
 
 @pytest.mark.parametrize(
     "make,message",
@@ -136,6 +187,7 @@ class TestLeungMalik:
         (lambda: LeungMalikFilters(scales=[1.0, -2.0]), "Received: scales=[1.0, -2.0]"),
         (lambda: LeungMalikFilters(blob_scales=[]), "Received: blob_scales=[]"),
         (lambda: LeungMalikFilters(orientations=0), "Received: orientations=0"),
+        (lambda: LeungMalikFilters(implementation="winograd"), "Received: implementation='winograd'"),
     ],
 )
 def test_bad_arguments(make, message):

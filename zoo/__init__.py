@@ -18,6 +18,7 @@ from zoo.filter_convnets import edge_convnet, lm_convnet
 from zoo.flops import count_flops
 from zoo.mnist import mnist_convnet
 from zoo.registry import create_model, list_models, model_info, register_model
+from zoo.tuning import hypermodel
 from zoo.vgg import vgg16, vgg19
 
 __version__ = "0.1.0"
@@ -27,6 +28,7 @@ __all__ = [
     "count_flops",
     "create_model",
     "edge_convnet",
+    "hypermodel",
     "layers",
     "list_models",
     "lm_convnet",

@@ -141,6 +141,9 @@ def _write_csv(f, columns, rows):
 
 def atomic_write(path, write, mode="w"):
     """Writes `path` through a temporary file renamed into place."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"The folder to write into does not exist: {folder!r}. Received: path={str(path)!r}")
     tmp = f"{path}.partial-{os.getpid()}"
     with open(tmp, mode, newline="" if "b" not in mode else None) as f:
         write(f)

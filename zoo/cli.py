@@ -4,6 +4,10 @@
     zoo info NAME [--json]           one model's facts and measured results
     zoo train MODEL [--dataset ...]  train a model with its recipe
     zoo finetune vgg16 --data-dir D  fine-tune a pretrained model on an image folder
+    zoo tune MODEL [--tuner ...]     search a model's hyperparameters with keras-tuner
+    zoo export M.keras --format F    SavedModel or TFLite (quantized), checked on real images
+    zoo predict MODEL IMAGE...       top-k classes of PNG/JPEG images
+    zoo filters edge|lm --out PNG    draw a fixed filter bank
 
 Bad input gets a one-line error on stderr and a non-zero exit status. The
 console script enters through `zoo_cli`, which keeps TensorFlow's start-up
@@ -153,6 +157,111 @@ def cmd_finetune(args) -> int:
     return 0
 
 
+def cmd_tune(args) -> int:
+    import logging
+
+    from zoo import tuning
+
+    # Each trial builds a new model: TensorFlow's warnings about retracing say nothing here.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    # A failed trial's traceback goes to its trial.json, not the terminal.
+    from keras_tuner.src import config as keras_tuner_config
+
+    keras_tuner_config.DEBUG = False
+
+    summary = tuning.tune(
+        args.model, dataset=args.dataset, data_dir=args.data_dir, image_size=args.image_size, tuner=args.tuner,
+        max_trials=args.max_trials, epochs=args.epochs, seed=args.seed, weights=args.weights,
+        chief_timeout=args.chief_timeout, out=args.out, command=args.command,
+    )
+    if summary.get("role") == "worker":
+        print(f"{args.model}: worker {summary['tuner_id']} ran {summary['trials_run']} trial(s); "
+              f"the chief writes the results in {summary['out']}/")
+        return 0
+    print(
+        f"{args.model}: best {summary['objective']} {summary['best_score']:.2%} in trial_{summary['best_trial']} "
+        f"of {summary['trials']} trials ({summary['trials_run']} run by this process) "
+        f"after {summary['seconds']:.1f} s; best model and report in {summary['out']}/"
+    )
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
+    return value
+
+
+def _bytes(n: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+def _export_lines(report: dict, out: str) -> list[str]:
+    """The export report in a few lines."""
+    kind = report["format"] + (f", {report['quantization']}" if report["quantization"] else "")
+    sizes = report["sizes"]
+    size = _bytes(sizes["exported_bytes"])
+    if sizes["keras_bytes"]:
+        size += f" (the .keras file: {_bytes(sizes['keras_bytes'])})"
+    parity = report["parity"]
+    check = (
+        f"{parity['images']} {parity['split']} images of {parity['dataset']}: "
+        f"max |difference| {parity['max_abs_diff']:.3g}"
+    )
+    if "top1_agreement" in parity:
+        check += f", top-1 agreement {parity['top1_agreement']:.2%}"
+    if report["within_tolerance"] is not None:
+        check += f" ({'within' if report['within_tolerance'] else 'OUTSIDE'} {report['tolerance']:g})"
+    lines = [f"exported {out} ({kind}): {size}", f"  against Keras on {check}"]
+    if "keras_top1" in parity:
+        lines.append(f"  top-1 accuracy: Keras {parity['keras_top1']:.2%}, export {parity['exported_top1']:.2%}")
+    if report["calibration"]:
+        calibration = report["calibration"]
+        lines.append(f"  calibrated on {calibration['images']} {calibration['split']} images of {calibration['dataset']}")
+    return lines
+
+
+def cmd_export(args) -> int:
+    from zoo import export, predict
+
+    report = export.export_model(
+        args.model, args.out, format=args.format, quantize=args.quantize, dataset=args.dataset,
+        data_dir=args.data_dir, calibration_images=args.calibration_images, parity_images=args.parity_images,
+    )
+    print("\n".join(_export_lines(report, args.out)))
+    print(f"  report: {predict.report_path(args.out)}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from zoo import predict
+
+    results = predict.predict_files(args.model, args.images, top_k=args.top_k)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    for result in results:
+        best = ", ".join(
+            f"{c['name'] if c['name'] is not None else c['index']} ({c['probability']:.2%})" for c in result["top_k"]
+        )
+        print(f"{result['image']}: {best}")
+    return 0
+
+
+def cmd_filters(args) -> int:
+    from zoo import figures
+
+    print(f"{args.bank} filter bank drawn in {figures.draw_bank(args.bank, args.out)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="zoo", description="keras-zoo: convnet factories and recipes.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -191,6 +300,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="make a CPU run reproducible")
     p.add_argument("--out", help="output directory (default: runs/MODEL-finetune)")
     p.set_defaults(run=cmd_finetune)
+
+    p = commands.add_parser("tune", help="search a model's hyperparameters with keras-tuner")
+    p.add_argument("model", help="a model name from `zoo list`")
+    _add_data_arguments(p)
+    p.add_argument("--tuner", choices=["random", "hyperband", "bayesian"], default="random",
+                   help="search algorithm (default: random)")
+    p.add_argument("--max-trials", type=int, default=10, help="trials in the whole search (default 10)")
+    p.add_argument("--epochs", type=int, help="epochs per trial (per phase for vgg; Hyperband's most); "
+                   "default: the recipe's")
+    p.add_argument("--weights", help="vgg16/vgg19: imagenet (default) or a weights file")
+    p.add_argument("--seed", type=int, help="seed of the tuner and of Keras")
+    p.add_argument("--chief-timeout", type=float, default=120.0,
+                   help="distributed workers: seconds to wait for the chief (default 120)")
+    p.add_argument("--out", help="output directory (default: runs/MODEL-tune)")
+    p.set_defaults(run=cmd_tune)
+
+    from zoo.export import CALIBRATION_IMAGES, FORMATS, PARITY_IMAGES, QUANTIZATIONS
+
+    p = commands.add_parser("export", help="export a .keras model to SavedModel or TFLite, checked on real images")
+    p.add_argument("model", help="a .keras file, e.g. runs/mnist_convnet/model.keras")
+    p.add_argument("--format", required=True, choices=FORMATS)
+    p.add_argument("--quantize", default="none", choices=QUANTIZATIONS, help="TFLite only (default: none)")
+    p.add_argument("--dataset", help="calibration and parity images (default: mnist:sample for 1-channel "
+                   "inputs, cifar10:sample for 3)")
+    p.add_argument("--data-dir", help="the dataset's files")
+    p.add_argument("--calibration-images", type=_positive_int, default=CALIBRATION_IMAGES, metavar="N",
+                   help=f"int8 calibration images from the training split (default: {CALIBRATION_IMAGES})")
+    p.add_argument("--parity-images", type=_positive_int, default=PARITY_IMAGES, metavar="N",
+                   help=f"test images to compare with Keras on (default: {PARITY_IMAGES})")
+    p.add_argument("--out", required=True, metavar="PATH", help="the .tflite file or SavedModel directory; the report goes "
+                   "to PATH.json")
+    p.set_defaults(run=cmd_export)
+
+    p = commands.add_parser("predict", help="top-k classes of PNG/JPEG images")
+    p.add_argument("model", help="a .keras file, SavedModel directory or .tflite file")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG files")
+    p.add_argument("--top-k", type=_positive_int, default=5, metavar="K", help="classes per image (default: 5)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=cmd_predict)
+
+    p = commands.add_parser("filters", help="draw a fixed filter bank as a PNG")
+    p.add_argument("bank", choices=["edge", "lm"], help="edge: Sobel, Prewitt, Scharr; lm: Leung-Malik")
+    p.add_argument("--out", required=True, help="the PNG file to write")
+    p.set_defaults(run=cmd_filters)
     return parser
 
 

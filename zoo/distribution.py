@@ -1,14 +1,19 @@
-"""tf.distribute set-up for the training recipes.
+"""tf.distribute set-up for the training recipes; keras-tuner's chief/worker
+mode for the searches.
 
 `make_strategy` builds the strategy; under MultiWorkerMirroredStrategy with
 several workers, Keras 3's TensorFlow trainer has two bugs this module works
-around (see `MultiWorkerModel` and `build_from_local_batch`).
+around (see `MultiWorkerModel` and `build_from_local_batch`). `tuner_role`,
+`wait_for_chief` and `serve_oracle` run one keras-tuner search across
+processes (`KERASTUNER_TUNER_ID`, `KERASTUNER_ORACLE_IP`,
+`KERASTUNER_ORACLE_PORT`).
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import time
 
 import keras
 
@@ -92,3 +97,76 @@ def is_chief(strategy) -> bool:
         resolver.task_type == "worker" and resolver.task_id == 0
         and "chief" not in resolver.cluster_spec().as_dict()
     )
+
+
+def tuner_role() -> str:
+    """`"local"`, `"chief"` or `"worker"`, from keras-tuner's environment variables."""
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return "local"
+    missing = [v for v in ("KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID") if not os.environ.get(v)]
+    if missing:
+        raise ValueError(
+            f"Distributed tuning needs {' and '.join(missing)} as well as KERASTUNER_ORACLE_IP. "
+            f"Received: KERASTUNER_ORACLE_IP={os.environ['KERASTUNER_ORACLE_IP']!r}"
+        )
+    return "chief" if "chief" in os.environ["KERASTUNER_TUNER_ID"] else "worker"
+
+
+def chief_address() -> str:
+    return f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
+
+
+def wait_for_chief(timeout: float) -> None:
+    """Returns once the keras-tuner chief answers; fails after `timeout` seconds.
+
+    keras-tuner's workers wait an hour for each call to the chief; from here
+    on they wait `timeout` seconds, so a lost chief fails as fast.
+
+    Raises:
+        ConnectionError: If the chief did not answer in time.
+    """
+    import grpc
+    from keras_tuner.src.distribute import oracle_client
+
+    channel = grpc.insecure_channel(chief_address())
+    try:
+        grpc.channel_ready_future(channel).result(timeout=timeout)
+    except grpc.FutureTimeoutError:
+        raise ConnectionError(
+            f"No keras-tuner chief answered at {chief_address()} within {timeout:g} s: start `zoo tune` "
+            "with KERASTUNER_TUNER_ID=chief there, or wait longer with --chief-timeout."
+        ) from None
+    finally:
+        channel.close()
+    oracle_client.TIMEOUT = timeout
+
+
+def serve_oracle(oracle, poll_s: float = 0.5) -> None:
+    """Serves a search to the workers until they have all finished.
+
+    keras-tuner's `oracle_chief.start_server`, with its servicer, except that
+    it checks for the end every `poll_s` rather than every 20 seconds, says
+    when it cannot bind its port, and stops its server.
+
+    Raises:
+        ConnectionError: If the port cannot be bound.
+    """
+    from concurrent import futures
+
+    import grpc
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute import oracle_chief
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    servicer = oracle_chief.OracleServicer(oracle)
+    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    try:
+        server.add_insecure_port(chief_address())
+    except RuntimeError:
+        raise ConnectionError(f"The keras-tuner chief cannot listen on {chief_address()}: is it in use?") from None
+    server.start()
+    try:
+        while not (servicer.stop_triggered and oracle_chief.exit_chief(oracle)):
+            time.sleep(poll_s)
+    finally:
+        server.stop(grace=2)

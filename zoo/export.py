@@ -1,20 +1,63 @@
-"""Export to SavedModel and TFLite, and running the exported files.
+"""Export to SavedModel and TFLite, with a parity report: `zoo export`.
 
-SavedModels come from Keras' own `model.export`, with a `serve` signature
-TensorFlow Serving loads. TFLite files are converted from that SavedModel
-with builtin ops only (no Flex / select-TF ops), so the plain `ai_edge_litert`
-interpreter runs them. Every file is written atomically: a crash never
-leaves a half-written export behind.
+SavedModels come from Keras' own `model.export`, with the `serving_default`
+signature TensorFlow Serving loads. TFLite files are converted from that
+SavedModel with builtin ops only (no Flex / select-TF ops), so the plain
+`ai_edge_litert` interpreter runs them, in four kinds (`quantize`):
+
+- `"none"`: float32.
+- `"float16"`: float16 weights, float32 compute.
+- `"dynamic"`: int8 weights; activations quantized on the fly.
+- `"int8"`: int8 weights and activations, calibrated on real images of a
+  dataset, with integer kernels only. Input and output are uint8: the zoo's
+  models take raw [0, 255] pixels, which calibration on real images maps to
+  scale 1 and zero point 0, so a camera frame goes in unchanged; the output
+  is the probabilities in steps of 1/256. `zoo.predict.TFLiteRunner`,
+  `run_tflite` and `zoo predict` quantize and dequantize with the tensors'
+  own parameters.
+
+`export_model` also measures the export against the Keras model on real
+labelled test images (max abs difference, top-1 agreement, accuracy of both)
+and writes that report, the file sizes and the class names beside the export,
+as `PATH.json`. Calibration and parity images come from `zoo.data`: by
+default the sample shipped for the model's input, `mnist:sample` for 1
+channel and `cifar10:sample` for 3, resized to the input size.
+
+Every file is written atomically: a crash never leaves a half-written export.
 """
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
 import shutil
 import tempfile
 
 import keras
 import numpy as np
+
+from zoo.callbacks import atomic_write
+from zoo.predict import (
+    SavedModelRunner,
+    TFLiteRunner,
+    class_names,
+    fit_images,
+    load_keras_model,
+    quiet_native_logs,
+    report_path,
+)
+
+FORMATS = ("saved_model", "tflite")
+QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+# Calibration and parity data when no dataset is named, by input channels.
+DEFAULT_DATASETS = {1: "mnist:sample", 3: "cifar10:sample"}
+CALIBRATION_IMAGES = 500
+PARITY_IMAGES = 500
+# The largest difference from Keras an export of each kind is held to;
+# quantized files are judged by top-1 agreement instead.
+TOLERANCES = {("saved_model", "none"): 1e-5, ("tflite", "none"): 1e-4}
+_BATCH = 64
 
 
 def _atomic_target(path: str) -> str:
@@ -24,12 +67,32 @@ def _atomic_target(path: str) -> str:
     return tempfile.mkdtemp(prefix=".tmp-", dir=parent)
 
 
+def _publish(path: str, write) -> None:
+    """Runs `write(target)` on a temporary path, then renames it to `path`.
+
+    An existing SavedModel directory at `path` is replaced; any other
+    directory is left alone, so a mistyped `--out` never deletes a folder.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "saved_model.pb")):
+        raise ValueError(f"The output path is a directory that is not a SavedModel. Received: out={path!r}")
+    staging = _atomic_target(path)
+    try:
+        target = os.path.join(staging, "export")
+        write(target)
+        if os.path.isdir(path):
+            os.replace(path, os.path.join(staging, "previous"))
+        os.replace(target, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def export_saved_model(model: keras.Model, path: str) -> str:
     """Exports `model` as a TensorFlow SavedModel directory.
 
     Args:
         model: A Keras model.
-        path: The directory to create; an existing one is replaced.
+        path: The directory to create; an existing SavedModel is replaced.
 
     Returns:
         `path`.
@@ -39,61 +102,87 @@ def export_saved_model(model: keras.Model, path: str) -> str:
     >>> import tempfile, zoo
     >>> path = export_saved_model(zoo.mnist_convnet(), tempfile.mkdtemp() + "/sm")
     """
-    staging = _atomic_target(path)
-    try:
-        target = os.path.join(staging, "saved_model")
-        model.export(target, format="tf_saved_model", verbose=False)
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        os.replace(target, path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    _publish(path, lambda target: model.export(target, format="tf_saved_model", verbose=False))
     return path
 
 
-def tflite_bytes(model: keras.Model) -> bytes:
-    """Converts `model` to a float32 TFLite flatbuffer with builtin ops only.
+def tflite_bytes(model: keras.Model, quantize: str = "none", calibration=None) -> bytes:
+    """Converts `model` to a TFLite flatbuffer with builtin ops only.
+
+    Args:
+        model: A Keras model.
+        quantize: `"none"`, `"float16"`, `"dynamic"` or `"int8"` (see the
+            module docstring). Defaults to `"none"`.
+        calibration: For `"int8"`: representative raw-pixel images
+            `(n, height, width, channels)`, e.g. 500 training images.
+
+    Returns:
+        The flatbuffer.
 
     Raises:
-        ValueError: If the model needs ops outside the TFLite builtins.
+        ValueError: For bad arguments, or if the model needs ops outside the
+            TFLite builtins (or, for int8, outside the integer builtins).
+
+    Example:
+
+    >>> import zoo
+    >>> len(tflite_bytes(zoo.mnist_convnet(), "dynamic")) < 150_000
+    True
     """
     import tensorflow as tf
 
+    _check_choice("quantize", quantize, QUANTIZATIONS)
+    if quantize == "int8" and (calibration is None or len(calibration) == 0):
+        raise ValueError("int8 quantization needs calibration images. Received: calibration=None")
+    from zoo.layers import with_dense_filter_banks
+
     with tempfile.TemporaryDirectory() as tmp:
-        model.export(tmp, format="tf_saved_model", verbose=False)
+        # TFLite has no inverse FFT: Leung-Malik banks filter densely there.
+        with_dense_filter_banks(model).export(tmp, format="tf_saved_model", verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
         # Keras' own litert export allows select-TF ops; the plain
         # interpreter cannot run those, so only builtins are allowed here.
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if quantize != "none":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantize == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        elif quantize == "int8":
+            images = np.asarray(calibration, np.float32)
+            converter.representative_dataset = lambda: ([images[i : i + 1]] for i in range(len(images)))
+            # Integer kernels only: an op left in float fails the conversion
+            # instead of shipping a model that is not fully int8.
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = tf.uint8
+            converter.inference_output_type = tf.uint8
         try:
-            return converter.convert()
-        except Exception as e:
+            with quiet_native_logs():
+                return converter.convert()
+        except Exception as e:  # the converter raises many types
             reason = " ".join(str(e).split())[:300]
             raise ValueError(
-                f"{model.name!r} does not convert to TFLite with builtin ops: {reason}"
+                f"{model.name!r} does not convert to TFLite ({quantize}) with builtin ops: {reason}"
             ) from None
 
 
-def export_tflite(model: keras.Model, path: str) -> str:
-    """Writes `model` as a float32 TFLite file with builtin ops only.
+def export_tflite(model: keras.Model, path: str, quantize: str = "none", calibration=None) -> str:
+    """Writes `model` as a TFLite file with builtin ops only; see `tflite_bytes`.
 
     Returns:
         `path`.
     """
-    content = tflite_bytes(model)
-    staging = _atomic_target(path)
-    try:
-        target = os.path.join(staging, "model.tflite")
-        with open(target, "wb") as f:
-            f.write(content)
-        os.replace(target, path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    content = tflite_bytes(model, quantize, calibration)
+    _publish(path, lambda target: _write_bytes(target, content))
     return path
 
 
+def _write_bytes(path: str, content: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(content)
+
+
 def run_tflite(model: str | bytes, images, num_threads: int | None = None) -> np.ndarray:
-    """Runs a TFLite model, from a path or bytes, on a batch of images.
+    """Runs a TFLite model, from a path or bytes, on a batch of raw pixels.
 
     Args:
         model: A `.tflite` path or the flatbuffer bytes.
@@ -101,17 +190,211 @@ def run_tflite(model: str | bytes, images, num_threads: int | None = None) -> np
         num_threads: Interpreter threads. Defaults to the interpreter's default.
 
     Returns:
-        The model's output for the batch.
+        The model's output for the batch, dequantized to float.
     """
-    from ai_edge_litert.interpreter import Interpreter
+    return TFLiteRunner(model, num_threads)(images)
 
-    kwargs = {"model_content": model} if isinstance(model, bytes) else {"model_path": model}
-    interpreter = Interpreter(num_threads=num_threads, **kwargs)
-    (inp,) = interpreter.get_input_details()
-    images = np.asarray(images)
-    interpreter.resize_tensor_input(inp["index"], images.shape)
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(inp["index"], images.astype(inp["dtype"]))
-    interpreter.invoke()
-    (out,) = interpreter.get_output_details()
-    return interpreter.get_tensor(out["index"])
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"`{name}` must be one of {list(choices)}. Received: {name}={value!r}")
+
+
+def _check_count(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+
+
+def default_dataset(input_shape) -> str:
+    """The shipped sample that calibrates and checks a model of this input shape.
+
+    Example:
+
+    >>> default_dataset((28, 28, 1)), default_dataset((224, 224, 3))
+    ('mnist:sample', 'cifar10:sample')
+    """
+    channels = input_shape[-1]
+    if channels not in DEFAULT_DATASETS:
+        raise ValueError(
+            f"No default dataset for {channels}-channel inputs: pass --dataset. "
+            f"Received: input_shape={tuple(input_shape)}"
+        )
+    return DEFAULT_DATASETS[channels]
+
+
+def dataset_images(dataset: str, data_dir, shape, split: str, count: int) -> tuple:
+    """The first `count` images of a split, fitted to a model's input shape.
+
+    Args:
+        dataset: A `zoo.data.load_dataset` name.
+        data_dir: Its data directory, or None.
+        shape: The model's `(height, width, channels)`.
+        split: `"train"` (shuffled with a fixed seed) or `"test"` (in order).
+        count: How many images, at most.
+
+    Returns:
+        `(images, labels, class_names)`: uint8 images fitted to `shape`,
+        integer labels.
+    """
+    from zoo.data import load_dataset
+
+    # Only folders are resized while reading; arrays are resized after the
+    # cut, never a whole training set.
+    size = tuple(shape[:2]) if dataset == "folder" and None not in shape[:2] else None
+    data = load_dataset(
+        dataset, data_dir, batch_size=256, validation_split=0.0, seed=0, image_size=size, channels=shape[-1]
+    )
+    images, labels, total = [], [], 0
+    for x, y in getattr(data, split):
+        images.append(np.asarray(x)[: count - total])
+        labels.append(np.asarray(y)[: count - total])
+        total += len(images[-1])
+        if total >= count:
+            break
+    if not total:
+        raise ValueError(f"The {split} split of {dataset!r} holds no images. Received: dataset={dataset!r}")
+    return fit_images(np.concatenate(images), shape), np.concatenate(labels), data.class_names
+
+
+def _in_batches(run, images) -> np.ndarray:
+    return np.concatenate([
+        np.asarray(run(images[i : i + _BATCH].astype(np.float32))) for i in range(0, len(images), _BATCH)
+    ])
+
+
+def _size(path: str) -> int:
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+
+
+def _versions() -> dict:
+    from importlib.metadata import version
+
+    from zoo.training import _versions as library_versions
+
+    return {**library_versions(), "ai-edge-litert": version("ai-edge-litert")}
+
+
+def _parity(expected, got, labels, *, labelled: bool) -> dict:
+    parity = {"max_abs_diff": float(np.max(np.abs(got - expected)))}
+    if expected.ndim == 2:
+        keras_top1, exported_top1 = expected.argmax(-1), got.argmax(-1)
+        parity["top1_agreement"] = float(np.mean(keras_top1 == exported_top1))
+        if labelled:
+            parity["keras_top1"] = float(np.mean(keras_top1 == labels))
+            parity["exported_top1"] = float(np.mean(exported_top1 == labels))
+    return parity
+
+
+def export_model(
+    model: keras.Model | str,
+    path: str,
+    *,
+    format: str,
+    quantize: str = "none",
+    dataset: str | None = None,
+    data_dir=None,
+    calibration_images: int = CALIBRATION_IMAGES,
+    parity_images: int = PARITY_IMAGES,
+    classes: list | None = None,
+) -> dict:
+    """Exports a model, checks it against Keras on real images, writes the report.
+
+    Args:
+        model: A `keras.Model`, or a `.keras` file (loaded in safe mode; class
+            names are read from the `summary.json` of `zoo train` beside it).
+        path: The SavedModel directory or `.tflite` file to write.
+        format: `"saved_model"` or `"tflite"`.
+        quantize: For TFLite: `"none"`, `"float16"`, `"dynamic"` or `"int8"`.
+            Defaults to `"none"`.
+        dataset: A `zoo.data.load_dataset` name: int8 calibration images from
+            its training split, parity images from its test split. Defaults to
+            `default_dataset(input_shape)`.
+        data_dir: The dataset's data directory. Defaults to None.
+        calibration_images: Images to calibrate int8 on. Defaults to 500.
+        parity_images: Test images to compare on. Defaults to 500.
+        classes: Class names to store in the report. Defaults to those found
+            beside a `.keras` file, else None.
+
+    Returns:
+        The report, also written to `PATH.json`: format, quantization, file
+        sizes, calibration and parity data, `parity` (`max_abs_diff`,
+        `top1_agreement` and, when the dataset's labels fit the model,
+        `keras_top1` and `exported_top1`), `within_tolerance`, classes.
+
+    Raises:
+        ValueError: For bad arguments, untrusted or corrupt model files, or a
+            model that does not convert.
+        FileNotFoundError: For a missing model file or data.
+
+    Example:
+
+    >>> import tempfile, zoo
+    >>> report = export_model(zoo.mnist_convnet(), tempfile.mkdtemp() + "/m.tflite",
+    ...                       format="tflite", parity_images=64)
+    >>> report["parity"]["max_abs_diff"] < 1e-4
+    True
+    """
+    _check_choice("format", format, FORMATS)
+    _check_choice("quantize", quantize, QUANTIZATIONS)
+    if format == "saved_model" and quantize != "none":
+        raise ValueError(
+            f"Quantization applies to TFLite files only: use --format tflite. Received: quantize={quantize!r}"
+        )
+    _check_count("calibration_images", calibration_images)
+    _check_count("parity_images", parity_images)
+    path = os.fspath(path)
+    source = None
+    if not isinstance(model, keras.Model):
+        source = os.fspath(model)
+        if os.path.abspath(source) == os.path.abspath(path):
+            raise ValueError(f"The export would overwrite its source. Received: out={path!r}")
+        model = load_keras_model(source)
+        classes = classes or class_names(source)
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ValueError(f"Expected a model with one input and one output. Received: model={model.name!r}")
+    shape = tuple(model.input_shape[1:])
+    dataset = dataset or default_dataset(shape)
+    x, y, names = dataset_images(dataset, data_dir, shape, "test", parity_images)
+    calibration = None
+    if quantize == "int8":
+        calibration = dataset_images(dataset, data_dir, shape, "train", calibration_images)[0]
+    expected = _in_batches(model.predict_on_batch, x)
+    found = {}
+
+    def write(target):
+        if format == "saved_model":
+            with quiet_native_logs():
+                model.export(target, format="tf_saved_model", verbose=False)
+            runner = SavedModelRunner(target)
+            found["input_dtype"] = runner.spec.dtype.name
+        else:
+            _write_bytes(target, tflite_bytes(model, quantize, calibration))
+            runner = TFLiteRunner(target)
+            found["input_dtype"] = np.dtype(runner.input["dtype"]).name
+        found["got"], found["size"] = _in_batches(runner, x), _size(target)
+
+    _publish(path, write)
+    labelled = expected.ndim == 2 and expected.shape[1] == len(names) and classes in (None, names)
+    parity = _parity(expected, found["got"], y, labelled=labelled)
+    tolerance = TOLERANCES.get((format, quantize))
+    report = {
+        "format": format,
+        "quantization": quantize if format == "tflite" else None,
+        "file": os.path.basename(path.rstrip("/\\")),
+        "source": source,
+        "model": model.name,
+        "input": {"shape": list(shape), "dtype": found["input_dtype"], "pixels": "raw, [0, 255]"},
+        "classes": classes,
+        "sizes": {"keras_bytes": _size(source) if source else None, "exported_bytes": found["size"]},
+        "calibration": {"dataset": dataset, "split": "train", "images": len(calibration)} if calibration is not None
+        else None,
+        "parity": {"dataset": dataset, "split": "test", "images": len(x), **parity},
+        "tolerance": tolerance,
+        "within_tolerance": None if tolerance is None else parity["max_abs_diff"] <= tolerance,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "versions": _versions(),
+    }
+    atomic_write(report_path(path), lambda f: json.dump(report, f, indent=2))
+    return report

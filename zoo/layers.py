@@ -6,6 +6,11 @@ generate their kernels from their config in `build()`, hold them as
 non-trainable weights, apply every filter to every input channel, save and
 load without `custom_objects`, and convert to TFLite with builtin ops only.
 
+`LeungMalikFilters` filters through the FFT where that is faster (its 49x49
+kernels make a dense convolution cost 2,401 multiply-adds per pixel and
+filter); `with_dense_filter_banks` gives a copy of a model that filters with
+one dense convolution, for TFLite, which has no inverse FFT.
+
 Kernels are cross-correlation kernels, as in every Keras convolution: a
 layer's responses equal MATLAB's `imfilter(I, F)` (correlation), not
 `conv2(I, F)`, which flips the kernel.
@@ -19,6 +24,7 @@ Reference:
 from __future__ import annotations
 
 import math
+import os
 
 import keras
 import numpy as np
@@ -35,6 +41,7 @@ EDGE_OPERATORS = {
 }
 
 SQRT2 = math.sqrt(2.0)
+IMPLEMENTATIONS = ("auto", "fft", "dense")
 
 
 class FixedFilterBank(keras.layers.Layer):
@@ -69,11 +76,13 @@ class FixedFilterBank(keras.layers.Layer):
         bank = self.filters().astype("float32")
         kernel = np.repeat(bank[:, :, None, :], channels, axis=2)
         # Held as a weight so the graph, SavedModel and TFLite file carry it;
-        # regenerated from the config on every build, so never trained.
+        # regenerated from the config on every build, so never trained. The
+        # kernel is the initial value (an assign after creation would be lost
+        # when the layer is first built inside a tf.function).
         self.kernel = self.add_weight(
-            name="kernel", shape=kernel.shape, initializer="zeros", trainable=False
+            name="kernel", shape=kernel.shape, trainable=False,
+            initializer=lambda shape, dtype=None: ops.convert_to_tensor(kernel, dtype=dtype),
         )
-        self.kernel.assign(kernel)
 
     def call(self, inputs):
         x = ops.cast(inputs, self.compute_dtype)
@@ -228,6 +237,11 @@ class LeungMalikFilters(FixedFilterBank):
             sqrt(2)^1..4. Defaults to None.
         orientations: Orientations per scale. Defaults to 6.
         padding: `"same"` or `"valid"`. Defaults to `"same"`.
+        implementation: `"fft"` (a product of spectra, float32, with the
+            TensorFlow backend and a known image size), `"dense"` (one
+            convolution with the 49x49 kernel), or `"auto"`: the FFT where it
+            applies, else dense. Both give the same responses to float32
+            round-off (about 1e-6 of the input's range). Defaults to `"auto"`.
         **kwargs: Base layer arguments such as `name` and `dtype`.
 
     Example:
@@ -247,9 +261,11 @@ class LeungMalikFilters(FixedFilterBank):
         blob_scales=None,
         orientations: int = 6,
         padding: str = "same",
+        implementation: str = "auto",
         **kwargs,
     ):
         super().__init__(padding=padding, **kwargs)
+        self.implementation = check_choice("implementation", implementation, IMPLEMENTATIONS)
         check_positive_int("support", support)
         if support % 2 == 0:
             raise ValueError(f"`support` must be odd. Received: support={support!r}")
@@ -278,6 +294,46 @@ class LeungMalikFilters(FixedFilterBank):
             self.support, self.scales, self.blob_scales, self.orientations
         )
 
+    def call(self, inputs):
+        height, width = inputs.shape[1:3]
+        fft_applies = keras.backend.backend() == "tensorflow" and None not in (height, width)
+        if self.implementation == "fft" and not fft_applies:
+            raise ValueError(
+                "`implementation='fft'` needs the TensorFlow backend and a known image size. "
+                f"Received: backend={keras.backend.backend()!r}, input_shape={tuple(inputs.shape)}"
+            )
+        if self.implementation == "dense" or not fft_applies:
+            return super().call(inputs)
+        return ops.cast(self._fft_filter(inputs, height, width), self.compute_dtype)
+
+    def _fft_filter(self, inputs, height, width):
+        """Circular cross-correlation through real FFTs, sized so that no
+        response kept wraps around: `same` needs `size + support // 2`
+        points, `valid` the image size."""
+        import tensorflow as tf
+
+        size = self.support
+        shift = size // 2 if self.padding == "same" else 0
+        out_h, out_w = (height, width) if self.padding == "same" else (height - size + 1, width - size + 1)
+        fft_h, fft_w = _fft_size(max(height + shift, size)), _fft_size(max(width + shift, size))
+        # The kernel with its centre (same) or corner (valid) at the origin.
+        kernel = tf.transpose(tf.cast(self.kernel[:, :, 0, :], "float32"), [2, 0, 1])
+        kernel = tf.pad(kernel, [[0, 0], [0, fft_h - size], [0, fft_w - size]])
+        kernel = tf.roll(kernel, [-shift, -shift], axis=[1, 2])
+        spectrum = tf.math.conj(tf.signal.rfft2d(kernel))  # correlation, not convolution
+        x = tf.transpose(tf.cast(inputs, "float32"), [0, 3, 1, 2])  # (n, c, h, w)
+        images = tf.signal.rfft2d(x, fft_length=[fft_h, fft_w])[:, :, None]
+        # The inverse transforms cost the most; one op per group of filters
+        # lets TensorFlow run the groups on separate cores.
+        groups = tf.split(spectrum, _split_sizes(spectrum.shape[0], os.cpu_count() or 1))
+        responses = tf.concat([
+            tf.signal.irfft2d(images * group[None, None], fft_length=[fft_h, fft_w])[..., :out_h, :out_w]
+            for group in groups
+        ], axis=2)  # (n, c, filters, h, w)
+        responses = tf.transpose(responses, [0, 3, 4, 1, 2])
+        channels, filters = inputs.shape[-1], spectrum.shape[0]
+        return tf.reshape(responses, [-1, out_h, out_w, channels * filters])
+
     def get_config(self):
         config = super().get_config()
         config.update(
@@ -285,8 +341,60 @@ class LeungMalikFilters(FixedFilterBank):
             scales=self.scales,
             blob_scales=self.blob_scales,
             orientations=self.orientations,
+            implementation=self.implementation,
         )
         return config
+
+
+def _split_sizes(n: int, parts: int) -> list[int]:
+    """`n` split into at most `parts` near-equal positive sizes."""
+    parts = max(1, min(n, parts))
+    return [n // parts + (i < n % parts) for i in range(parts)]
+
+
+def _fft_size(n: int) -> int:
+    """The smallest length >= n whose only prime factors are 2, 3 and 5."""
+    while True:
+        m = n
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        if m == 1:
+            return n
+        n += 1
+
+
+def with_dense_filter_banks(model: keras.Model) -> keras.Model:
+    """A copy of `model` whose `LeungMalikFilters` filter with a dense convolution.
+
+    For converters without an inverse FFT, such as TFLite's builtin ops. The
+    copy shares no state with `model` and has its weights.
+
+    Args:
+        model: A Functional or Sequential model.
+
+    Returns:
+        The copy, or `model` itself when it holds no `LeungMalikFilters`.
+
+    Example:
+
+    >>> import zoo
+    >>> dense = with_dense_filter_banks(zoo.lm_convnet())
+    >>> dense.get_layer("lm_filters").implementation
+    'dense'
+    """
+    if not any(isinstance(layer, LeungMalikFilters) for layer in model._flatten_layers()):
+        return model
+
+    def clone(layer):
+        config = layer.get_config()
+        if isinstance(layer, LeungMalikFilters):
+            config["implementation"] = "dense"
+        return layer.__class__.from_config(config)
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -301,7 +409,12 @@ class ReverseChannels(keras.layers.Layer):
     """
 
     def call(self, inputs):
-        return ops.flip(inputs, axis=-1)
+        channels = inputs.shape[-1]
+        if channels is None:
+            return ops.flip(inputs, axis=-1)
+        # A gather, not a reverse: TFLite's int8 REVERSE_V2 gives its output
+        # a new scale but copies the raw values, which wrecks a quantized VGG.
+        return ops.take(inputs, list(range(channels - 1, -1, -1)), axis=-1)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -17,6 +17,7 @@ completed epoch.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -29,6 +30,7 @@ import keras
 import numpy as np
 
 from zoo import data as zoo_data
+from zoo import figures
 from zoo.callbacks import EpochLog, NaNGuard, Progress, ResumableBackup, atomic_write, save_model_atomic
 from zoo.distribution import for_multiple_workers, is_chief, make_strategy
 from zoo.registry import create_model, get_model_factory, model_info
@@ -114,15 +116,19 @@ def get_recipe(name: str) -> Recipe:
     return RECIPES[name]
 
 
-def _optimizer(recipe: Recipe, lr: float, total_steps: int):
-    warmup = max(1, int(recipe.warmup * total_steps))
-    schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=lr / 10,
-        decay_steps=max(1, total_steps - warmup),
-        alpha=0.0,
-        warmup_target=lr,
-        warmup_steps=warmup,
-    )
+def _optimizer(recipe: Recipe, lr: float, total_steps: int | None):
+    """The recipe's optimizer; its warm-up and cosine decay span `total_steps`
+    (a constant rate when None)."""
+    schedule = lr
+    if total_steps is not None:
+        warmup = max(1, int(recipe.warmup * total_steps))
+        schedule = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=lr / 10,
+            decay_steps=max(1, total_steps - warmup),
+            alpha=0.0,
+            warmup_target=lr,
+            warmup_steps=warmup,
+        )
     ema = {"use_ema": True, "ema_momentum": recipe.ema} if recipe.ema else {}
     if recipe.optimizer == "sgd":
         return keras.optimizers.SGD(
@@ -156,27 +162,16 @@ def _versions() -> dict:
     }
 
 
-def _plot_curves(rows: list[dict], path: str, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [int(r["epoch"]) + 1 for r in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for ax, metric in zip(axes, ("loss", "accuracy")):
-        for prefix, style in (("", "-"), ("val_", "--")):
-            values = [float(r[prefix + metric]) for r in rows if r.get(prefix + metric) not in (None, "")]
-            if len(values) == len(epochs):
-                ax.plot(epochs, values, style, marker="o", ms=3, label=(prefix or "train_").rstrip("_"))
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110), mode="wb")
-    plt.close(fig)
+@contextlib.contextmanager
+def _dtype_policy(name: str | None):
+    """Sets Keras' global dtype policy (None: leaves it) and restores it."""
+    previous = keras.config.dtype_policy()
+    if name is not None:
+        keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 # Training.
@@ -242,16 +237,21 @@ def _build(run: _Run, **overrides) -> keras.Model:
 
 
 def _compile(model, run: _Run, lr, epochs):
-    steps = run.data.steps_per_epoch * epochs
+    _compile_recipe(
+        model, run.recipe, lr=lr, total_steps=run.data.steps_per_epoch * epochs,
+        replicas=run.strategy.num_replicas_in_sync,
+    )
+
+
+def _compile_recipe(model, recipe: Recipe, *, lr: float, total_steps: int | None, replicas: int = 1):
+    """Compiles with the recipe's optimizer, loss (one-hot labels) and accuracy."""
     model.compile(
-        optimizer=_optimizer(run.recipe, lr, steps),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=run.recipe.label_smoothing),
+        optimizer=_optimizer(recipe, lr, total_steps),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
         metrics=["accuracy"],
         # Keras' multi-step loop fails under a multi-replica tf.distribute
         # strategy (InvalidArgumentError in multi_step_on_iterator): one step then.
-        steps_per_execution=(
-            run.recipe.steps_per_execution if run.strategy.num_replicas_in_sync == 1 else 1
-        ),
+        steps_per_execution=recipe.steps_per_execution if replicas == 1 else 1,
     )
 
 
@@ -289,7 +289,7 @@ def _finish(model, run: _Run, *, train_seconds, epochs_run, log: EpochLog, backu
     if nan_at is not None:
         latest = backup.latest()  # there is always one: epoch 0 is backed up
         model.load_weights(latest[1])
-        save_model_atomic(_float32(model, run), str(model_path))
+        save_model_atomic(_float32(model, lambda: _build(run)), str(model_path))
         kept = f"the model after epoch {latest[0]}" if latest[0] else "the untrained model"
         if latest[0] == backup.start_epoch and backup.start_epoch:
             kept = f"the model as it started this phase (after epoch {latest[0]})"
@@ -300,7 +300,7 @@ def _finish(model, run: _Run, *, train_seconds, epochs_run, log: EpochLog, backu
     scores = model.evaluate(
         _one_hot(run.data.test, run.data.num_classes), verbose=0, return_dict=True
     )
-    save_model_atomic(_float32(model, run), str(model_path))
+    save_model_atomic(_float32(model, lambda: _build(run)), str(model_path))
     summary = {
         "model": run.name,
         "test_accuracy": float(scores["accuracy"]),
@@ -327,7 +327,7 @@ def _finish(model, run: _Run, *, train_seconds, epochs_run, log: EpochLog, backu
         **(extra or {}),
     }
     atomic_write(str(out / "summary.json"), lambda f: json.dump(summary, f, indent=2))
-    _plot_curves(log.rows, str(out / "curves.png"), f"{run.name} on {run.data.source}")
+    figures.draw_curves({run.name: log.rows}, out / "curves.png", f"{run.name} on {run.data.source}")
     shutil.rmtree(run.out / "backup", ignore_errors=True)
     return summary
 
@@ -337,16 +337,15 @@ def _images_per_epoch(run: _Run) -> int:
     return min(run.data.counts["train"], run.data.steps_per_epoch * run.batch_size)
 
 
-def _float32(model: keras.Model, run: _Run) -> keras.Model:
-    """The model as users get it: a plain float32 Functional model."""
+def _float32(model: keras.Model, build) -> keras.Model:
+    """The model as users get it: a plain float32 Functional model.
+
+    `build()` builds the same architecture anew, in the global dtype policy.
+    """
     if model.dtype_policy.name == "float32":
         return keras.Model(model.inputs, model.outputs, name=model.name)
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("float32")
-    try:
-        clean = _build(run)
-    finally:
-        keras.config.set_dtype_policy(previous)
+    with _dtype_policy("float32"):
+        clean = build()
     clean.set_weights(model.get_weights())
     return clean
 
@@ -402,10 +401,7 @@ def train(
     if not chief:  # workers write their copies apart and drop them at the end
         run.out = run.out / f"worker-{run.strategy.cluster_resolver.task_id}"
     run.out.mkdir(parents=True, exist_ok=True)
-    previous_policy = keras.config.dtype_policy()
-    if run.recipe.mixed_precision:
-        keras.config.set_dtype_policy("mixed_bfloat16")
-    try:
+    with _dtype_policy("mixed_bfloat16" if run.recipe.mixed_precision else None):
         with run.strategy.scope():
             model = _build(run)
             if strategy == "multiworker":
@@ -419,8 +415,6 @@ def train(
             log=log, backup=backup, nan_at=nan_at, command=command or f"zoo.training.train({name!r}, ...)",
             extra={"strategy": strategy, "replicas": run.strategy.num_replicas_in_sync},
         )
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
     if not chief:
         shutil.rmtree(run.out, ignore_errors=True)
     return summary
@@ -434,6 +428,34 @@ def _blocks(model: keras.Model) -> dict[int, list]:
         if head.startswith("block") and head[5:].isdigit():
             blocks.setdefault(int(head[5:]), []).append(layer)
     return blocks
+
+
+def _finetune_model(name: str, *, weights, input_shape, classes: int) -> keras.Model:
+    """The pretrained base (frozen) with a new head: global average pooling,
+    dropout and a softmax layer."""
+    base = create_model(name, include_top=False, pooling="avg", weights=weights, input_shape=input_shape)
+    x = keras.layers.Dropout(0.3, name="head_dropout")(base.output)
+    outputs = keras.layers.Dense(classes, activation="softmax", name="predictions")(x)
+    model = keras.Model(base.input, outputs, name=f"{name}_finetuned")
+    _unfreeze(model, 0)
+    return model
+
+
+def _unfreeze(model: keras.Model, count: int) -> None:
+    """Makes the top `count` numbered blocks trainable and freezes the others.
+
+    Raises:
+        ValueError: If the model has fewer than `count` blocks.
+    """
+    blocks = _blocks(model)
+    if count > len(blocks):
+        raise ValueError(
+            f"`unfreeze` must be at most {len(blocks)}, the blocks of {model.name}. Received: unfreeze={count}"
+        )
+    top = sorted(blocks)[len(blocks) - count:]
+    for number, layers in blocks.items():
+        for layer in layers:
+            layer.trainable = number in top
 
 
 def finetune(
@@ -501,13 +523,8 @@ def finetune(
         lr=lr, seed=seed, strategy=None, out=out if out is not None else Path("runs") / f"{name}-finetune",
         image_size=image_size,
     )
-    base = create_model(name, include_top=False, pooling="avg", weights=weights, input_shape=run.data.image_shape)
-    blocks = _blocks(base)
-    if unfreeze > len(blocks):
-        raise ValueError(f"`unfreeze` must be at most {len(blocks)}, the blocks of {name}. Received: unfreeze={unfreeze}")
-    x = keras.layers.Dropout(0.3, name="head_dropout")(base.output)
-    outputs = keras.layers.Dense(run.data.num_classes, activation="softmax", name="predictions")(x)
-    model = keras.Model(base.input, outputs, name=f"{name}_finetuned")
+    model = _finetune_model(name, weights=weights, input_shape=run.data.image_shape, classes=run.data.num_classes)
+    _unfreeze(model, unfreeze)  # fails early when there are not that many blocks
 
     run.out.mkdir(parents=True, exist_ok=True)
     total = run.epochs + fine_epochs
@@ -518,10 +535,7 @@ def finetune(
     ):
         if last == first:
             continue
-        top = sorted(blocks)[len(blocks) - trainable_blocks:]
-        for number, layers in blocks.items():
-            for layer in layers:
-                layer.trainable = number in top
+        _unfreeze(model, trainable_blocks)
         _compile(model, run, phase_lr, last - first)
         backup = ResumableBackup(str(run.out / "backup" / f"phase{phase}"), start_epoch=first)
         log = EpochLog(str(run.out / "history.csv"), phase=phase)

@@ -1,0 +1,249 @@
+"""Export benchmark: accuracy, batch-1 latency and size of SavedModel and TFLite exports.
+
+For each model, trains it with `zoo train` (or takes a given `.keras` file),
+exports it with `zoo.export.export_model` as a SavedModel and as the four
+TFLite kinds (float32, float16, dynamic range, full int8 calibrated on 500
+training images), and measures on the real test images of --data-dir:
+
+- top-1 accuracy of the Keras model and of every export;
+- batch-1 latency, the median of 200 calls after 20 warm-up calls, of
+  calling the Keras model (`model(x)`, eager, and `model.predict_on_batch`),
+  the SavedModel's `serving_default` signature, and each TFLite file in the
+  plain `ai_edge_litert` interpreter (one thread per logical CPU);
+- file sizes.
+
+Models: mnist_convnet on MNIST and cifar10_net on CIFAR-10 with their
+recipes, and vgg16 at 32x32 input with 10 classes, trained on CIFAR-10 for
+only 2 epochs (`--vgg-epochs`; 0 exports it untrained, random weights): its
+accuracy says little, the export figures are the point.
+
+Targets (the export issue), per model: int8 top-1 within 0.3 points of
+Keras; batch-1 int8 latency at least 10x lower than calling the Keras model
+(`model(x)`); int8 file at most a third of the float TFLite file. With
+--record, writes the figures to zoo/results.json (`models.NAME.export`, other
+keys kept) and docs/benchmarks/export.md.
+
+    python recipes/benchmark_export.py --data-dir ../shared/data --record
+"""
+
+import argparse
+import datetime
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from benchmark_training import machine, write_page
+
+ROOT = Path(__file__).resolve().parents[1]
+TASKS = {
+    "mnist_convnet": {"dataset": "mnist", "epochs": None},  # None: the recipe's
+    "cifar10_net": {"dataset": "cifar10", "epochs": None},
+    "vgg16": {"dataset": "cifar10", "epochs": 2},  # the recipe's 32x32 input; not its 20 epochs
+}
+QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+WARMUP, RUNS = 20, 200
+THREADS = os.cpu_count() or 1
+TARGET_INT8_DROP = 0.003  # top-1, as a fraction
+TARGET_SPEEDUP = 10.0
+TARGET_SIZE_RATIO = 1 / 3
+COMMAND = "python recipes/benchmark_export.py --data-dir ../shared/data --record"
+
+
+def latency_ms(call, x, runs=RUNS):
+    """Median wall time of `call(x)` in milliseconds, after warm-up calls."""
+    for _ in range(WARMUP):
+        call(x)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call(x)
+        times.append(time.perf_counter() - start)
+    return round(1000 * statistics.median(times), 4)
+
+
+def top1(run, x, y, batch=250):
+    predictions = np.concatenate([np.asarray(run(x[i : i + batch])).argmax(-1) for i in range(0, len(x), batch)])
+    return round(float(np.mean(predictions == y)), 4)
+
+
+def size(path):
+    path = Path(path)
+    return path.stat().st_size if path.is_file() else sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def obtain_model(name, args, out):
+    """The `.keras` file to export and how it came to be."""
+    given = dict(item.split("=", 1) for item in args.model or [])
+    if name in given:
+        return given[name], f"given: {given[name]}"
+    epochs = args.vgg_epochs if name == "vgg16" else TASKS[name]["epochs"]
+    if epochs == 0:
+        import zoo
+
+        path = out / "untrained.keras"
+        out.mkdir(parents=True, exist_ok=True)
+        zoo.vgg16(input_shape=(32, 32, 3), classes=10).save(path)
+        return str(path), "untrained (random weights)"
+    dataset = TASKS[name]["dataset"]
+    command = [str(Path(sys.executable).with_name("zoo")), "train", name, "--dataset", dataset,
+               "--data-dir", os.path.abspath(args.data_dir), "--out", str(out)]
+    command += ["--epochs", str(epochs)] if epochs else []
+    print(f"   training: {' '.join(command)}", flush=True)
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"benchmark: training {name} failed:\n{done.stderr[-3000:]}")
+    summary = json.loads((out / "summary.json").read_text())
+    shown = f"zoo train {name} --dataset {dataset} --data-dir {args.data_dir}" + (f" --epochs {epochs}" if epochs else "")
+    note = (f"trained by `{shown}` ({summary['epochs']} epochs, {time.perf_counter() - start:.0f} s, "
+            f"test top-1 {summary['test_accuracy']:.2%})")
+    return str(out / "model.keras"), note
+
+
+def measure(name, keras_path, args, out):
+    from zoo import export
+    from zoo.data import read_raw
+    from zoo.predict import SavedModelRunner, TFLiteRunner, fit_images, load_keras_model
+
+    dataset = TASKS[name]["dataset"]
+    raw = read_raw(dataset, args.data_dir)
+    if raw is None:
+        sys.exit(f"benchmark: no official {dataset} files under {args.data_dir}")
+    _, (x_test, y_test), _ = raw
+    model = load_keras_model(keras_path)
+    x = fit_images(x_test, model.input_shape[1:]).astype("float32")
+    one = x[:1]
+    rows = {"keras": {
+        "top1": top1(lambda b: model.predict_on_batch(b), x, y_test),
+        "bytes": size(keras_path),
+        "latency_ms": latency_ms(lambda b: model(b, training=False), one, args.runs),
+        "predict_on_batch_ms": latency_ms(model.predict_on_batch, one, args.runs),
+    }}
+    common = dict(dataset=dataset, data_dir=args.data_dir)
+    path = out / "saved_model"
+    report = export.export_model(keras_path, str(path), format="saved_model", **common)
+    runner = SavedModelRunner(path)
+    rows["saved_model"] = {
+        "top1": top1(runner, x, y_test), "bytes": size(path), "latency_ms": latency_ms(runner, one, args.runs),
+        "max_abs_diff": report["parity"]["max_abs_diff"],
+    }
+    for quantize in QUANTIZATIONS:
+        path = out / f"{quantize}.tflite"
+        report = export.export_model(keras_path, str(path), format="tflite", quantize=quantize, **common)
+        runner = TFLiteRunner(str(path), num_threads=THREADS)
+        rows[f"tflite_{quantize}"] = {
+            "top1": top1(runner, x, y_test), "bytes": size(path), "latency_ms": latency_ms(runner, one, args.runs),
+            "max_abs_diff": report["parity"]["max_abs_diff"],
+            "top1_agreement": report["parity"]["top1_agreement"],
+        }
+    return {"dataset": dataset, "test_images": len(y_test), "runtimes": rows}
+
+
+def targets(rows):
+    keras, int8, float32 = rows["keras"], rows["tflite_int8"], rows["tflite_none"]
+    drop = keras["top1"] - int8["top1"]
+    speedup = keras["latency_ms"] / int8["latency_ms"]
+    ratio = int8["bytes"] / float32["bytes"]
+    return {
+        "int8_top1_drop": {"value": round(drop, 4), "target": f"<= {TARGET_INT8_DROP}", "met": drop <= TARGET_INT8_DROP},
+        "int8_speedup_vs_keras_call": {"value": round(speedup, 1), "target": f">= {TARGET_SPEEDUP:g}",
+                                       "met": speedup >= TARGET_SPEEDUP},
+        "int8_size_vs_float_tflite": {"value": round(ratio, 3), "target": "<= 1/3", "met": ratio <= TARGET_SIZE_RATIO},
+    }
+
+
+LABELS = {
+    "keras": "Keras `model(x)`", "saved_model": "SavedModel", "tflite_none": "TFLite float32",
+    "tflite_float16": "TFLite float16", "tflite_dynamic": "TFLite dynamic range", "tflite_int8": "TFLite int8",
+}
+
+
+def table(result):
+    """The Markdown table of one model's figures."""
+    rows = result["runtimes"]
+    keras = rows["keras"]
+    lines = ["| runtime | top-1 | batch-1 latency | vs `model(x)` | size | max abs diff | top-1 agreement |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for key, row in rows.items():
+        diff = f"{row['max_abs_diff']:.2g}" if "max_abs_diff" in row else "-"
+        agreement = f"{row['top1_agreement']:.2%}" if "top1_agreement" in row else "-"
+        lines.append(
+            f"| {LABELS[key]} | {row['top1']:.2%} | {row['latency_ms']:.3f} ms | "
+            f"{keras['latency_ms'] / row['latency_ms']:.1f}x | {row['bytes'] / 1e6:.2f} MB | {diff} | {agreement} |"
+        )
+    lines.append(f"| Keras `predict_on_batch` | | {keras['predict_on_batch_ms']:.3f} ms | "
+                 f"{keras['latency_ms'] / keras['predict_on_batch_ms']:.1f}x | | | |")
+    return lines
+
+
+def target_lines(result):
+    return [f"- {key}: {t['value']} (target {t['target']}): {'met' if t['met'] else 'NOT met'}"
+            for key, t in result["targets"].items()]
+
+
+def record(results, host, date, runs):
+    path = ROOT / "zoo" / "results.json"
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    for name, result in results.items():
+        stored.setdefault("models", {}).setdefault(name, {})["export"] = {
+            **result,
+            "data": "subset of the official files (../shared/data), not the full dataset",
+            "latency": f"batch 1, median of {runs} calls after {WARMUP} warm-up calls; TFLite: "
+                       f"ai_edge_litert interpreter, {THREADS} threads",
+            "command": COMMAND, "measured": date, "machine": host,
+        }
+    path.write_text(json.dumps(stored, indent=2) + "\n")
+    lines = [
+        "# Export benchmark", "",
+        f"Measured by `{COMMAND}` on {host}, {date}.",
+        f"Batch-1 latency is the median of {runs} calls after {WARMUP} warm-up calls, a real test image",
+        "in and the output out, conversions included; TFLite files run in the plain `ai_edge_litert`",
+        f"interpreter with {THREADS} threads. Accuracy is top-1 on the test images of the real subsets",
+        "in `../shared/data` (MNIST 5,000, CIFAR-10 423), not the full test sets; the largest absolute",
+        "difference and the top-1 agreement with Keras are the export's own parity report, on the first",
+        "500 of those images.",
+    ]
+    for name, result in results.items():
+        lines += ["", f"## {name} on {result['dataset']}", "", f"Model: {result['model']}.", ""]
+        lines += table(result) + [""] + target_lines(result)
+    write_page("export.md", lines, path)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", default="../shared/data")
+    parser.add_argument("--task", choices=sorted(TASKS), action="append", help="default: all")
+    parser.add_argument("--model", action="append", metavar="NAME=PATH", help="export this .keras file, no training")
+    parser.add_argument("--vgg-epochs", type=int, default=TASKS["vgg16"]["epochs"], help="0: untrained")
+    parser.add_argument("--runs", type=int, default=RUNS, help="timed calls per latency")
+    parser.add_argument("--record", action="store_true", help="write zoo/results.json and docs/benchmarks/")
+    parser.add_argument("--out", default="runs/benchmark_export")
+    args = parser.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    host, date = machine(), datetime.date.today().isoformat()
+    results = {}
+    for name in args.task or list(TASKS):
+        out = ROOT / args.out / name
+        print(f"== {name}", flush=True)
+        keras_path, note = obtain_model(name, args, out)
+        print(f"   model: {note}\n   exporting and measuring ...", flush=True)
+        result = measure(name, keras_path, args, out / "exports")
+        result["model"] = note
+        result["targets"] = targets(result["runtimes"])
+        results[name] = result
+        print("\n".join("   " + line for line in table(result) + target_lines(result)), flush=True)
+    raw = ROOT / args.out / "results.json"
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    raw.write_text(json.dumps({"machine": host, "results": results}, indent=2) + "\n")
+    print(f"raw results in {raw}")
+    if args.record:
+        record(results, host, date, args.runs)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,312 @@
+"""`zoo export` and `zoo predict`: every format and quantization against Keras
+on real images, builtin ops only, untrusted and broken files refused."""
+
+import json
+import os
+from collections import Counter
+
+import keras
+import numpy as np
+import pytest
+from conftest import assert_one_line_error
+from PIL import Image
+from test_cli import run
+
+import zoo
+from zoo import export, predict, training
+from zoo.data import read_sample
+
+QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """mnist_convnet after one epoch on the shipped MNIST sample, as `zoo train` leaves it."""
+    out = tmp_path_factory.mktemp("run")
+    training.train("mnist_convnet", dataset="mnist:sample", epochs=1, seed=0, verbose=0, out=str(out))
+    return str(out / "model.keras")
+
+
+@pytest.fixture(scope="module")
+def exports(trained, tmp_path_factory):
+    """`{kind: (path, report)}`: the SavedModel and the four TFLite files, default settings."""
+    folder = tmp_path_factory.mktemp("exports")
+    made = {}
+    for kind in ("saved_model", *QUANTIZATIONS):
+        fmt, quantize = ("saved_model", "none") if kind == "saved_model" else ("tflite", kind)
+        path = str(folder / (kind if fmt == "saved_model" else f"{kind}.tflite"))
+        made[kind] = path, export.export_model(trained, path, format=fmt, quantize=quantize)
+    return made
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """A grey PNG digit and a colour JPEG, real sample test images, with their labels."""
+    folder = tmp_path_factory.mktemp("images")
+    _, (x, y), _ = read_sample("mnist:sample")
+    Image.fromarray(x[0, ..., 0]).save(folder / "digit.png")
+    _, (x, y_colour), _ = read_sample("cifar10:sample")
+    Image.fromarray(x[0]).save(folder / "photo.jpg", quality=95)
+    return str(folder / "digit.png"), str(folder / "photo.jpg")
+
+
+def _mnist_test(n=200):
+    _, (x, y), _ = read_sample("mnist:sample")
+    return x[:n].astype("float32"), y[:n]
+
+
+def _ops(path):
+    return {op["op_name"] for op in predict.TFLiteRunner(path).interpreter._get_ops_details()}
+
+
+def _tensor_dtypes(path):
+    return Counter(np.dtype(t["dtype"]).name for t in predict.TFLiteRunner(path).interpreter.get_tensor_details())
+
+
+def test_saved_model_serving_signature_matches_keras(trained, exports):
+    import tensorflow as tf
+
+    path, report = exports["saved_model"]
+    x, _ = _mnist_test()
+    expected = keras.saving.load_model(trained).predict(x, verbose=0)
+    serving = tf.saved_model.load(path).signatures["serving_default"]
+    (name,) = serving.structured_input_signature[1]
+    (got,) = serving(**{name: tf.constant(x)}).values()
+    np.testing.assert_allclose(got.numpy(), expected, atol=1e-5)
+    assert report["parity"]["max_abs_diff"] <= 1e-5 and report["within_tolerance"]
+    assert report["parity"]["images"] == 500 and report["parity"]["dataset"] == "mnist:sample"
+    assert report["parity"]["top1_agreement"] == 1.0
+
+
+@pytest.mark.parametrize("quantize", QUANTIZATIONS)
+def test_tflite_is_builtin_ops_only(exports, quantize):
+    path, report = exports[quantize]
+    ops = _ops(path)
+    assert ops and not any("Flex" in op or op == "CUSTOM" for op in ops), ops
+    assert report["format"] == "tflite" and report["quantization"] == quantize
+    assert report["sizes"]["exported_bytes"] == os.path.getsize(path)
+    assert report["sizes"]["keras_bytes"] == os.path.getsize(report["source"])
+    assert report["classes"] == [str(i) for i in range(10)]  # from the run's summary.json
+
+
+def test_float_tflite_matches_keras(trained, exports):
+    path, report = exports["none"]
+    x, _ = _mnist_test()
+    expected = keras.saving.load_model(trained).predict(x, verbose=0)
+    np.testing.assert_allclose(export.run_tflite(path, x), expected, atol=1e-4)
+    assert report["parity"]["max_abs_diff"] <= 1e-4 and report["within_tolerance"]
+    assert report["parity"]["keras_top1"] == report["parity"]["exported_top1"]
+
+
+def test_float16_holds_float16_weights(exports):
+    path, report = exports["float16"]
+    assert _tensor_dtypes(path)["float16"] >= 5  # four kernels and biases at least
+    assert report["sizes"]["exported_bytes"] < 0.6 * exports["none"][1]["sizes"]["exported_bytes"]
+    assert report["parity"]["max_abs_diff"] < 5e-3 and report["parity"]["top1_agreement"] >= 0.99
+
+
+def test_dynamic_range_holds_int8_weights(exports):
+    path, report = exports["dynamic"]
+    runner = predict.TFLiteRunner(path)
+    assert runner.input["dtype"] == np.float32 and _tensor_dtypes(path)["int8"] >= 3
+    assert report["sizes"]["exported_bytes"] < 0.35 * exports["none"][1]["sizes"]["exported_bytes"]
+    assert report["parity"]["top1_agreement"] >= 0.97
+
+
+def test_int8_is_fully_integer_and_agrees(exports):
+    path, report = exports["int8"]
+    runner = predict.TFLiteRunner(path)
+    # Raw pixels in unchanged: uint8, scale 1, zero point 0.
+    assert runner.input["dtype"] == np.uint8 and runner.input["quantization"] == (1.0, 0)
+    assert runner.output["dtype"] == np.uint8
+    dtypes = _tensor_dtypes(path)
+    assert dtypes["int8"] >= 10 and "float32" not in dtypes, dtypes
+    assert report["calibration"] == {"dataset": "mnist:sample", "split": "train", "images": 500}
+    parity = report["parity"]
+    assert parity["top1_agreement"] >= 0.97
+    assert abs(parity["keras_top1"] - parity["exported_top1"]) <= 0.02
+    assert report["sizes"]["exported_bytes"] < exports["none"][1]["sizes"]["exported_bytes"] / 3
+
+
+@pytest.mark.parametrize("name", ["edge_convnet", "lm_convnet"])
+def test_fixed_filter_convnets_export(name, tmp_path):
+    model = zoo.create_model(name)
+    report = export.export_model(model, str(tmp_path / "m.tflite"), format="tflite", parity_images=32)
+    assert report["parity"]["max_abs_diff"] <= 1e-4
+    if name == "edge_convnet":  # the Sobel bank quantizes like any convolution
+        report = export.export_model(
+            model, str(tmp_path / "q.tflite"), format="tflite", quantize="int8",
+            calibration_images=50, parity_images=100,
+        )
+        assert report["parity"]["top1_agreement"] >= 0.9
+
+
+def test_vgg16_at_32x32_exports(tmp_path):
+    model = zoo.vgg16(input_shape=(32, 32, 3), classes=10)
+    report = export.export_model(model, str(tmp_path / "vgg.tflite"), format="tflite", parity_images=16)
+    assert report["parity"]["dataset"] == "cifar10:sample" and report["parity"]["max_abs_diff"] <= 1e-4
+    assert report["sizes"]["keras_bytes"] is None  # exported from memory, no .keras file
+
+
+def test_int8_keeps_vgg_channel_order():
+    """TFLite's int8 REVERSE_V2 rescales without requantizing; VGG's RGB to BGR must avoid it."""
+    inputs = keras.Input((32, 32, 3))
+    offset = [-m for m in zoo.vgg.IMAGENET_MEAN_BGR]
+    x = keras.layers.Rescaling(1.0, offset=offset)(zoo.layers.ReverseChannels()(inputs))
+    model = keras.Model(inputs, keras.layers.Conv2D(4, 3, activation="relu")(x))
+    _, (x, _), _ = read_sample("cifar10:sample")
+    got = export.run_tflite(export.tflite_bytes(model, "int8", x[:20]), x[20:30])
+    expected = model.predict(x[20:30].astype("float32"), verbose=0)
+    assert np.abs(got - expected).max() < 0.05 * expected.max()
+
+
+def test_cli_export_prints_and_saves_the_report(capsys, trained, tmp_path):
+    out = str(tmp_path / "m.tflite")
+    code, stdout, err = run(capsys, "export", trained, "--format", "tflite", "--quantize", "dynamic",
+                            "--parity-images", "100", "--out", out)
+    assert code == 0 and err == ""
+    assert "top-1 agreement" in stdout and "top-1 accuracy: Keras" in stdout and out + ".json" in stdout
+    with open(out + ".json") as f:
+        report = json.load(f)
+    assert report["parity"]["images"] == 100 and report["quantization"] == "dynamic"
+    assert sorted(os.listdir(tmp_path)) == ["m.tflite", "m.tflite.json"]  # no temporary files left
+
+
+def test_int8_defaults_to_the_sample_for_colour_models(tmp_path):
+    model = zoo.cifar10_net(filters=(8, 16, 16))
+    report = export.export_model(
+        model, str(tmp_path / "c.tflite"), format="tflite", quantize="int8",
+        calibration_images=20, parity_images=20,
+    )
+    assert report["calibration"]["dataset"] == report["parity"]["dataset"] == "cifar10:sample"
+    assert report["input"] == {"shape": [32, 32, 3], "dtype": "uint8", "pixels": "raw, [0, 255]"}
+    with pytest.raises(ValueError, match="pass --dataset"):
+        export.default_dataset((28, 28, 2))
+
+
+@pytest.mark.parametrize("kind", ["keras", "saved_model", "int8"])
+def test_predict_every_kind(capsys, trained, exports, images, kind):
+    model = trained if kind == "keras" else exports[kind][0]
+    code, out, err = run(capsys, "predict", model, *images, "--json", "--top-k", "3")
+    assert code == 0 and err == ""
+    digit, photo = json.loads(out)
+    assert digit["image"] == images[0] and photo["image"] == images[1]
+    for result in (digit, photo):
+        p = [c["probability"] for c in result["top_k"]]
+        assert len(p) == 3 and p == sorted(p, reverse=True) and sum(p) <= 1.01
+    # The digit as Keras sees it: the PNG decodes to the sample's pixels exactly.
+    x = np.asarray(Image.open(images[0]), "float32")[None, ..., None]
+    best = int(keras.saving.load_model(trained).predict(x, verbose=0).argmax())
+    assert (digit["top_k"][0]["index"], digit["top_k"][0]["name"]) == (best, str(best))
+
+
+def test_predict_converts_channels_and_size(capsys, images, tmp_path):
+    path = str(tmp_path / "colour.keras")
+    zoo.cifar10_net(filters=(8, 16, 16)).save(path)  # 32x32 RGB, no class names
+    code, out, _ = run(capsys, "predict", path, *images, "--top-k", "2")
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 2 and lines[0].startswith(images[0] + ": ")
+    assert lines[1].count("%") == 2
+    grey = predict.read_image(images[0], (32, 32, 3))
+    assert grey.shape == (32, 32, 3) and (grey[..., 0] == grey[..., 2]).all()
+    assert predict.read_image(images[1], (28, 28, 1)).shape == (28, 28, 1)
+
+
+@pytest.fixture
+def lambda_file(tmp_path):
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Lambda(lambda t: t * 2)(keras.layers.Flatten()(inputs))
+    path = str(tmp_path / "lambda.keras")
+    keras.Model(inputs, keras.layers.Dense(10)(x)).save(path)
+    return path
+
+
+@pytest.fixture
+def broken_files(trained, tmp_path):
+    with open(trained, "rb") as f:
+        content = f.read()
+    truncated, tflite = str(tmp_path / "truncated.keras"), str(tmp_path / "broken.tflite")
+    with open(truncated, "wb") as f:
+        f.write(content[: len(content) // 2])
+    with open(tflite, "wb") as f:
+        f.write(b"\0\0\0\0TFL3" + b"\x07" * 64)
+    return truncated, tflite
+
+
+def test_untrusted_and_broken_files_are_refused(capsys, lambda_file, broken_files, images, tmp_path):
+    truncated, tflite = broken_files
+    out = str(tmp_path / "out.tflite")
+    cases = [
+        (["export", lambda_file, "--format", "tflite", "--out", out], ["Refusing to load", "Lambda", lambda_file]),
+        (["predict", lambda_file, images[0]], ["Refusing to load", lambda_file]),
+        (["export", truncated, "--format", "tflite", "--out", out], ["corrupt or truncated", truncated]),
+        (["predict", truncated, images[0]], [truncated]),
+        (["predict", tflite, images[0]], ["Could not read the TFLite model", tflite]),
+        (["predict", lambda_file.replace("lambda", "missing"), images[0]], ["No such model"]),
+        (["predict", truncated.replace("truncated", "missing"), tflite], ["No such model"]),
+    ]
+    for argv, fragments in cases:
+        code, stdout, err = run(capsys, *argv)
+        assert code == 1 and stdout == "", argv
+        assert_one_line_error(err, "zoo: error:", *fragments)
+    assert not os.path.exists(out) and not os.path.exists(out + ".json")
+
+
+def test_unreadable_image_is_one_line(capsys, trained, broken_files):
+    code, _, err = run(capsys, "predict", trained, broken_files[1])
+    assert code == 1
+    assert_one_line_error(err, "Could not read the image", broken_files[1])
+
+
+@pytest.mark.parametrize(
+    "flags,code,fragments",
+    [
+        (["--format", "onnx"], 2, ["invalid choice: 'onnx'"]),
+        (["--format", "tflite", "--quantize", "int4"], 2, ["invalid choice: 'int4'"]),
+        (["--format", "saved_model", "--quantize", "int8"], 1, ["TFLite files only", "quantize='int8'"]),
+        (["--format", "tflite", "--calibration-images", "0"], 2, ["positive integer"]),
+        (["--format", "tflite", "--dataset", "mnist", "--data-dir", "/nonexistent"], 1, ["/nonexistent"]),
+    ],
+)
+def test_bad_export_flags(capsys, trained, tmp_path, flags, code, fragments):
+    out = tmp_path / "out" / "m.tflite"
+    got, stdout, err = run(capsys, "export", trained, *flags, "--out", str(out))
+    assert got == code and stdout == ""
+    assert_one_line_error(err, *fragments)
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_out_and_missing_model(capsys, tmp_path):
+    code, _, err = run(capsys, "export", str(tmp_path / "m.keras"), "--format", "tflite")
+    assert code == 2
+    assert_one_line_error(err, "--out")
+    code, _, err = run(capsys, "export", str(tmp_path / "m.keras"), "--format", "tflite", "--out", str(tmp_path / "x"))
+    assert code == 1
+    assert_one_line_error(err, "No such model file", "m.keras")
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_failed_export_leaves_the_previous_one(trained, tmp_path, monkeypatch):
+    path = str(tmp_path / "m.tflite")
+    export.export_model(trained, path, format="tflite", parity_images=10)
+    with open(path, "rb") as f:
+        before = f.read()
+
+    def fail(*args, **kwargs):
+        raise ValueError("converter exploded")
+
+    monkeypatch.setattr(export, "tflite_bytes", fail)
+    with pytest.raises(ValueError, match="exploded"):
+        export.export_model(trained, path, format="tflite", parity_images=10)
+    with open(path, "rb") as f:
+        assert f.read() == before
+    assert sorted(os.listdir(tmp_path)) == ["m.tflite", "m.tflite.json"]
+
+
+def test_out_never_replaces_a_folder_or_the_source(trained, tmp_path):
+    (tmp_path / "keep.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not a SavedModel"):
+        export.export_model(trained, str(tmp_path), format="saved_model", parity_images=10)
+    assert (tmp_path / "keep.txt").read_text() == "mine"
+    with pytest.raises(ValueError, match="overwrite its source"):
+        export.export_model(trained, trained, format="tflite")

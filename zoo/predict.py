@@ -1,0 +1,407 @@
+"""Running saved and exported models on images: `zoo predict`.
+
+`load_predictor` opens any model the zoo writes, `.keras` files, SavedModel
+directories and `.tflite` files alike, and returns a `Predictor` that maps raw
+pixels to float outputs. `predict_files` decodes PNG and JPEG files, converts
+each to the model's channels (grey <-> RGB) and input size, and returns the
+top-k classes with their probabilities.
+
+Untrusted files are refused rather than run: `.keras` files load with Keras'
+safe mode on, so one holding Python code (a Lambda layer) fails with a
+one-line error; the LiteRT interpreter verifies a `.tflite` flatbuffer before
+running it. A SavedModel is a TensorFlow program: load only ones you trust.
+
+Class names come from the export report beside an exported file
+(`MODEL.json`, see `zoo.export`) or from the `summary.json` that `zoo train`
+writes beside `model.keras`; without either, classes are shown as indices.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+# Written beside an exported file or directory: `model.tflite.json`.
+REPORT_SUFFIX = ".json"
+KINDS = ("keras", "saved_model", "tflite")
+
+
+def _one_line(error: BaseException, limit: int = 300) -> str:
+    message = " ".join(str(error).split())
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
+@contextlib.contextmanager
+def quiet_native_logs():
+    """Holds back what TensorFlow's and LiteRT's C++ code print on stderr.
+
+    The converter and the interpreter log notes (quantization settings, the
+    XNNPACK delegate) straight to file descriptor 2, past Python's logging.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def report_path(path) -> str:
+    """Where the export report of an exported file or directory lives."""
+    return os.fspath(path).rstrip("/\\") + REPORT_SUFFIX
+
+
+def load_keras_model(path):
+    """Loads a `.keras` file with Keras' safe mode on, after `import zoo`.
+
+    Args:
+        path: A `.keras` file.
+
+    Returns:
+        The `keras.Model`.
+
+    Raises:
+        FileNotFoundError: If there is no such file.
+        ValueError: If the file is not a readable `.keras` archive (corrupt,
+            truncated) or holds Python code, such as a Lambda layer.
+
+    Example:
+
+    >>> import tempfile, zoo
+    >>> path = tempfile.mkdtemp() + "/m.keras"
+    >>> zoo.mnist_convnet().save(path)
+    >>> load_keras_model(path).name
+    'mnist_convnet'
+    """
+    import keras
+
+    import zoo  # noqa: F401  (registers the zoo's layers with Keras)
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"No such model file. Received: model={path!r}")
+    if not path.endswith(".keras"):
+        raise ValueError(
+            f"Expected a Keras 3 `.keras` file (legacy .h5 files are not loaded). Received: model={path!r}"
+        )
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"Could not load {path!r}: not a .keras archive (corrupt or truncated).")
+    try:
+        return keras.saving.load_model(path)
+    except Exception as e:  # Keras raises many types for a bad archive.
+        if "safe_mode" in str(e):
+            raise ValueError(
+                f"Refusing to load {path!r}: it holds Python code (a Lambda layer or a function), "
+                "which could run anything. keras-zoo loads models with Keras' safe mode on; rebuild "
+                "the model from registered layers."
+            ) from None
+        raise ValueError(f"Could not load {path!r}: {_one_line(e)}") from None
+
+
+def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
+    dtype = np.dtype(detail["dtype"])
+    scale, zero_point = detail["quantization"]
+    if dtype.kind in "iu" and scale:
+        info = np.iinfo(dtype)
+        x = np.clip(np.round(np.asarray(x, np.float32) / scale + zero_point), info.min, info.max)
+    return np.asarray(x).astype(dtype)
+
+
+def _dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
+    scale, zero_point = detail["quantization"]
+    if y.dtype.kind in "iu" and scale:
+        return (y.astype(np.float32) - zero_point) * np.float32(scale)
+    return y
+
+
+class TFLiteRunner:
+    """A TFLite model that takes float pixels and returns float outputs.
+
+    Integer inputs and outputs (full-integer files) are quantized and
+    dequantized with the tensors' own scale and zero point, so float,
+    float16, dynamic-range and int8 files are called alike.
+
+    Args:
+        model: A `.tflite` path or the flatbuffer bytes.
+        num_threads: Interpreter threads. Defaults to the interpreter's default.
+
+    Example:
+
+    >>> import numpy as np, zoo
+    >>> from zoo.export import tflite_bytes
+    >>> run = TFLiteRunner(tflite_bytes(zoo.mnist_convnet()))
+    >>> run.input_shape, run(np.zeros((2, 28, 28, 1))).shape
+    ((28, 28, 1), (2, 10))
+    """
+
+    def __init__(self, model: str | bytes, num_threads: int | None = None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        is_bytes = isinstance(model, bytes)
+        kwargs = {"model_content": model} if is_bytes else {"model_path": os.fspath(model)}
+        try:
+            with quiet_native_logs():
+                self.interpreter = Interpreter(num_threads=num_threads, **kwargs)
+        except (ValueError, RuntimeError) as e:
+            where = "" if is_bytes else f" {os.fspath(model)!r}"
+            raise ValueError(f"Could not read the TFLite model{where}: {_one_line(e)}") from None
+        inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ValueError(f"Expected one input and one output, the file has {len(inputs)} and {len(outputs)}.")
+        self.input, self.output = inputs[0], outputs[0]
+        self.input_shape = tuple(int(s) if s > 0 else None for s in self.input["shape_signature"][1:])
+        self._shape = None
+
+    def __call__(self, images) -> np.ndarray:
+        images = np.asarray(images)
+        if images.shape != self._shape:
+            self.interpreter.resize_tensor_input(self.input["index"], images.shape)
+            with quiet_native_logs():
+                self.interpreter.allocate_tensors()
+            self._shape = images.shape
+        self.interpreter.set_tensor(self.input["index"], _quantize(images, self.input))
+        self.interpreter.invoke()
+        return _dequantize(self.interpreter.get_tensor(self.output["index"]), self.output)
+
+
+class SavedModelRunner:
+    """The `serving_default` signature of a SavedModel, on float pixels.
+
+    Args:
+        path: A SavedModel directory with one input and one output.
+    """
+
+    def __init__(self, path):
+        import tensorflow as tf
+
+        path = os.fspath(path)
+        if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+            raise ValueError(f"Not a SavedModel directory (no saved_model.pb). Received: model={path!r}")
+        try:
+            with quiet_native_logs():
+                # The loaded object owns the variables: keep it alive.
+                self.loaded = tf.saved_model.load(path)
+            self.function = self.loaded.signatures["serving_default"]
+        except Exception as e:  # TensorFlow raises many types for a bad directory.
+            raise ValueError(f"Could not load the SavedModel {path!r}: {_one_line(e)}") from None
+        inputs, outputs = self.function.structured_input_signature[1], self.function.structured_outputs
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ValueError(f"Expected one input and one output, {path!r} has {len(inputs)} and {len(outputs)}.")
+        ((self.input_name, self.spec),) = inputs.items()
+        (self.output_name,) = outputs
+        self.input_shape = tuple(self.spec.shape[1:])
+
+    def __call__(self, images) -> np.ndarray:
+        import tensorflow as tf
+
+        return self.function(**{self.input_name: tf.constant(images, self.spec.dtype)})[self.output_name].numpy()
+
+
+@dataclasses.dataclass
+class Predictor:
+    """A model ready to run on raw pixels.
+
+    Attributes:
+        run: Maps a float32 batch `(n, height, width, channels)` of raw pixels
+            in [0, 255] to the model's float outputs.
+        input_shape: `(height, width, channels)`, None for a free side.
+        kind: `"keras"`, `"saved_model"` or `"tflite"`.
+        classes: A name per class, or None when unknown.
+    """
+
+    run: Callable
+    input_shape: tuple
+    kind: str
+    classes: list | None = None
+
+
+def model_kind(path) -> str:
+    """`"keras"`, `"saved_model"` or `"tflite"`, from the path and the file's first bytes."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"No such model file or directory. Received: model={path!r}")
+    if os.path.isdir(path):
+        return "saved_model"
+    if path.endswith(".keras"):
+        return "keras"
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if path.endswith(".tflite") or head[4:8] == b"TFL3":  # the flatbuffer file identifier
+        return "tflite"
+    if head[:4] == b"PK\x03\x04":
+        return "keras"
+    raise ValueError(f"Expected a .keras file, a SavedModel directory or a .tflite file. Received: model={path!r}")
+
+
+def _read_classes(path: str) -> list | None:
+    try:
+        with open(path) as f:
+            classes = json.load(f).get("classes")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if isinstance(classes, list) and all(isinstance(c, str) for c in classes):
+        return classes
+    return None
+
+
+def class_names(path) -> list | None:
+    """Class names stored beside a model: its export report, or `zoo train`'s summary.json."""
+    path = os.fspath(path)
+    classes = _read_classes(report_path(path))
+    if classes is None and path.endswith(".keras"):
+        classes = _read_classes(os.path.join(os.path.dirname(os.path.abspath(path)), "summary.json"))
+    return classes
+
+
+def load_predictor(path) -> Predictor:
+    """Opens a `.keras` file, SavedModel directory or `.tflite` file to run on pixels.
+
+    Args:
+        path: The model.
+
+    Returns:
+        A `Predictor`.
+
+    Raises:
+        FileNotFoundError: If there is no such file.
+        ValueError: If the file is corrupt, truncated or holds code.
+    """
+    kind = model_kind(path)
+    if kind == "keras":
+        model = load_keras_model(path)
+        if len(model.inputs) != 1 or len(model.outputs) != 1:
+            raise ValueError(f"Expected one input and one output, {os.fspath(path)!r} has more.")
+        run, shape = model.predict_on_batch, tuple(model.input_shape[1:])
+    else:
+        run = SavedModelRunner(path) if kind == "saved_model" else TFLiteRunner(path)
+        shape = run.input_shape
+    return Predictor(run=run, input_shape=shape, kind=kind, classes=class_names(path))
+
+
+def _fit(image, shape):
+    """A PIL image converted to the model's channels and size, as uint8 `(h, w, c)`."""
+    from PIL import Image
+
+    height, width, channels = shape
+    if channels not in (1, 3):
+        raise ValueError(f"Images fit 1- or 3-channel models only. Received: input_shape={tuple(shape)}")
+    image = image.convert("L" if channels == 1 else "RGB")
+    if height and width and image.size != (width, height):
+        image = image.resize((width, height), Image.Resampling.BILINEAR)
+    return np.asarray(image, np.uint8).reshape(image.height, image.width, channels)
+
+
+def fit_images(images: np.ndarray, shape: Sequence) -> np.ndarray:
+    """Converts a uint8 batch `(n, h, w, c)` to the model's channels and size.
+
+    Grey becomes RGB by repeating it, RGB becomes grey by ITU-R 601 luma
+    (as PIL does); sides are resized bilinearly.
+
+    Example:
+
+    >>> fit_images(np.zeros((2, 28, 28, 1), "uint8"), (32, 32, 3)).shape
+    (2, 32, 32, 3)
+    """
+    from PIL import Image
+
+    images = np.asarray(images, np.uint8)
+    if all(want in (None, got) for want, got in zip(shape, images.shape[1:])):
+        return images
+    return np.stack([_fit(Image.fromarray(x[..., 0] if x.shape[-1] == 1 else x), shape) for x in images])
+
+
+def read_image(path, shape: Sequence) -> np.ndarray:
+    """Decodes an image file (PNG, JPEG, ...) fitted to the model's input.
+
+    Args:
+        path: The image file.
+        shape: The model's `(height, width, channels)`; a None side keeps
+            the image's own.
+
+    Returns:
+        uint8 `(height, width, channels)`.
+
+    Raises:
+        FileNotFoundError: If there is no such file.
+        ValueError: If the file is not an image PIL can decode.
+    """
+    from PIL import Image
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No such image file. Received: image={path!r}")
+    try:
+        with Image.open(path) as image:
+            return _fit(image, shape)
+    except (OSError, SyntaxError, Image.DecompressionBombError) as e:
+        raise ValueError(f"Could not read the image {path!r}: {_one_line(e)}") from None
+
+
+def _probabilities(outputs: np.ndarray) -> np.ndarray:
+    """Outputs as probabilities: logits (values outside [0, 1]) go through a softmax."""
+    if outputs.min() >= 0 and outputs.max() <= 1:
+        return outputs
+    shifted = np.exp(outputs - outputs.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def predict_files(model, images: Sequence, *, top_k: int = 5) -> list[dict]:
+    """The top-k classes of each image file.
+
+    Args:
+        model: A `.keras` file, SavedModel directory or `.tflite` file, or a
+            `Predictor`.
+        images: Image file paths.
+        top_k: Classes per image. Defaults to 5.
+
+    Returns:
+        One dict per image: `{"image": path, "top_k": [{"index", "name",
+        "probability"}, ...]}`, most probable first; `name` is None when the
+        class names are unknown.
+
+    Example:
+
+    >>> import tempfile, numpy as np, zoo
+    >>> from PIL import Image
+    >>> folder = tempfile.mkdtemp()
+    >>> zoo.mnist_convnet().save(folder + "/m.keras")
+    >>> Image.fromarray(np.zeros((28, 28), "uint8")).save(folder + "/black.png")
+    >>> len(predict_files(folder + "/m.keras", [folder + "/black.png"], top_k=3)[0]["top_k"])
+    3
+    """
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise ValueError(f"`top_k` must be a positive integer. Received: top_k={top_k!r}")
+    if isinstance(images, (str, os.PathLike)) or not images:
+        raise ValueError(f"`images` must be a non-empty list of image files. Received: images={images!r}")
+    predictor = model if isinstance(model, Predictor) else load_predictor(model)
+    pixels = [read_image(p, predictor.input_shape) for p in images]
+    if len({x.shape for x in pixels}) == 1:
+        outputs = np.asarray(predictor.run(np.stack(pixels).astype(np.float32)))
+    else:  # a model with free sides, images of several sizes
+        outputs = np.concatenate([predictor.run(x[None].astype(np.float32)) for x in pixels])
+    if outputs.ndim != 2:
+        raise ValueError(f"Expected a classifier, one score per class; the model outputs shape {outputs.shape[1:]}.")
+    probabilities = _probabilities(outputs.astype(np.float32))
+    classes = predictor.classes if predictor.classes and len(predictor.classes) == outputs.shape[1] else None
+    results = []
+    for path, p in zip(images, probabilities):
+        best = np.argsort(-p, kind="stable")[:top_k]
+        results.append({
+            "image": os.fspath(path),
+            "top_k": [
+                {"index": int(i), "name": classes[i] if classes else None, "probability": float(p[i])}
+                for i in best
+            ],
+        })
+    return results
