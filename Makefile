@@ -17,9 +17,11 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
-# Trains mnist_convnet on the real MNIST sample shipped in the package.
+# Trains mnist_convnet on the real MNIST sample shipped in the package, then
+# exports it to a full-int8 TFLite file checked against the Keras model.
 demo: $(VENV)/.installed
 	$(VENV)/bin/zoo train mnist_convnet --dataset mnist:sample --out runs/demo
+	$(VENV)/bin/zoo export runs/demo/model.keras --format tflite --quantize int8 --out runs/demo/model_int8.tflite
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)

@@ -30,14 +30,15 @@ import argparse
 import datetime
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from benchmark_training import machine, write_page
+from benchmark_training import write_page
+
+from zoo import bench
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = {
@@ -56,14 +57,7 @@ COMMAND = "python recipes/benchmark_export.py --data-dir ../shared/data --record
 
 def latency_ms(call, x, runs=RUNS):
     """Median wall time of `call(x)` in milliseconds, after warm-up calls."""
-    for _ in range(WARMUP):
-        call(x)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        call(x)
-        times.append(time.perf_counter() - start)
-    return round(1000 * statistics.median(times), 4)
+    return round(bench.latency_ms(call, x, warmup=WARMUP, runs=runs), 4)
 
 
 def top1(run, x, y, batch=250):
@@ -225,7 +219,7 @@ def main():
     parser.add_argument("--out", default="runs/benchmark_export")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    host, date = machine(), datetime.date.today().isoformat()
+    host, date = bench.machine(), datetime.date.today().isoformat()
     results = {}
     for name in args.task or list(TASKS):
         out = ROOT / args.out / name

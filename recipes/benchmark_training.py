@@ -17,12 +17,13 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from zoo import bench
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = {
@@ -75,19 +76,6 @@ def run_zoo(task, data_dir, out_dir, shown_data_dir):
         "records": summary["records"],
         "command": f"zoo train {model} --dataset {task} --data-dir {shown_data_dir}",
     }
-
-
-def machine() -> str:
-    """The CPU's model name and core count, from /proc/cpuinfo where there is one."""
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{name}, {os.cpu_count()} logical CPUs, CPU only"
 
 
 def record(results, machine):
@@ -152,7 +140,7 @@ def main():
     parser.add_argument("--out", default="runs/benchmark")
     args = parser.parse_args()
     data_dir = os.path.abspath(args.data_dir)
-    host = machine()
+    host = bench.machine()
     results = {}
     for task in args.task or list(TASKS):
         print(f"== {task}: reference ...", flush=True)

@@ -7,6 +7,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -270,3 +271,12 @@ def test_failing_trials_end_with_one_line(tmp_path, capsys, monkeypatch, trials,
                             "--out", str(tmp_path / "search"))
     assert code == 1
     assert_one_line_error(err, *fragments)
+
+
+def test_bayesian_without_scikit_learn(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # as when the extra is not installed
+    out = tmp_path / "search"
+    code, stdout, err = run(capsys, "tune", "mnist_convnet", *SAMPLE, "--tuner", "bayesian", "--out", str(out))
+    assert code == 1 and stdout == ""
+    assert_one_line_error(err, "keras-zoo[bayesian]", "Received: tuner='bayesian'")
+    assert not out.exists()

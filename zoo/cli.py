@@ -1,13 +1,14 @@
 """The `zoo` command line.
 
     zoo list [PATTERN] [--markdown]  the registered models, with size and cost
-    zoo info NAME [--json]           one model's facts and measured results
+    zoo info NAME [--json|--markdown] one model's facts and measured results, or its card
     zoo train MODEL [--dataset ...]  train a model with its recipe
     zoo finetune vgg16 --data-dir D  fine-tune a pretrained model on an image folder
     zoo tune MODEL [--tuner ...]     search a model's hyperparameters with keras-tuner
     zoo export M.keras --format F    SavedModel or TFLite (quantized), checked on real images
     zoo predict MODEL IMAGE...       top-k classes of PNG/JPEG images
     zoo filters edge|lm --out PNG    draw a fixed filter bank
+    zoo bench [MODEL...]             training and inference speed beside plain-Keras baselines
 
 Bad input gets a one-line error on stderr and a non-zero exit status. The
 console script enters through `zoo_cli`, which keeps TensorFlow's start-up
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+from pathlib import Path
 import sys
 
 
@@ -84,6 +86,11 @@ def cmd_info(args) -> int:
     import zoo
 
     info = zoo.model_info(args.name)
+    if args.markdown:
+        from zoo.modelcard import model_card
+
+        print(model_card(args.name), end="")
+        return 0
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -255,6 +262,47 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from zoo import bench
+
+    if args.record and not (bench.CHECKOUT / "pyproject.toml").exists():
+        raise ValueError("--record writes zoo/results.json and docs/ of a source checkout; this is an installed "
+                         f"package. Received: --record in {str(bench.CHECKOUT)!r}")
+    if args.from_file:
+        results = _read_bench_results(args.from_file)
+    else:
+        import keras
+
+        backend = keras.backend.backend()
+        command = ("" if backend == "tensorflow" else f"KERAS_BACKEND={backend} ") + args.command
+        results = bench.run(args.models or None, steps=args.steps, rounds=args.rounds, runs=args.runs,
+                            progress=lambda line: print(line, flush=True), command=command)
+    if args.out:
+        from zoo.callbacks import atomic_write
+
+        atomic_write(args.out, lambda f: json.dump(results, f, indent=2))
+        print(f"results in {args.out}")
+    if args.record:
+        page = bench.record(results)
+        print(f"recorded in zoo/results.json and {page.relative_to(bench.CHECKOUT)}")
+    return 0
+
+
+def _read_bench_results(path: str) -> dict:
+    """The JSON a `zoo bench --out` wrote, checked enough to record."""
+    try:
+        results = json.loads(Path(path).read_text())
+        for result in results["models"].values():
+            result["zoo"]["inference"]["keras"]
+        results["machine"], results["peak_gflops"], results["command"]
+    except FileNotFoundError:
+        raise ValueError(f"No such file. Received: --from {path!r}") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise ValueError(f"Not the results of `zoo bench --out` ({type(error).__name__}: {error}). "
+                         f"Received: --from {path!r}") from None
+    return results
+
+
 def cmd_filters(args) -> int:
     from zoo import figures
 
@@ -273,7 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("info", help="describe one model")
     p.add_argument("name", help="a model name from `zoo list`")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    output = p.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print JSON")
+    output.add_argument("--markdown", action="store_true", help="print the model card (docs/models/NAME.md)")
     p.set_defaults(run=cmd_info)
 
     p = commands.add_parser("train", help="train a model with its recipe")
@@ -339,6 +389,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=_positive_int, default=5, metavar="K", help="classes per image (default: 5)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=cmd_predict)
+
+    p = commands.add_parser("bench", help="training and inference speed beside plain-Keras baselines")
+    p.add_argument("models", nargs="*", metavar="MODEL", help="default: every model with a recipe")
+    p.add_argument("--steps", type=_positive_int, default=32, help="timed training steps per round (default: 32)")
+    p.add_argument("--rounds", type=_positive_int, default=3, help="alternating rounds with the baseline (default: 3)")
+    p.add_argument("--runs", type=_positive_int, default=50, help="timed calls per batch-1 latency (default: 50)")
+    p.add_argument("--out", help="write the results as JSON here")
+    p.add_argument("--record", action="store_true",
+                   help="write zoo/results.json and docs/benchmarks/bench.md (bench-gpu.md from a GPU)")
+    p.add_argument("--from", dest="from_file", metavar="RESULTS",
+                   help="measure nothing: take the results a `zoo bench --out` wrote (on another machine, say)")
+    p.set_defaults(run=cmd_bench)
 
     p = commands.add_parser("filters", help="draw a fixed filter bank as a PNG")
     p.add_argument("bank", choices=["edge", "lm"], help="edge: Sobel, Prewitt, Scharr; lm: Leung-Malik")

@@ -417,6 +417,14 @@ def tune(name: str, *, dataset: str | None = None, data_dir=None, tuner: str = "
     _check_model(name)
     if tuner not in TUNERS:
         raise ValueError(f"`tuner` must be one of {list(TUNERS)}. Received: tuner={tuner!r}")
+    if tuner == "bayesian":
+        try:
+            import sklearn  # noqa: F401  (keras-tuner's Gaussian process)
+        except ImportError:
+            raise ValueError(
+                "The Bayesian tuner needs scikit-learn and scipy: pip install 'keras-zoo[bayesian]'. "
+                f"Received: tuner={tuner!r}"
+            ) from None
     training._check_number("max_trials", max_trials, integer=True, low=1)
     training._check_number("chief_timeout", chief_timeout, integer=False, low=0.001)
     finetuning = name in training.FINETUNE_RECIPES

@@ -21,6 +21,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 
+from zoo.baselines import keras_cifar10_example, keras_cifar10_optimizer  # noqa: E402
 from zoo.data import read_raw  # noqa: E402
 
 DATA_DIR = sys.argv[1] if len(sys.argv) > 1 else "../shared/data"
@@ -34,26 +35,8 @@ x_test = x_test.astype("float32") / 255
 y_train = keras.utils.to_categorical(y_train, num_classes)
 y_test = keras.utils.to_categorical(y_test, num_classes)
 
-model = keras.Sequential(
-    [
-        keras.Input(shape=x_train.shape[1:]),
-        layers.Conv2D(32, (3, 3), padding="same", activation="relu"),
-        layers.Conv2D(32, (3, 3), activation="relu"),
-        layers.MaxPooling2D(pool_size=(2, 2)),
-        layers.Dropout(0.25),
-        layers.Conv2D(64, (3, 3), padding="same", activation="relu"),
-        layers.Conv2D(64, (3, 3), activation="relu"),
-        layers.MaxPooling2D(pool_size=(2, 2)),
-        layers.Dropout(0.25),
-        layers.Flatten(),
-        layers.Dense(512, activation="relu"),
-        layers.Dropout(0.5),
-        layers.Dense(num_classes, activation="softmax"),
-    ]
-)
-# Keras 2's decay: lr = lr0 / (1 + decay * iterations).
-schedule = keras.optimizers.schedules.InverseTimeDecay(1e-4, decay_steps=1, decay_rate=1e-6)
-model.compile(loss="categorical_crossentropy", optimizer=keras.optimizers.RMSprop(schedule), metrics=["accuracy"])
+model = keras_cifar10_example(x_train.shape[1:], num_classes)
+model.compile(loss="categorical_crossentropy", optimizer=keras_cifar10_optimizer(), metrics=["accuracy"])
 
 augment = keras.Sequential(
     [layers.RandomTranslation(0.1, 0.1, fill_mode="nearest"), layers.RandomFlip("horizontal")]

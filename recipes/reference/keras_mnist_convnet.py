@@ -14,8 +14,8 @@ import time
 start = time.perf_counter()
 
 import keras  # noqa: E402
-from keras import layers  # noqa: E402
 
+from zoo.baselines import keras_mnist_example  # noqa: E402
 from zoo.data import read_raw  # noqa: E402
 
 DATA_DIR = sys.argv[1] if len(sys.argv) > 1 else "../shared/data"
@@ -28,18 +28,7 @@ x_test = x_test.astype("float32") / 255
 y_train = keras.utils.to_categorical(y_train, num_classes)
 y_test = keras.utils.to_categorical(y_test, num_classes)
 
-model = keras.Sequential(
-    [
-        keras.Input(shape=input_shape),
-        layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
-        layers.MaxPooling2D(pool_size=(2, 2)),
-        layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
-        layers.MaxPooling2D(pool_size=(2, 2)),
-        layers.Flatten(),
-        layers.Dropout(0.5),
-        layers.Dense(num_classes, activation="softmax"),
-    ]
-)
+model = keras_mnist_example(input_shape, num_classes)
 batch_size = 128
 epochs = 15
 model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])

@@ -1,0 +1,54 @@
+"""Rewrites the documentation that is generated from code and recorded results.
+
+- docs/models/NAME.md: each model's card (`zoo info NAME --markdown`);
+- docs/models.md and the README: the `zoo list` tables;
+- docs/tuning.md: the search-space table.
+
+Run it after a benchmark records new figures; tests/test_docs.py fails while
+any of these is stale.
+
+    python recipes/make_docs.py
+"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def replace_block(path: Path, begin: str, end: str, text: str) -> None:
+    page = path.read_text()
+    pattern = re.compile(re.escape(begin) + r"\n.*?" + re.escape(end), re.S)
+    if not pattern.search(page):
+        sys.exit(f"make_docs: no {begin!r} ... {end!r} block in {path}")
+    path.write_text(pattern.sub(lambda _: f"{begin}\n{text}{end}", page))
+
+
+def zoo(*args: str) -> str:
+    env = {**os.environ, "COLUMNS": "100"}
+    zoo_script = Path(sys.executable).with_name("zoo")
+    done = subprocess.run([str(zoo_script), *args], capture_output=True, text=True, env=env, check=True)
+    return done.stdout
+
+
+def main():
+    from zoo import list_models, tuning
+    from zoo.modelcard import model_card
+
+    cards = ROOT / "docs" / "models"
+    cards.mkdir(parents=True, exist_ok=True)
+    for name in list_models():
+        (cards / f"{name}.md").write_text(model_card(name))
+    replace_block(ROOT / "docs" / "models.md", "<!-- begin: zoo list --markdown -->",
+                  "<!-- end: zoo list --markdown -->", zoo("list", "--markdown"))
+    replace_block(ROOT / "README.md", "$ zoo list", "```", zoo("list"))
+    replace_block(ROOT / "docs" / "tuning.md", "<!-- begin: search spaces -->", "<!-- end: search spaces -->",
+                  tuning.search_space_markdown())
+    print("rewrote docs/models/*.md, docs/models.md, docs/tuning.md and the README's zoo list")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""`zoo bench`: the figures it measures, the page and the results it records."""
+
+import json
+
+import pytest
+from conftest import assert_one_line_error
+from test_cli import run
+
+from zoo import baselines, bench
+
+
+@pytest.fixture(scope="module")
+def results():
+    return bench.run(["mnist_convnet"], steps=2, rounds=1, runs=2, progress=lambda line: None)
+
+
+def test_figures(results):
+    assert results["peak_gflops"]["float32"] > 0 and results["peak_gflops"]["bfloat16"] > 0 and results["machine"]
+    r = results["models"]["mnist_convnet"]
+    zoo, base = r["zoo"], r["baseline"]
+    assert zoo["params"] == 93_322 and base["params"] == 34_826
+    assert zoo["flops"] > base["flops"] > 0
+    for side in (zoo, base):
+        assert side["train_images_per_second"] > 0 and 0 < side["fraction_of_peak"]
+        peak = results["peak_gflops"][side["compute_dtype"]]
+        assert side["fraction_of_peak"] == pytest.approx(side["train_gflops"] / peak, abs=0.002)
+        # GFLOP/s is the images/s times three forward passes.
+        assert side["train_gflops"] == pytest.approx(side["train_images_per_second"] * 3 * side["flops"] / 1e9, rel=0.01)
+        for runtime in bench.RUNTIMES:
+            figures = side["inference"][runtime]
+            assert figures["batch1_ms"] > 0 and figures["batch64_ms"] > 0 and figures["bytes"] > 0
+        # An int8 file holds a quarter of the float32 weights' bytes, give or take the graph.
+        assert side["inference"]["tflite_int8"]["bytes"] < side["inference"]["tflite_float32"]["bytes"] / 2
+    assert r["ratios"]["train_images_per_second"] == pytest.approx(
+        zoo["train_images_per_second"] / base["train_images_per_second"], rel=0.01)
+
+
+def test_record(results, tmp_path):
+    path, page = tmp_path / "results.json", tmp_path / "bench.md"
+    path.write_text(json.dumps({"models": {"mnist_convnet": {"accuracy": {"mnist": {"top1": 0.99}}}}}))
+    bench.record(results, path, page)
+    stored = json.loads(path.read_text())["models"]["mnist_convnet"]
+    assert stored["accuracy"] == {"mnist": {"top1": 0.99}}  # other figures kept
+    assert stored["bench"]["zoo"]["params"] == 93_322 and stored["bench"]["peak_gflops"] == results["peak_gflops"]
+    text = page.read_text()
+    assert "| mnist_convnet | 93,322 |" in text and "| mnist_convnet | tflite_int8 |" in text
+
+
+@pytest.mark.parametrize(
+    "argv,fragments",
+    [
+        (["bench", "resnet50"], ["Received: name='resnet50'"]),
+        (["bench", "mnist_convnet", "--steps", "0"], ["--steps"]),
+    ],
+)
+def test_bad_input(capsys, argv, fragments):
+    code, stdout, err = run(capsys, *argv)
+    assert code in (1, 2) and "matmul" not in stdout
+    assert_one_line_error(err, *fragments)
+
+
+def test_record_needs_a_source_checkout(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(bench, "CHECKOUT", tmp_path)  # no pyproject.toml: an installed package
+    code, stdout, err = run(capsys, "bench", "mnist_convnet", "--record")
+    assert code == 1 and stdout == ""
+    assert_one_line_error(err, "source checkout", str(tmp_path))
+
+
+def _keras_only(results: dict, accelerator: str) -> dict:
+    """`results` as a run on another backend's GPU would give them: Keras timed alone."""
+    gpu = json.loads(json.dumps(results))
+    gpu.update(accelerator=accelerator, backend="jax", machine=f"{accelerator}, 16 logical CPUs")
+    for result in gpu["models"].values():
+        for side in ("zoo", "baseline"):
+            result[side]["inference"] = {"keras": result[side]["inference"]["keras"]}
+        result["ratios"] = {k: v for k, v in result["ratios"].items() if not k.startswith(("saved", "tflite"))}
+    return gpu
+
+
+def test_record_a_gpu_run_beside_the_cpu_figures(results, tmp_path):
+    path = tmp_path / "results.json"
+    bench.record(results, path, tmp_path / "bench.md")
+    page = bench.record(_keras_only(results, "NVIDIA H100 80GB HBM3 (1 GPU)"), path)
+    assert page == bench.GPU_DOCS_PAGE
+    stored = json.loads(path.read_text())["models"]["mnist_convnet"]
+    assert stored["bench"]["machine"] == results["machine"]  # the CPU figures stay model_info's source
+    assert stored["bench_gpu"]["accelerator"] == "NVIDIA H100 80GB HBM3 (1 GPU)"
+    assert set(stored["bench_gpu"]["zoo"]["inference"]) == {"keras"}
+
+
+def test_markdown_of_a_keras_only_run(results):
+    text = bench.markdown(_keras_only(results, "NVIDIA H100 80GB HBM3 (1 GPU)"))
+    assert text.startswith("# zoo bench on NVIDIA H100 80GB HBM3 (1 GPU)")
+    assert "| mnist_convnet | keras |" in text and "tflite" not in text.split("## Training")[1]
+    assert "timed the Keras" in text and "TF32" in text
+
+
+def test_keras_only_inference(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "runtimes", lambda: ("keras",))  # as on a backend without TensorFlow
+    images, _ = bench.sample_images((28, 28, 1), count=8)
+    figures = bench.inference(baselines.BASELINES["mnist_convnet"].build((28, 28, 1), 10), images, tmp_path, runs=2)
+    assert set(figures) == {"keras"} and figures["keras"]["batch1_ms"] > 0 and figures["keras"]["bytes"] > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]  # nothing exported
+
+
+def test_from_a_saved_run(capsys, results, tmp_path):
+    saved, again = tmp_path / "gpu.json", tmp_path / "again.json"
+    saved.write_text(json.dumps(results))
+    code, stdout, err = run(capsys, "bench", "--from", str(saved), "--out", str(again))
+    assert code == 0 and "matmul" not in stdout  # nothing measured
+    assert json.loads(again.read_text()) == results
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"models": {"mnist_convnet": {}}}', "[]"])
+def test_from_refuses_what_zoo_bench_did_not_write(capsys, tmp_path, content):
+    path = tmp_path / "results.json"
+    path.write_text(content)
+    code, stdout, err = run(capsys, "bench", "--from", str(path))
+    assert code == 1 and stdout == ""
+    assert_one_line_error(err, "zoo bench --out", str(path))
+
+
+def test_from_a_missing_file(capsys, tmp_path):
+    code, _, err = run(capsys, "bench", "--from", str(tmp_path / "nope.json"))
+    assert code == 1
+    assert_one_line_error(err, "No such file", "nope.json")

@@ -1,0 +1,380 @@
+"""Benchmarks of the zoo's models on this machine: `zoo bench`.
+
+For each model, in one run: training throughput with its recipe (images per
+second, achieved GFLOP/s, and that as a fraction of the machine's peak, as a
+float32 matmul probe measures it in the same run), inference latency at
+batch 1 and 64 for the Keras model, its SavedModel and its TFLite float32 and
+int8 files, parameters, FLOPs and file sizes; and the same figures for its
+plain-Keras baseline (`zoo.baselines`), as ratios.
+
+On another Keras backend (JAX on a GPU machine, say) the run measures what
+that backend runs: training and the Keras model's latency; SavedModel and
+TFLite need TensorFlow and are left out. A run on an accelerator is recorded
+beside the CPU figures, under its device's name, never in their place.
+
+Real images from the samples shipped with the package feed every measurement
+(int8 calibration included). Training FLOPs are counted as three times the
+forward pass (forward, and the two products of the backward pass).
+`record` writes the figures to `zoo/results.json` (read by
+`zoo.model_info`) and a Markdown table to `docs/benchmarks/bench.md`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from zoo import baselines, export, training
+from zoo.flops import count_flops
+from zoo.predict import SavedModelRunner, TFLiteRunner, fit_images, quiet_native_logs
+from zoo.registry import RESULTS_PATH, create_model, get_model_factory
+
+BATCHES = (1, 64)
+RUNTIMES = ("keras", "saved_model", "tflite_float32", "tflite_int8")
+CALIBRATION_IMAGES = 200
+# `record` writes into a source checkout: the package's results file and the docs.
+CHECKOUT = Path(__file__).resolve().parents[1]
+DOCS_PAGE = CHECKOUT / "docs" / "benchmarks" / "bench.md"
+GPU_DOCS_PAGE = CHECKOUT / "docs" / "benchmarks" / "bench-gpu.md"
+
+
+def accelerator() -> str | None:
+    """The name and count of the GPUs Keras' backend computes on, or None."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        names = [d.device_kind for d in jax.devices() if d.platform == "gpu"]
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        names = [tf.config.experimental.get_device_details(g).get("device_name", "GPU") for g in gpus]
+    else:
+        raise ValueError(f"zoo bench runs on the TensorFlow or JAX backend. Received: backend={backend!r}")
+    return f"{names[0]} ({len(names)} GPU)" if names else None
+
+
+def runtimes() -> tuple[str, ...]:
+    """The runtimes this process can time: SavedModel and TFLite need TensorFlow."""
+    return RUNTIMES if keras.backend.backend() == "tensorflow" else ("keras",)
+
+
+def machine() -> str:
+    """The accelerator's name, or the CPU's model name; with the logical CPU count."""
+    gpu = accelerator()
+    if gpu:
+        return f"{gpu}, {os.cpu_count()} logical CPUs"
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name}, {os.cpu_count()} logical CPUs"
+
+
+def latency_ms(call, x, *, warmup: int = 10, runs: int = 50) -> float:
+    """The median wall time of `call(x)` in milliseconds, after warm-up calls."""
+    for _ in range(warmup):
+        call(x)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call(x)
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def matmul_peak_gflops(dtype: str = "float32", n: int | None = None, repeats: int = 10) -> float:
+    """The best matmul rate of this machine in `dtype`, in GFLOP/s.
+
+    The probe every throughput is compared with: `n`x`n` products in a
+    compiled function of Keras' backend, the best of `repeats` timed calls
+    (`n` defaults to 2048 on a CPU, 8192 on a GPU). CPUs with bfloat16
+    instructions multiply bfloat16 faster than float32, so recipes that
+    train in bfloat16 are compared with the bfloat16 probe.
+    """
+    n = n or (8192 if accelerator() else 2048)
+    a = np.random.default_rng(0).random((n, n), dtype="float32")
+    if keras.backend.backend() == "jax":
+        import jax
+
+        a = jax.numpy.asarray(a, dtype)
+        product = jax.jit(lambda m: m @ m)
+        call = lambda: product(a).block_until_ready()  # noqa: E731
+    else:
+        import tensorflow as tf
+
+        a = tf.cast(a, dtype)
+        product = tf.function(lambda m: tf.matmul(m, m))
+        call = lambda: product(a).numpy()  # noqa: E731
+    call()
+    best = min(_timed(call) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def sample_images(input_shape, count: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """Real images and labels from the shipped samples, fitted to `input_shape`."""
+    from zoo.data import read_sample
+
+    name = "mnist:sample" if input_shape[-1] == 1 else "cifar10:sample"
+    (x, y), _, _ = read_sample(name)
+    return fit_images(x[:count], input_shape), y[:count]
+
+
+def training_throughput(model: keras.Model, optimizer, batch_size: int, images, labels, *,
+                        steps_per_execution: int = 1, steps: int = 32, preprocess=None):
+    """Compiles `model` and returns `measure()`, which times `steps` steps.
+
+    `measure()` returns images per second of `model.fit` on cached real
+    images; the first call traces and warms up. Callers alternate the
+    measures of models they compare and keep each one's best, so that a
+    drift in the machine's speed hits both alike. `preprocess` maps the raw
+    pixels first (baselines take [0, 1]).
+    """
+    x = images.astype("float32") if preprocess is None else preprocess(images.astype("float32"))
+    classes = model.output_shape[-1]
+    steps = max(steps, steps_per_execution) // steps_per_execution * steps_per_execution
+    model.compile(optimizer, "categorical_crossentropy", metrics=["accuracy"], steps_per_execution=steps_per_execution)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        repeat = max(1, -(-batch_size // len(x)))  # enough images for one batch
+        data = tf.data.Dataset.from_tensor_slices((np.concatenate([x] * repeat), np.eye(classes)[np.tile(labels, repeat)]))
+        data = data.batch(batch_size, drop_remainder=True).repeat().prefetch(tf.data.AUTOTUNE)
+        fit = lambda n: model.fit(data, steps_per_epoch=n, epochs=1, shuffle=False, verbose=0)  # noqa: E731
+    else:  # arrays of exactly `steps` batches
+        index = np.arange(steps * batch_size) % len(x)
+        xs, ys = x[index], np.eye(classes, dtype="float32")[labels[index]]
+        fit = lambda n: model.fit(xs[:n * batch_size], ys[:n * batch_size], batch_size=batch_size,  # noqa: E731
+                                  epochs=1, shuffle=False, verbose=0)
+    fit(steps_per_execution * 2)  # trace, warm up
+    return lambda: steps * batch_size / _timed(lambda: fit(steps))
+
+
+def inference(model: keras.Model, images, folder: Path, *, runs: int, preprocess=None) -> dict:
+    """Latency at each of `BATCHES` and file sizes, for Keras and, with
+    TensorFlow, its exports."""
+    x = images.astype("float32") if preprocess is None else preprocess(images.astype("float32"))
+    batches = {b: np.concatenate([x] * -(-b // len(x)))[:b] for b in BATCHES}
+    keras_path = folder / "model.keras"
+    model.save(keras_path)
+    callers, sizes = {"keras": model.predict_on_batch}, {"keras": keras_path}
+    if "saved_model" in runtimes():
+        saved = export.export_saved_model(model, str(folder / "saved_model"))
+        float_file = export.export_tflite(model, str(folder / "float32.tflite"))
+        int8_file = export.export_tflite(model, str(folder / "int8.tflite"), "int8",
+                                         calibration=x[:CALIBRATION_IMAGES])
+        threads = os.cpu_count() or 1
+        with quiet_native_logs():
+            callers.update(saved_model=SavedModelRunner(saved), tflite_float32=TFLiteRunner(float_file, threads),
+                           tflite_int8=TFLiteRunner(int8_file, threads))
+        sizes.update(saved_model=Path(saved), tflite_float32=Path(float_file), tflite_int8=Path(int8_file))
+    result = {
+        runtime: {f"batch{b}_ms": round(latency_ms(call, batches[b], runs=runs if b == 1 else max(5, runs // 5)), 4)
+                  for b in BATCHES}
+        for runtime, call in callers.items()
+    }
+    for runtime, path in sizes.items():
+        result[runtime]["bytes"] = path.stat().st_size if path.is_file() else sum(
+            f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return result
+
+
+def _configuration(name: str) -> tuple[dict, training.Recipe]:
+    """The model arguments and recipe a benchmark of `name` uses."""
+    recipe = training.get_recipe(name)
+    kwargs = {"classes": 10, **recipe.model_kwargs}
+    return kwargs, recipe
+
+
+def bench_model(name: str, *, peaks: dict, steps: int = 32, rounds: int = 3, runs: int = 50) -> dict:
+    """Measures one model and its baseline; see the module docstring.
+
+    Args:
+        name: A registered model with a recipe.
+        peaks: The machine's matmul rates, `{"float32": ..., "bfloat16": ...}`.
+        steps: Timed training steps per round. Defaults to 32.
+        rounds: Alternating timed rounds of the model and its baseline; the
+            best of each counts. Defaults to 3.
+        runs: Timed calls per batch-1 latency. Defaults to 50.
+
+    Returns:
+        `{"zoo": {...}, "baseline": {...}, "ratios": {...}}`.
+    """
+    kwargs, recipe = _configuration(name)
+    model = create_model(name, **kwargs)
+    shape = tuple(model.input_shape[1:])
+    images, labels = sample_images(shape)
+    flops = count_flops(model)
+
+    with training._dtype_policy("mixed_bfloat16" if recipe.mixed_precision else None):
+        trained = create_model(name, **kwargs)
+    measure_zoo = training_throughput(
+        trained, training._optimizer(recipe, recipe.lr, None), recipe.batch_size, images, labels,
+        steps_per_execution=recipe.steps_per_execution, steps=steps,
+    )
+    baseline = baselines.BASELINES[name]
+    reference = baseline.build(shape, 10)
+    scale = lambda x: x / 255.0  # noqa: E731  (the examples take [0, 1])
+    measure_base = training_throughput(reference, baseline.optimizer(), baseline.batch_size, images, labels,
+                                       steps=steps, preprocess=scale)
+    zoo_speed = base_speed = 0.0
+    for _ in range(rounds):
+        zoo_speed, base_speed = max(zoo_speed, measure_zoo()), max(base_speed, measure_base())
+    reference_flops = count_flops(reference)
+
+    def figures(speed, model_flops, dtype):
+        achieved = speed * 3 * model_flops / 1e9
+        return {"train_images_per_second": round(speed, 1), "train_gflops": round(achieved, 1),
+                "compute_dtype": dtype, "fraction_of_peak": round(achieved / peaks[dtype], 3)}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "zoo").mkdir()
+        (Path(tmp) / "baseline").mkdir()
+        zoo_inference = inference(model, images, Path(tmp) / "zoo", runs=runs)
+        base_inference = inference(reference, images, Path(tmp) / "baseline", runs=runs, preprocess=scale)
+    zoo = {"input_shape": list(shape), "params": model.count_params(), "flops": flops,
+           "batch_size": recipe.batch_size, "mixed_precision": recipe.mixed_precision,
+           **figures(zoo_speed, flops, "bfloat16" if recipe.mixed_precision else "float32"),
+           "inference": zoo_inference}
+    base = {"name": baseline.name, "params": reference.count_params(), "flops": reference_flops,
+            "batch_size": baseline.batch_size, **figures(base_speed, reference_flops, "float32"),
+            "inference": base_inference}
+    ratios = {"train_images_per_second": round(zoo_speed / base_speed, 2)}
+    for runtime in zoo_inference:
+        for b in BATCHES:
+            key = f"batch{b}_ms"
+            ratios[f"{runtime}_{key}"] = round(zoo_inference[runtime][key] / base_inference[runtime][key], 2)
+    return {"zoo": zoo, "baseline": base, "ratios": ratios}
+
+
+def run(names: list[str] | None = None, *, steps: int = 32, rounds: int = 3, runs: int = 50,
+        progress=print, command: str | None = None) -> dict:
+    """Benchmarks `names` (default: every model with a recipe) in one run.
+
+    `command` is what the results say ran them (default: `zoo bench NAMES`).
+    """
+    names = names or [n for n in training.RECIPES]
+    for name in names:
+        get_model_factory(name)  # unknown names raise with close matches
+        if name not in baselines.BASELINES:
+            raise ValueError(f"No baseline for {name!r}. Received: model={name!r}")
+    peaks = {dtype: round(matmul_peak_gflops(dtype), 1) for dtype in ("float32", "bfloat16")}
+    progress(f"matmul probe: {peaks['float32']:.1f} GFLOP/s float32, {peaks['bfloat16']:.1f} GFLOP/s bfloat16")
+    results = {
+        "machine": machine(), "accelerator": accelerator(), "backend": keras.backend.backend(), "peak_gflops": peaks, "measured": datetime.date.today().isoformat(),
+        "command": command or "zoo bench " + " ".join(names), "models": {},
+    }
+    for name in names:
+        progress(f"{name} ...")
+        results["models"][name] = bench_model(name, peaks=peaks, steps=steps, rounds=rounds, runs=runs)
+        progress(summary_line(name, results["models"][name]))
+    return results
+
+
+def summary_line(name: str, result: dict) -> str:
+    zoo, ratios = result["zoo"], result["ratios"]
+    return (
+        f"{name}: trains at {zoo['train_images_per_second']:,.0f} images/s ({zoo['train_gflops']:.1f} GFLOP/s, "
+        f"{zoo['fraction_of_peak']:.0%} of the {zoo['compute_dtype']} peak; {ratios['train_images_per_second']:.2f}x "
+        f"{result['baseline']['name']}); batch-1 latency Keras {zoo['inference']['keras']['batch1_ms']:.2f} ms"
+        + (f", TFLite int8 {zoo['inference']['tflite_int8']['batch1_ms']:.3f} ms" if "tflite_int8" in zoo["inference"]
+           else "")
+    )
+
+
+def markdown(results: dict) -> str:
+    """The results as a Markdown page (docs/benchmarks/bench.md or, from a
+    GPU, bench-gpu.md)."""
+    backend = results.get("backend", "tensorflow")
+    measured_runtimes = [r for r in RUNTIMES if r in next(iter(results["models"].values()))["zoo"]["inference"]]
+    lines = [
+        "# zoo bench" + (f" on {results['accelerator']}" if results.get("accelerator") else ""),
+        "",
+        f"Measured by `{results['command']}` on {results['machine']}, with Keras' {backend} backend,",
+        f"{results['measured']}. The matmul probe reached {results['peak_gflops']['float32']:,.1f} GFLOP/s in float32 and",
+        f"{results['peak_gflops']['bfloat16']:,.1f} GFLOP/s in bfloat16 in the same run; each model is compared with the",
+        "peak of the precision it trains in. Training: the model's recipe (batch size, optimizer, bfloat16",
+        "where the recipe uses it) on real sample images, the best of rounds alternating with the baseline;",
+        "GFLOP/s counts 3x the forward FLOPs. Latency: median wall time of a call on real images.",
+        "Ratios are zoo / baseline: above 1 for training means faster, below 1 for latency means faster.",
+        "",
+    ]
+    if "tflite_int8" in measured_runtimes:
+        lines += ["TFLite runs in the `ai_edge_litert` interpreter with one thread per logical CPU. lm_convnet's",
+                  "FLOPs count the dense 49x49 convolution its frozen bank stands for (it filters through FFTs and",
+                  "learns no kernel there), so its GFLOP/s are a dense equivalent, not work done.", ""]
+    else:
+        lines += [f"SavedModel and TFLite need TensorFlow; this run, on Keras' {backend} backend, timed the Keras",
+                  "model alone, and lm_convnet filtered with its dense kernel (the FFT path is TensorFlow's).", ""]
+    if results.get("accelerator"):
+        lines += ["On a GPU the probe multiplies 8192x8192 matrices. XLA may multiply float32 in TF32 on the",
+                  "tensor cores (JAX's default precision there), the probe and the models alike; a float32 rate",
+                  "above the GPU's plain float32 peak says it did. Models this small, at these batch sizes, are",
+                  "bound by the host's step loop rather than the GPU, hence their small fractions of its peak.", ""]
+    lines += [
+        "## Training",
+        "",
+        "| model | params | FLOPs/image | precision | images/s | GFLOP/s | of peak | baseline | its images/s | ratio |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, r in results["models"].items():
+        z, b = r["zoo"], r["baseline"]
+        lines.append(
+            f"| {name} | {z['params']:,} | {z['flops'] / 1e6:,.1f}M | {z['compute_dtype']} | "
+            f"{z['train_images_per_second']:,.0f} | "
+            f"{z['train_gflops']:,.1f} | {z['fraction_of_peak']:.0%} | {b['name']} | "
+            f"{b['train_images_per_second']:,.0f} | {r['ratios']['train_images_per_second']:.2f}x |"
+        )
+    lines += ["", "## Inference latency (ms) and file sizes", "",
+              "| model | runtime | batch 1 | batch 64 | size | baseline batch 1 | baseline batch 64 |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
+    for name, r in results["models"].items():
+        for runtime in measured_runtimes:
+            z, b = r["zoo"]["inference"][runtime], r["baseline"]["inference"][runtime]
+            lines.append(
+                f"| {name} | {runtime} | {z['batch1_ms']:.3f} | {z['batch64_ms']:.2f} | {z['bytes'] / 1e6:.2f} MB | "
+                f"{b['batch1_ms']:.3f} | {b['batch64_ms']:.2f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def record(results: dict, results_path: Path = RESULTS_PATH, page: Path | None = None) -> Path:
+    """Merges the figures into `zoo/results.json` and writes the Markdown page.
+
+    CPU figures go under each model's `"bench"`, the source of `model_info`;
+    a run on a GPU goes under `"bench_gpu"` and its own page. Returns the page.
+    """
+    from zoo.callbacks import atomic_write
+
+    on_gpu = bool(results.get("accelerator"))
+    page = page or (GPU_DOCS_PAGE if on_gpu else DOCS_PAGE)
+    stored = json.loads(results_path.read_text()) if results_path.exists() else {}
+    keys = ("machine", "accelerator", "backend", "peak_gflops", "measured", "command")
+    for name, result in results["models"].items():
+        stored.setdefault("models", {}).setdefault(name, {})["bench_gpu" if on_gpu else "bench"] = {
+            **result, **{k: results[k] for k in keys if k in results}
+        }
+    atomic_write(str(results_path), lambda f: f.write(json.dumps(stored, indent=2) + "\n"))
+    page.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(str(page), lambda f: f.write(markdown(results)))
+    return page
