@@ -124,3 +124,20 @@ def test_from_a_missing_file(capsys, tmp_path):
     code, _, err = run(capsys, "bench", "--from", str(tmp_path / "nope.json"))
     assert code == 1
     assert_one_line_error(err, "No such file", "nope.json")
+
+
+def test_peak_is_the_best_of_a_probe_before_and_after(monkeypatch):
+    rates = iter([100.0, 150.0, 200.0, 120.0])  # float32, bfloat16 before; the same after
+    monkeypatch.setattr(bench, "matmul_peak_gflops", lambda dtype: next(rates))
+
+    def fake_model(name, *, peaks, **kwargs):
+        side = {"train_gflops": 50.0, "compute_dtype": "float32", "train_images_per_second": 1.0,
+                "fraction_of_peak": round(50.0 / peaks["float32"], 3), "inference": {"keras": {"batch1_ms": 1.0}}}
+        return {"zoo": dict(side), "baseline": {**side, "name": "baseline"}, "ratios": {"train_images_per_second": 1.0}}
+
+    monkeypatch.setattr(bench, "bench_model", fake_model)
+    lines = []
+    results = bench.run(["mnist_convnet"], progress=lines.append)
+    assert results["peak_gflops"] == {"float32": 200.0, "bfloat16": 150.0}
+    assert results["models"]["mnist_convnet"]["zoo"]["fraction_of_peak"] == 0.25  # 50 of 200, not of 100
+    assert any(line.startswith("matmul probe again") for line in lines)

@@ -144,8 +144,8 @@ def training_throughput(model: keras.Model, optimizer, batch_size: int, images, 
                         steps_per_execution: int = 1, steps: int = 32, preprocess=None):
     """Compiles `model` and returns `measure()`, which times `steps` steps.
 
-    `measure()` returns images per second of `model.fit` on cached real
-    images; the first call traces and warms up. Callers alternate the
+    `measure()` returns images per second of `model.fit` on real images
+    held in memory, from its first step to its last; the first call traces and warms up. Callers alternate the
     measures of models they compare and keep each one's best, so that a
     drift in the machine's speed hits both alike. `preprocess` maps the raw
     pixels first (baselines take [0, 1]).
@@ -157,17 +157,41 @@ def training_throughput(model: keras.Model, optimizer, batch_size: int, images, 
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        repeat = max(1, -(-batch_size // len(x)))  # enough images for one batch
-        data = tf.data.Dataset.from_tensor_slices((np.concatenate([x] * repeat), np.eye(classes)[np.tile(labels, repeat)]))
-        data = data.batch(batch_size, drop_remainder=True).repeat().prefetch(tf.data.AUTOTUNE)
-        fit = lambda n: model.fit(data, steps_per_epoch=n, epochs=1, shuffle=False, verbose=0)  # noqa: E731
+        # Whole batches made up front, one dataset element each: no per-image work in the timed steps.
+        batches = max(1, len(x) // batch_size)
+        index = (np.arange(batches * batch_size) % len(x)).reshape(batches, batch_size)
+        data = tf.data.Dataset.from_tensor_slices((x[index], np.eye(classes, dtype="float32")[labels[index]]))
+        data = data.repeat().prefetch(tf.data.AUTOTUNE)
+        fit = lambda n, callbacks: model.fit(data, steps_per_epoch=n, epochs=1, shuffle=False, verbose=0,  # noqa: E731
+                                             callbacks=callbacks)
     else:  # arrays of exactly `steps` batches
         index = np.arange(steps * batch_size) % len(x)
         xs, ys = x[index], np.eye(classes, dtype="float32")[labels[index]]
-        fit = lambda n: model.fit(xs[:n * batch_size], ys[:n * batch_size], batch_size=batch_size,  # noqa: E731
-                                  epochs=1, shuffle=False, verbose=0)
-    fit(steps_per_execution * 2)  # trace, warm up
-    return lambda: steps * batch_size / _timed(lambda: fit(steps))
+        fit = lambda n, callbacks: model.fit(xs[:n * batch_size], ys[:n * batch_size],  # noqa: E731
+                                             batch_size=batch_size, epochs=1, shuffle=False, verbose=0,
+                                             callbacks=callbacks)
+    clock = _TrainingClock()
+    fit(steps_per_execution * 2, [])  # trace, warm up
+
+    def measure():
+        fit(steps, [clock])
+        return steps * batch_size / clock.seconds
+
+    return measure
+
+
+class _TrainingClock(keras.callbacks.Callback):
+    """The wall time from the first training step to the last of a `fit`.
+
+    Returning from `fit` sometimes waits seconds for TensorFlow's runtime to
+    wind down after the last step; that is no training, so it is left out.
+    """
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def on_train_end(self, logs=None):
+        self.seconds = time.perf_counter() - self.start
 
 
 def inference(model: keras.Model, images, folder: Path, *, runs: int, preprocess=None) -> dict:
@@ -278,16 +302,27 @@ def run(names: list[str] | None = None, *, steps: int = 32, rounds: int = 3, run
         get_model_factory(name)  # unknown names raise with close matches
         if name not in baselines.BASELINES:
             raise ValueError(f"No baseline for {name!r}. Received: model={name!r}")
-    peaks = {dtype: round(matmul_peak_gflops(dtype), 1) for dtype in ("float32", "bfloat16")}
-    progress(f"matmul probe: {peaks['float32']:.1f} GFLOP/s float32, {peaks['bfloat16']:.1f} GFLOP/s bfloat16")
+    probe = lambda: {dtype: round(matmul_peak_gflops(dtype), 1) for dtype in ("float32", "bfloat16")}  # noqa: E731
+    peaks = probe()
+    progress(f"matmul probe: {peaks['float32']:,.1f} GFLOP/s float32, {peaks['bfloat16']:,.1f} GFLOP/s bfloat16")
     results = {
-        "machine": machine(), "accelerator": accelerator(), "backend": keras.backend.backend(), "peak_gflops": peaks, "measured": datetime.date.today().isoformat(),
+        "machine": machine(), "accelerator": accelerator(), "backend": keras.backend.backend(),
+        "peak_gflops": peaks, "measured": datetime.date.today().isoformat(),
         "command": command or "zoo bench " + " ".join(names), "models": {},
     }
     for name in names:
         progress(f"{name} ...")
         results["models"][name] = bench_model(name, peaks=peaks, steps=steps, rounds=rounds, runs=runs)
         progress(summary_line(name, results["models"][name]))
+    # A busy moment can slow one probe; the machine's peak is the best of both.
+    again = probe()
+    if any(again[d] > peaks[d] for d in peaks):
+        peaks.update({d: max(peaks[d], again[d]) for d in peaks})
+        progress(f"matmul probe again: {peaks['float32']:,.1f} GFLOP/s float32, "
+                 f"{peaks['bfloat16']:,.1f} GFLOP/s bfloat16 (the best of both); fractions of peak use these")
+        for result in results["models"].values():
+            for side in (result["zoo"], result["baseline"]):
+                side["fraction_of_peak"] = round(side["train_gflops"] / peaks[side["compute_dtype"]], 3)
     return results
 
 
@@ -311,7 +346,7 @@ def markdown(results: dict) -> str:
         "# zoo bench" + (f" on {results['accelerator']}" if results.get("accelerator") else ""),
         "",
         f"Measured by `{results['command']}` on {results['machine']}, with Keras' {backend} backend,",
-        f"{results['measured']}. The matmul probe reached {results['peak_gflops']['float32']:,.1f} GFLOP/s in float32 and",
+        f"{results['measured']}. The matmul probe, best of one before and one after the models, reached {results['peak_gflops']['float32']:,.1f} GFLOP/s in float32 and",
         f"{results['peak_gflops']['bfloat16']:,.1f} GFLOP/s in bfloat16 in the same run; each model is compared with the",
         "peak of the precision it trains in. Training: the model's recipe (batch size, optimizer, bfloat16",
         "where the recipe uses it) on real sample images, the best of rounds alternating with the baseline;",
@@ -342,7 +377,7 @@ def markdown(results: dict) -> str:
         lines.append(
             f"| {name} | {z['params']:,} | {z['flops'] / 1e6:,.1f}M | {z['compute_dtype']} | "
             f"{z['train_images_per_second']:,.0f} | "
-            f"{z['train_gflops']:,.1f} | {z['fraction_of_peak']:.0%} | {b['name']} | "
+            f"{z['train_gflops']:,.1f} | {_percent(z['fraction_of_peak'])} | {b['name']} | "
             f"{b['train_images_per_second']:,.0f} | {r['ratios']['train_images_per_second']:.2f}x |"
         )
     lines += ["", "## Inference latency (ms) and file sizes", "",
@@ -356,6 +391,10 @@ def markdown(results: dict) -> str:
                 f"{b['batch1_ms']:.3f} | {b['batch64_ms']:.2f} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def _percent(fraction: float) -> str:
+    return "<1%" if 0 < fraction < 0.005 else f"{fraction:.0%}"
 
 
 def record(results: dict, results_path: Path = RESULTS_PATH, page: Path | None = None) -> Path:
