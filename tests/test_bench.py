@@ -77,11 +77,12 @@ def _keras_only(results: dict, accelerator: str) -> dict:
     return gpu
 
 
-def test_record_a_gpu_run_beside_the_cpu_figures(results, tmp_path):
+def test_record_a_gpu_run_beside_the_cpu_figures(results, tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "GPU_DOCS_PAGE", tmp_path / "bench-gpu.md")  # not the checkout's page
     path = tmp_path / "results.json"
     bench.record(results, path, tmp_path / "bench.md")
     page = bench.record(_keras_only(results, "NVIDIA H100 80GB HBM3 (1 GPU)"), path)
-    assert page == bench.GPU_DOCS_PAGE
+    assert page == bench.GPU_DOCS_PAGE and page.read_text().startswith("# zoo bench on NVIDIA H100")
     stored = json.loads(path.read_text())["models"]["mnist_convnet"]
     assert stored["bench"]["machine"] == results["machine"]  # the CPU figures stay model_info's source
     assert stored["bench_gpu"]["accelerator"] == "NVIDIA H100 80GB HBM3 (1 GPU)"
