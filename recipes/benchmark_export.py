@@ -39,6 +39,8 @@ import numpy as np
 from benchmark_training import write_page
 
 from zoo import bench
+from zoo.export import size_bytes
+from zoo.registry import update_results
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = {
@@ -63,11 +65,6 @@ def latency_ms(call, x, runs=RUNS):
 def top1(run, x, y, batch=250):
     predictions = np.concatenate([np.asarray(run(x[i : i + batch])).argmax(-1) for i in range(0, len(x), batch)])
     return round(float(np.mean(predictions == y)), 4)
-
-
-def size(path):
-    path = Path(path)
-    return path.stat().st_size if path.is_file() else sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
 def obtain_model(name, args, out):
@@ -114,7 +111,7 @@ def measure(name, keras_path, args, out):
     one = x[:1]
     rows = {"keras": {
         "top1": top1(lambda b: model.predict_on_batch(b), x, y_test),
-        "bytes": size(keras_path),
+        "bytes": size_bytes(keras_path),
         "latency_ms": latency_ms(lambda b: model(b, training=False), one, args.runs),
         "predict_on_batch_ms": latency_ms(model.predict_on_batch, one, args.runs),
     }}
@@ -123,7 +120,7 @@ def measure(name, keras_path, args, out):
     report = export.export_model(keras_path, str(path), format="saved_model", **common)
     runner = SavedModelRunner(path)
     rows["saved_model"] = {
-        "top1": top1(runner, x, y_test), "bytes": size(path), "latency_ms": latency_ms(runner, one, args.runs),
+        "top1": top1(runner, x, y_test), "bytes": size_bytes(path), "latency_ms": latency_ms(runner, one, args.runs),
         "max_abs_diff": report["parity"]["max_abs_diff"],
     }
     for quantize in QUANTIZATIONS:
@@ -131,7 +128,7 @@ def measure(name, keras_path, args, out):
         report = export.export_model(keras_path, str(path), format="tflite", quantize=quantize, **common)
         runner = TFLiteRunner(str(path), num_threads=THREADS)
         rows[f"tflite_{quantize}"] = {
-            "top1": top1(runner, x, y_test), "bytes": size(path), "latency_ms": latency_ms(runner, one, args.runs),
+            "top1": top1(runner, x, y_test), "bytes": size_bytes(path), "latency_ms": latency_ms(runner, one, args.runs),
             "max_abs_diff": report["parity"]["max_abs_diff"],
             "top1_agreement": report["parity"]["top1_agreement"],
         }
@@ -181,17 +178,17 @@ def target_lines(result):
 
 
 def record(results, host, date, runs):
-    path = ROOT / "zoo" / "results.json"
-    stored = json.loads(path.read_text()) if path.exists() else {}
-    for name, result in results.items():
-        stored.setdefault("models", {}).setdefault(name, {})["export"] = {
-            **result,
-            "data": "subset of the official files (../shared/data), not the full dataset",
-            "latency": f"batch 1, median of {runs} calls after {WARMUP} warm-up calls; TFLite: "
-                       f"ai_edge_litert interpreter, {THREADS} threads",
-            "command": COMMAND, "measured": date, "machine": host,
-        }
-    path.write_text(json.dumps(stored, indent=2) + "\n")
+    def update(stored):
+        for name, result in results.items():
+            stored.setdefault("models", {}).setdefault(name, {})["export"] = {
+                **result,
+                "data": "subset of the official files (../shared/data), not the full dataset",
+                "latency": f"batch 1, median of {runs} calls after {WARMUP} warm-up calls; TFLite: "
+                           f"ai_edge_litert interpreter, {THREADS} threads",
+                "command": COMMAND, "measured": date, "machine": host,
+            }
+
+    update_results(update)
     lines = [
         "# Export benchmark", "",
         f"Measured by `{COMMAND}` on {host}, {date}.",
@@ -205,7 +202,7 @@ def record(results, host, date, runs):
     for name, result in results.items():
         lines += ["", f"## {name} on {result['dataset']}", "", f"Model: {result['model']}.", ""]
         lines += table(result) + [""] + target_lines(result)
-    write_page("export.md", lines, path)
+    write_page("export.md", lines)
 
 
 def main():

@@ -15,7 +15,6 @@ abs error of at most 1e-4.
 
 import argparse
 import datetime
-import json
 import statistics
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import tensorflow as tf
 from zoo import bench
 from zoo.data import read_sample
 from zoo.layers import LeungMalikFilters
+from zoo.registry import RESULTS_PATH, update_results
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 64
@@ -63,9 +63,7 @@ def main():
         f"(>= {TARGET_SPEEDUP:g}x, <= {TARGET_ERROR:g}): {'met' if met else 'NOT met'}"
     )
     if args.record:
-        path = ROOT / "zoo" / "results.json"
-        stored = json.loads(path.read_text()) if path.exists() else {}
-        stored.setdefault("layers", {})["LeungMalikFilters"] = {
+        figures = {
             "images": f"{args.batch} x {SIZE}x{SIZE}x1, [0, 1]",
             "dense_ms": round(dense_ms, 2),
             "fft_ms": round(fft_ms, 2),
@@ -75,8 +73,8 @@ def main():
             "measured": datetime.date.today().isoformat(),
             "command": "python recipes/benchmark_filters.py --record",
         }
-        path.write_text(json.dumps(stored, indent=2) + "\n")
-        print(f"recorded in {path.relative_to(ROOT)}")
+        update_results(lambda stored: stored.setdefault("layers", {}).update(LeungMalikFilters=figures))
+        print(f"recorded in {RESULTS_PATH.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from zoo import bench
+from zoo.registry import RESULTS_PATH, update_results
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = {
@@ -78,9 +79,8 @@ def run_zoo(task, data_dir, out_dir, shown_data_dir):
     }
 
 
-def record(results, machine):
-    path = ROOT / "zoo" / "results.json"
-    stored = json.loads(path.read_text()) if path.exists() else {}
+def _store(stored, results, machine):
+    """Puts each task's accuracy and training time into the results file's dict."""
     models = stored.setdefault("models", {})
     for task, r in results.items():
         entry = models.setdefault(TASKS[task]["model"], {})
@@ -102,8 +102,10 @@ def record(results, machine):
                 "machine": machine,
             }
         }
-    path.write_text(json.dumps(stored, indent=2) + "\n")
 
+
+def record(results, machine):
+    update_results(lambda stored: _store(stored, results, machine))
     lines = [
         "# Training benchmark",
         "",
@@ -121,15 +123,15 @@ def record(results, machine):
             f"| {task} | {TASKS[task]['reference_name']} | {ref['accuracy']:.2%} | {ref['wall_seconds']:.0f} s "
             f"| {TASKS[task]['model']} | {zoo['accuracy']:.2%} | {zoo['wall_seconds']:.0f} s | {r['ratio']:.2f} |"
         )
-    write_page("training.md", lines, path)
+    write_page("training.md", lines)
 
 
-def write_page(filename, lines, results_path):
+def write_page(filename, lines):
     """Writes docs/benchmarks/FILENAME and says where the figures went."""
     out = ROOT / "docs" / "benchmarks" / filename
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")
-    print(f"recorded in {results_path.relative_to(ROOT)} and {out.relative_to(ROOT)}")
+    print(f"recorded in {RESULTS_PATH.relative_to(ROOT)} and {out.relative_to(ROOT)}")
 
 
 def main():

@@ -102,3 +102,14 @@ def test_flops_of_other_layers():
 def test_flops_need_a_fixed_size():
     with pytest.raises(ValueError, match="fixed input size"):
         count_flops(zoo.vgg16(include_top=False))
+
+
+def test_update_results_keeps_what_it_leaves_alone(tmp_path):
+    from zoo.registry import update_results
+
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"models": {"a": {"accuracy": 1}}, "layers": {"x": 2}}))
+    update_results(lambda stored: stored["models"].setdefault("b", {}).update(bench=3), path)
+    assert json.loads(path.read_text()) == {"models": {"a": {"accuracy": 1}, "b": {"bench": 3}}, "layers": {"x": 2}}
+    update_results(lambda stored: stored.update(layers={}), tmp_path / "new.json")  # no file yet
+    assert json.loads((tmp_path / "new.json").read_text()) == {"layers": {}}

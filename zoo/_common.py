@@ -17,6 +17,14 @@ POOLING_MODES = (None, "avg", "max")
 BN_MOMENTUM = 0.9
 
 
+def format_count(n: int) -> str:
+    """A parameter or FLOP count in G, M or K, as `zoo list` and the model cards show it."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.2f}{unit}"
+    return str(n)
+
+
 def check_positive_int(name: str, value, *, allow_zero: bool = False) -> int:
     """Returns `value` if it is a positive (or zero) integer, else raises."""
     low = 0 if allow_zero else 1

@@ -1,8 +1,9 @@
 """Benchmarks of the zoo's models on this machine: `zoo bench`.
 
 For each model, in one run: training throughput with its recipe (images per
-second, achieved GFLOP/s, and that as a fraction of the machine's peak, as a
-float32 matmul probe measures it in the same run), inference latency at
+second, achieved GFLOP/s, and that as a fraction of the machine's peak in the
+precision it trains in, as float32 and bfloat16 matmul probes before and after
+the models measure it), inference latency at
 batch 1 and 64 for the Keras model, its SavedModel and its TFLite float32 and
 int8 files, parameters, FLOPs and file sizes; and the same figures for its
 plain-Keras baseline (`zoo.baselines`), as ratios.
@@ -22,7 +23,6 @@ forward pass (forward, and the two products of the backward pass).
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import platform
 import statistics
@@ -36,7 +36,7 @@ import numpy as np
 from zoo import baselines, export, training
 from zoo.flops import count_flops
 from zoo.predict import SavedModelRunner, TFLiteRunner, fit_images, quiet_native_logs
-from zoo.registry import RESULTS_PATH, create_model, get_model_factory
+from zoo.registry import RESULTS_PATH, create_model, get_model_factory, update_results
 
 BATCHES = (1, 64)
 RUNTIMES = ("keras", "saved_model", "tflite_float32", "tflite_int8")
@@ -89,12 +89,7 @@ def latency_ms(call, x, *, warmup: int = 10, runs: int = 50) -> float:
     """The median wall time of `call(x)` in milliseconds, after warm-up calls."""
     for _ in range(warmup):
         call(x)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        call(x)
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+    return 1000 * statistics.median(_timed(lambda: call(x)) for _ in range(runs))
 
 
 def matmul_peak_gflops(dtype: str = "float32", n: int | None = None, repeats: int = 10) -> float:
@@ -140,17 +135,16 @@ def sample_images(input_shape, count: int = 512) -> tuple[np.ndarray, np.ndarray
     return fit_images(x[:count], input_shape), y[:count]
 
 
-def training_throughput(model: keras.Model, optimizer, batch_size: int, images, labels, *,
-                        steps_per_execution: int = 1, steps: int = 32, preprocess=None):
+def training_throughput(model: keras.Model, optimizer, batch_size: int, x, labels, *,
+                        steps_per_execution: int = 1, steps: int = 32):
     """Compiles `model` and returns `measure()`, which times `steps` steps.
 
-    `measure()` returns images per second of `model.fit` on real images
-    held in memory, from its first step to its last; the first call traces and warms up. Callers alternate the
-    measures of models they compare and keep each one's best, so that a
-    drift in the machine's speed hits both alike. `preprocess` maps the raw
-    pixels first (baselines take [0, 1]).
+    `measure()` returns images per second of `model.fit` on the float32
+    images `x` held in memory, from its first step to its last; the
+    warm-up steps run before this returns. Callers alternate the measures of models they
+    compare and keep each one's best, so that a drift in the machine's speed
+    hits both alike.
     """
-    x = images.astype("float32") if preprocess is None else preprocess(images.astype("float32"))
     classes = model.output_shape[-1]
     steps = max(steps, steps_per_execution) // steps_per_execution * steps_per_execution
     model.compile(optimizer, "categorical_crossentropy", metrics=["accuracy"], steps_per_execution=steps_per_execution)
@@ -194,10 +188,10 @@ class _TrainingClock(keras.callbacks.Callback):
         self.seconds = time.perf_counter() - self.start
 
 
-def inference(model: keras.Model, images, folder: Path, *, runs: int, preprocess=None) -> dict:
-    """Latency at each of `BATCHES` and file sizes, for Keras and, with
-    TensorFlow, its exports."""
-    x = images.astype("float32") if preprocess is None else preprocess(images.astype("float32"))
+def inference(model: keras.Model, x, folder: Path, *, runs: int) -> dict:
+    """Latency at each of `BATCHES` on the images `x` and file sizes, for
+    Keras and, with TensorFlow, its exports (int8 calibrated on `x`)."""
+    x = np.asarray(x, "float32")
     batches = {b: np.concatenate([x] * -(-b // len(x)))[:b] for b in BATCHES}
     keras_path = folder / "model.keras"
     model.save(keras_path)
@@ -218,8 +212,7 @@ def inference(model: keras.Model, images, folder: Path, *, runs: int, preprocess
         for runtime, call in callers.items()
     }
     for runtime, path in sizes.items():
-        result[runtime]["bytes"] = path.stat().st_size if path.is_file() else sum(
-            f.stat().st_size for f in path.rglob("*") if f.is_file())
+        result[runtime]["bytes"] = export.size_bytes(path)
     return result
 
 
@@ -248,19 +241,19 @@ def bench_model(name: str, *, peaks: dict, steps: int = 32, rounds: int = 3, run
     model = create_model(name, **kwargs)
     shape = tuple(model.input_shape[1:])
     images, labels = sample_images(shape)
+    x, x_base = images.astype("float32"), images.astype("float32") / 255.0  # the examples take [0, 1]
     flops = count_flops(model)
 
     with training._dtype_policy("mixed_bfloat16" if recipe.mixed_precision else None):
         trained = create_model(name, **kwargs)
     measure_zoo = training_throughput(
-        trained, training._optimizer(recipe, recipe.lr, None), recipe.batch_size, images, labels,
+        trained, training._optimizer(recipe, recipe.lr, None), recipe.batch_size, x, labels,
         steps_per_execution=recipe.steps_per_execution, steps=steps,
     )
     baseline = baselines.BASELINES[name]
     reference = baseline.build(shape, 10)
-    scale = lambda x: x / 255.0  # noqa: E731  (the examples take [0, 1])
-    measure_base = training_throughput(reference, baseline.optimizer(), baseline.batch_size, images, labels,
-                                       steps=steps, preprocess=scale)
+    measure_base = training_throughput(reference, baseline.optimizer(), baseline.batch_size, x_base, labels,
+                                       steps=steps)
     zoo_speed = base_speed = 0.0
     for _ in range(rounds):
         zoo_speed, base_speed = max(zoo_speed, measure_zoo()), max(base_speed, measure_base())
@@ -268,14 +261,14 @@ def bench_model(name: str, *, peaks: dict, steps: int = 32, rounds: int = 3, run
 
     def figures(speed, model_flops, dtype):
         achieved = speed * 3 * model_flops / 1e9
-        return {"train_images_per_second": round(speed, 1), "train_gflops": round(achieved, 1),
-                "compute_dtype": dtype, "fraction_of_peak": round(achieved / peaks[dtype], 3)}
+        side = {"train_images_per_second": round(speed, 1), "train_gflops": round(achieved, 1), "compute_dtype": dtype}
+        return {**side, "fraction_of_peak": _fraction_of_peak(side, peaks)}
 
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "zoo").mkdir()
         (Path(tmp) / "baseline").mkdir()
-        zoo_inference = inference(model, images, Path(tmp) / "zoo", runs=runs)
-        base_inference = inference(reference, images, Path(tmp) / "baseline", runs=runs, preprocess=scale)
+        zoo_inference = inference(model, x, Path(tmp) / "zoo", runs=runs)
+        base_inference = inference(reference, x_base, Path(tmp) / "baseline", runs=runs)
     zoo = {"input_shape": list(shape), "params": model.count_params(), "flops": flops,
            "batch_size": recipe.batch_size, "mixed_precision": recipe.mixed_precision,
            **figures(zoo_speed, flops, "bfloat16" if recipe.mixed_precision else "float32"),
@@ -289,6 +282,11 @@ def bench_model(name: str, *, peaks: dict, steps: int = 32, rounds: int = 3, run
             key = f"batch{b}_ms"
             ratios[f"{runtime}_{key}"] = round(zoo_inference[runtime][key] / base_inference[runtime][key], 2)
     return {"zoo": zoo, "baseline": base, "ratios": ratios}
+
+
+def _fraction_of_peak(side: dict, peaks: dict) -> float:
+    """A side's training GFLOP/s over the machine's peak in its precision."""
+    return round(side["train_gflops"] / peaks[side["compute_dtype"]], 3)
 
 
 def run(names: list[str] | None = None, *, steps: int = 32, rounds: int = 3, runs: int = 50,
@@ -322,7 +320,7 @@ def run(names: list[str] | None = None, *, steps: int = 32, rounds: int = 3, run
                  f"{peaks['bfloat16']:,.1f} GFLOP/s bfloat16 (the best of both); fractions of peak use these")
         for result in results["models"].values():
             for side in (result["zoo"], result["baseline"]):
-                side["fraction_of_peak"] = round(side["train_gflops"] / peaks[side["compute_dtype"]], 3)
+                side["fraction_of_peak"] = _fraction_of_peak(side, peaks)
     return results
 
 
@@ -346,10 +344,11 @@ def markdown(results: dict) -> str:
         "# zoo bench" + (f" on {results['accelerator']}" if results.get("accelerator") else ""),
         "",
         f"Measured by `{results['command']}` on {results['machine']}, with Keras' {backend} backend,",
-        f"{results['measured']}. The matmul probe, best of one before and one after the models, reached {results['peak_gflops']['float32']:,.1f} GFLOP/s in float32 and",
-        f"{results['peak_gflops']['bfloat16']:,.1f} GFLOP/s in bfloat16 in the same run; each model is compared with the",
-        "peak of the precision it trains in. Training: the model's recipe (batch size, optimizer, bfloat16",
-        "where the recipe uses it) on real sample images, the best of rounds alternating with the baseline;",
+        f"{results['measured']}. The matmul probe, best of one before and one after the models, reached",
+        f"{results['peak_gflops']['float32']:,.1f} GFLOP/s in float32 and {results['peak_gflops']['bfloat16']:,.1f} "
+        "GFLOP/s in bfloat16 in the same run; each model is compared with the peak of the precision it",
+        "trains in. Training: the model's recipe (batch size, optimizer, bfloat16 where the recipe uses it)",
+        "on real sample images, the best of rounds alternating with the baseline;",
         "GFLOP/s counts 3x the forward FLOPs. Latency: median wall time of a call on real images.",
         "Ratios are zoo / baseline: above 1 for training means faster, below 1 for latency means faster.",
         "",
@@ -407,13 +406,15 @@ def record(results: dict, results_path: Path = RESULTS_PATH, page: Path | None =
 
     on_gpu = bool(results.get("accelerator"))
     page = page or (GPU_DOCS_PAGE if on_gpu else DOCS_PAGE)
-    stored = json.loads(results_path.read_text()) if results_path.exists() else {}
     keys = ("machine", "accelerator", "backend", "peak_gflops", "measured", "command")
-    for name, result in results["models"].items():
-        stored.setdefault("models", {}).setdefault(name, {})["bench_gpu" if on_gpu else "bench"] = {
-            **result, **{k: results[k] for k in keys if k in results}
-        }
-    atomic_write(str(results_path), lambda f: f.write(json.dumps(stored, indent=2) + "\n"))
+
+    def update(stored):
+        for name, result in results["models"].items():
+            stored.setdefault("models", {}).setdefault(name, {})["bench_gpu" if on_gpu else "bench"] = {
+                **result, **{k: results[k] for k in keys if k in results}
+            }
+
+    update_results(update, results_path)
     page.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(str(page), lambda f: f.write(markdown(results)))
     return page

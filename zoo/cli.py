@@ -20,21 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-from pathlib import Path
 import sys
+from pathlib import Path
 
 
 def _one_line(error: BaseException, limit: int = 600) -> str:
     """An error message on one line, cut to `limit` characters."""
     message = " ".join(str(error).split())
     return message if len(message) <= limit else message[: limit - 3] + "..."
-
-
-def _format_count(n: int) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.2f}{unit}"
-    return str(n)
 
 
 def _top1(measured: dict) -> str:
@@ -48,6 +41,7 @@ def _top1(measured: dict) -> str:
 
 def cmd_list(args) -> int:
     import zoo
+    from zoo._common import format_count
 
     names = zoo.list_models(args.pattern)
     if not names:
@@ -61,8 +55,8 @@ def cmd_list(args) -> int:
         rows.append((
             name,
             "x".join(map(str, info["input_shape"])),
-            _format_count(info["params"]),
-            _format_count(info["flops"]),
+            format_count(info["params"]),
+            format_count(info["flops"]),
             ", ".join(info["pretrained"]) or "-",
             _top1(info["measured"]),
         ))

@@ -262,7 +262,8 @@ def _in_batches(run, images) -> np.ndarray:
     ])
 
 
-def _size(path: str) -> int:
+def size_bytes(path) -> int:
+    """The bytes of a file, or of every file under a directory (a SavedModel)."""
     if os.path.isfile(path):
         return os.path.getsize(path)
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
@@ -373,7 +374,7 @@ def export_model(
             _write_bytes(target, tflite_bytes(model, quantize, calibration))
             runner = TFLiteRunner(target)
             found["input_dtype"] = np.dtype(runner.input["dtype"]).name
-        found["got"], found["size"] = _in_batches(runner, x), _size(target)
+        found["got"], found["size"] = _in_batches(runner, x), size_bytes(target)
 
     _publish(path, write)
     labelled = expected.ndim == 2 and expected.shape[1] == len(names) and classes in (None, names)
@@ -387,7 +388,7 @@ def export_model(
         "model": model.name,
         "input": {"shape": list(shape), "dtype": found["input_dtype"], "pixels": "raw, [0, 255]"},
         "classes": classes,
-        "sizes": {"keras_bytes": _size(source) if source else None, "exported_bytes": found["size"]},
+        "sizes": {"keras_bytes": size_bytes(source) if source else None, "exported_bytes": found["size"]},
         "calibration": {"dataset": dataset, "split": "train", "images": len(calibration)} if calibration is not None
         else None,
         "parity": {"dataset": dataset, "split": "test", "images": len(x), **parity},

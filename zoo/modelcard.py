@@ -17,14 +17,8 @@ import re
 import sys
 
 from zoo import training, tuning
+from zoo._common import format_count
 from zoo.registry import get_model_factory, model_info
-
-
-def _count(n: float) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.2f}{unit}"
-    return f"{n:g}"
 
 
 def docstring_args(fn) -> dict[str, str]:
@@ -168,7 +162,7 @@ def model_card(name: str) -> str:
         _description(name), "",
         f"Default build: input {'x'.join(map(str, info['input_shape']))}, {info['classes']} classes, "
         f"{info['params']:,} parameters ({info['trainable_params']:,} trainable), "
-        f"{_count(info['flops'])} FLOPs per image; pretrained weights: {', '.join(info['pretrained']) or 'none'}.",
+        f"{format_count(info['flops'])} FLOPs per image; pretrained weights: {', '.join(info['pretrained']) or 'none'}.",
         "", "```python", "import zoo", f"model = zoo.{name}()  # or zoo.create_model({name!r}, ...)", "```",
         "", "## Measured", "", *_measured(info["measured"]),
         "", "## Arguments", "", *_arguments(name),

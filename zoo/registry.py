@@ -117,6 +117,16 @@ def create_model(name: str, /, **kwargs) -> keras.Model:
     return factory(**kwargs)
 
 
+def update_results(update: Callable[[dict], None], path: Path = RESULTS_PATH) -> None:
+    """Reads the results file, lets `update` change it in place, and writes
+    it back atomically, keeping every figure `update` leaves alone."""
+    from zoo.callbacks import atomic_write
+
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    update(stored)
+    atomic_write(str(path), lambda f: f.write(json.dumps(stored, indent=2) + "\n"))
+
+
 def measured_results(name: str) -> dict:
     """The figures benchmarks recorded for `name` in `zoo/results.json`."""
     if not RESULTS_PATH.exists():
