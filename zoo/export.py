@@ -37,6 +37,7 @@ import tempfile
 import keras
 import numpy as np
 
+from zoo._common import check_choice, check_positive_int
 from zoo.callbacks import atomic_write
 from zoo.predict import (
     SavedModelRunner,
@@ -131,7 +132,7 @@ def tflite_bytes(model: keras.Model, quantize: str = "none", calibration=None) -
     """
     import tensorflow as tf
 
-    _check_choice("quantize", quantize, QUANTIZATIONS)
+    check_choice("quantize", quantize, QUANTIZATIONS)
     if quantize == "int8" and (calibration is None or len(calibration) == 0):
         raise ValueError("int8 quantization needs calibration images. Received: calibration=None")
     from zoo.layers import with_dense_filter_banks
@@ -193,16 +194,6 @@ def run_tflite(model: str | bytes, images, num_threads: int | None = None) -> np
         The model's output for the batch, dequantized to float.
     """
     return TFLiteRunner(model, num_threads)(images)
-
-
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"`{name}` must be one of {list(choices)}. Received: {name}={value!r}")
-
-
-def _check_count(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
 
 
 def default_dataset(input_shape) -> str:
@@ -337,14 +328,14 @@ def export_model(
     >>> report["parity"]["max_abs_diff"] < 1e-4
     True
     """
-    _check_choice("format", format, FORMATS)
-    _check_choice("quantize", quantize, QUANTIZATIONS)
+    check_choice("format", format, FORMATS)
+    check_choice("quantize", quantize, QUANTIZATIONS)
     if format == "saved_model" and quantize != "none":
         raise ValueError(
             f"Quantization applies to TFLite files only: use --format tflite. Received: quantize={quantize!r}"
         )
-    _check_count("calibration_images", calibration_images)
-    _check_count("parity_images", parity_images)
+    check_positive_int("calibration_images", calibration_images)
+    check_positive_int("parity_images", parity_images)
     path = os.fspath(path)
     source = None
     if not isinstance(model, keras.Model):
