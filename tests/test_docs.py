@@ -66,7 +66,12 @@ def test_readme_figures_are_the_recorded_ones():
         keras_top1, int8_top1 = export["runtimes"]["keras"]["top1"], export["runtimes"]["tflite_int8"]["top1"]
         assert f"| {100 * keras_top1:.2f} % / {100 * int8_top1:.2f} % |" in readme, name
     lm = json.loads((ROOT / "zoo" / "results.json").read_text())["layers"]["LeungMalikFilters"]
-    assert f"{lm['speedup']:.2f}x faster on {lm['images'].split()[0]} real 64x64 images" in readme
+    error = f"{lm['max_abs_error']:.1e}".replace("e-0", "e-")
+    words = " ".join(readme.split())
+    assert f"within {error} of a dense 49x49 convolution and {lm['speedup']:.2f}x faster on " \
+        f"{lm['images'].split()[0]} real 64x64 images" in words
+    layers_page = " ".join((ROOT / "docs" / "layers.md").read_text().split())
+    assert f"({lm['speedup']:.2f}x, max abs error {error}," in layers_page
 
 
 def test_ci_runs_the_readme_test_command():

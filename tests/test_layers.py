@@ -134,14 +134,30 @@ class TestLeungMalik:
     @pytest.mark.parametrize("padding", ["same", "valid"])
     @pytest.mark.parametrize(
         "kwargs,shape",
-        [({}, (2, 64, 60, 1)), ({"support": 15, "scales": [1.0], "blob_scales": [1.0, 2.0]}, (2, 33, 40, 3))],
+        [
+            ({}, (2, 64, 60, 1)),
+            ({}, (1, 53, 71, 2)),  # odd sizes, rows not a multiple of the 8-row blocks
+            ({"support": 15, "scales": [1.0], "blob_scales": [1.0, 2.0]}, (2, 33, 40, 3)),
+            ({"support": 9, "scales": [1.0], "blob_scales": [1.0]}, (1, 12, 10, 1)),  # fewer rows than a block
+        ],
     )
-    def test_fft_equals_dense(self, padding, kwargs, shape):
+    def test_dft_equals_dense(self, padding, kwargs, shape):
         x = np.random.default_rng(1).uniform(0, 1, shape).astype("float32")
-        fft = np.asarray(LeungMalikFilters(padding=padding, implementation="fft", **kwargs)(x))
+        dft = np.asarray(LeungMalikFilters(padding=padding, implementation="dft", **kwargs)(x))
         dense = np.asarray(LeungMalikFilters(padding=padding, implementation="dense", **kwargs)(x))
-        assert fft.shape == dense.shape
-        np.testing.assert_allclose(fft, dense, atol=1e-5)
+        assert dft.shape == dense.shape
+        np.testing.assert_allclose(dft, dense, atol=1e-5)
+
+    def test_dft_traces_with_an_unknown_batch(self):
+        layer = LeungMalikFilters(support=9, scales=[1.0], blob_scales=[1.0], implementation="dft")
+        traced = tf.function(layer, input_signature=[tf.TensorSpec((None, 20, 24, 2))])
+        x = np.random.default_rng(4).uniform(0, 1, (3, 20, 24, 2)).astype("float32")
+        expected = LeungMalikFilters(support=9, scales=[1.0], blob_scales=[1.0], implementation="dense")(x)
+        np.testing.assert_allclose(traced(x), expected, atol=1e-5)
+
+    def test_valid_padding_needs_an_image_as_large_as_the_support(self):
+        with pytest.raises(ValueError, match="at least 49x49. Received: height=40, width=64"):
+            LeungMalikFilters(padding="valid")(np.zeros((1, 40, 64, 1), "float32"))
 
     def test_auto_takes_the_dense_path_for_unknown_sizes(self):
         inputs = keras.Input((None, None, 1))
@@ -149,8 +165,8 @@ class TestLeungMalik:
         x = np.random.default_rng(2).uniform(0, 1, (1, 20, 24, 1)).astype("float32")
         expected = LeungMalikFilters(support=9, scales=[1.0], blob_scales=[1.0], implementation="dense")(x)
         np.testing.assert_allclose(model(x), expected, atol=1e-5)
-        fft = LeungMalikFilters(implementation="fft")
-        traced = tf.function(fft, input_signature=[tf.TensorSpec((None, None, None, 1))])
+        dft = LeungMalikFilters(implementation="dft")
+        traced = tf.function(dft, input_signature=[tf.TensorSpec((None, None, None, 1))])
         with pytest.raises(ValueError, match="known image size"):
             traced(x)
 

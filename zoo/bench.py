@@ -355,11 +355,11 @@ def markdown(results: dict) -> str:
     ]
     if "tflite_int8" in measured_runtimes:
         lines += ["TFLite runs in the `ai_edge_litert` interpreter with one thread per logical CPU. lm_convnet's",
-                  "FLOPs count the dense 49x49 convolution its frozen bank stands for (it filters through FFTs and",
-                  "learns no kernel there), so its GFLOP/s are a dense equivalent, not work done.", ""]
+                  "FLOPs count the dense 49x49 convolution its frozen bank stands for (it filters with DFT matrix",
+                  "products and learns no kernel there), so its GFLOP/s are a dense equivalent, not work done.", ""]
     else:
         lines += [f"SavedModel and TFLite need TensorFlow; this run, on Keras' {backend} backend, timed the Keras",
-                  "model alone, and lm_convnet filtered with its dense kernel (the FFT path is TensorFlow's).", ""]
+                  "model alone.", ""]
     if results.get("accelerator"):
         lines += ["On a GPU the probe multiplies 8192x8192 matrices. XLA may multiply float32 in TF32 on the",
                   "tensor cores (JAX's default precision there), the probe and the models alike; a float32 rate",

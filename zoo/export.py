@@ -138,7 +138,7 @@ def tflite_bytes(model: keras.Model, quantize: str = "none", calibration=None) -
     from zoo.layers import with_dense_filter_banks
 
     with tempfile.TemporaryDirectory() as tmp:
-        # TFLite has no inverse FFT: Leung-Malik banks filter densely there.
+        # Leung-Malik banks filter densely in TFLite: a small, quantizable kernel.
         with_dense_filter_banks(model).export(tmp, format="tf_saved_model", verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
         # Keras' own litert export allows select-TF ops; the plain

@@ -119,7 +119,7 @@ def _measured(measured: dict) -> list[str]:
             f"{zoo['fraction_of_peak']:.0%} of the {bench['peak_gflops'][zoo['compute_dtype']]} GFLOP/s "
             f"{zoo['compute_dtype']} matmul peak"
             + ("; above the peak because its FLOPs count the frozen Leung-Malik bank as the dense 49x49 "
-               "convolution it stands for, which it computes through FFTs" if zoo["fraction_of_peak"] > 1 else "")
+               "convolution it stands for, which it computes with DFT matrix products" if zoo["fraction_of_peak"] > 1 else "")
             + "), "
             f"{bench['ratios']['train_images_per_second']:.2f}x {base['name']}; batch-1 latency "
             f"{inference['keras']['batch1_ms']:.2f} ms in Keras, {inference['saved_model']['batch1_ms']:.2f} ms "
