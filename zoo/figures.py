@@ -11,6 +11,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from zoo._common import check_choice
 from zoo.callbacks import atomic_write
 from zoo.layers import EDGE_OPERATORS, EdgeFilters, LeungMalikFilters, leung_malik_bank
 
@@ -68,8 +69,7 @@ def draw_bank(bank: str, path: str) -> str:
     >>> draw_bank("edge", tempfile.mkdtemp() + "/edge.png").endswith("edge.png")
     True
     """
-    if bank not in BANKS:
-        raise ValueError(f"`bank` must be one of {list(BANKS)}. Received: bank={bank!r}")
+    check_choice("bank", bank, BANKS)
     plt = pyplot()
     if bank == "edge":
         fig, axes = plt.subplots(2, len(EDGE_OPERATORS), figsize=(2.2 * len(EDGE_OPERATORS), 4.6))

@@ -31,6 +31,7 @@ import keras
 import keras_tuner as kt
 
 from zoo import distribution, figures, training
+from zoo._common import check_choice
 from zoo.callbacks import _write_csv, atomic_write, save_model_atomic
 from zoo.registry import create_model, get_model_factory
 
@@ -415,8 +416,7 @@ def tune(name: str, *, dataset: str | None = None, data_dir=None, tuner: str = "
     """
     started = time.perf_counter()
     _check_model(name)
-    if tuner not in TUNERS:
-        raise ValueError(f"`tuner` must be one of {list(TUNERS)}. Received: tuner={tuner!r}")
+    check_choice("tuner", tuner, TUNERS)
     if tuner == "bayesian":
         try:
             import sklearn  # noqa: F401  (keras-tuner's Gaussian process)
