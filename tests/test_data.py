@@ -1,6 +1,8 @@
 """Data loading: samples, official raw files, tfds, image folders, failures."""
 
 import gzip
+import hashlib
+import json
 import os
 import pickle
 import time
@@ -9,9 +11,19 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
+from test_cli import run
 
-from zoo import data
+from zoo import data, training
 from zoo.data import load_dataset, read_idx, read_raw
+
+# The validation splits the recipes train with: 0.0 (the digits and
+# cifar10_net recipes, and every `zoo export` calibration) and 0.1.
+RECIPE_SPLITS = sorted(
+    {r.validation_split for r in training.RECIPES.values()}
+    | {r.validation_split for r, _ in training.FINETUNE_RECIPES.values()}
+)
+DIGITS = tuple(str(i) for i in range(10))
+TINY_TFDS = "zoo_tiny_digits"
 
 
 def _sample(name):
@@ -196,32 +208,120 @@ class ZooTinyDigits(tfds.core.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager):
         (x, y), (xt, yt), _ = _sample("mnist")
-        return {"train": self._generate_examples(x[:200], y[:200]), "test": self._generate_examples(xt[:50], yt[:50])}
+        return {"train": self._generate_examples(x[:600], y[:600]), "test": self._generate_examples(xt[:100], yt[:100])}
 
     def _generate_examples(self, images, labels):
         for i, (image, label) in enumerate(zip(images, labels)):
             yield i, {"image": image, "label": int(label)}
 
 
-def test_tensorflow_datasets(tmp_path, monkeypatch):
-    ZooTinyDigits(data_dir=str(tmp_path)).download_and_prepare()
+def prepare_tiny_digits(data_dir):
+    """Prepares `TINY_TFDS` (600 train, 100 test digits) in `data_dir`, offline."""
+    ZooTinyDigits(data_dir=str(data_dir)).download_and_prepare()
+    return data_dir
+
+
+@pytest.fixture(scope="module")
+def tiny_tfds(tmp_path_factory):
+    return prepare_tiny_digits(tmp_path_factory.mktemp("tfds"))
+
+
+@pytest.mark.parametrize("validation_split,held", [(0.0, 0), (0.1, 60)])
+def test_tensorflow_datasets(tiny_tfds, monkeypatch, validation_split, held):
     monkeypatch.setattr(data, "network_available", lambda *a, **k: pytest.fail("no network needed"))
-    ds = load_dataset("zoo_tiny_digits", tmp_path, batch_size=16, validation_split=0.1)
-    assert ds.counts == {"train": 180, "validation": 20, "test": 50}
+    ds = load_dataset(TINY_TFDS, tiny_tfds, batch_size=16, validation_split=validation_split)
+    assert ds.counts == {"train": 600 - held, "validation": held, "test": 100}
     assert ds.image_shape == (28, 28, 1) and ds.num_classes == 10
-    assert sum(int(y.shape[0]) for _, y in ds.train) == 176 == 16 * ds.steps_per_epoch  # full batches
+    full_batches = (600 - held) // 16 * 16
+    assert sum(int(y.shape[0]) for _, y in ds.train) == full_batches == 16 * ds.steps_per_epoch
     assert "tensorflow-datasets 'zoo_tiny_digits'" in ds.source
 
 
-def write_image_folder(root, classes=("cat", "dog", "frog"), per_class=12, mode="RGB"):
-    (x, y), _, names = _sample("cifar10")
+def write_image_folder(root, classes=("cat", "dog", "frog"), per_class=12, mode="RGB", sample="cifar10",
+                       split="train"):
+    """PNG images of a shipped sample's split, one sub-folder per class."""
+    train, test, names = _sample(sample)
+    x, y = train if split == "train" else test
     for name in classes:
         folder = root / name
         folder.mkdir(parents=True)
         picks = x[y == names.index(name)][:per_class]
         for i, image in enumerate(picks):
-            Image.fromarray(image).convert(mode).save(folder / f"{i}.png")
+            Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).convert(mode).save(
+                folder / f"{i}.png"
+            )
     return root
+
+
+def write_digit_folder(root, per_class=10, test_per_class=0):
+    """Grey PNG digits: one folder of class sub-folders, or with
+    `test_per_class`, train/ and test/ folders (test from the sample's test split)."""
+    write_image_folder(root / "train" if test_per_class else root, DIGITS, per_class, "L", "mnist")
+    if test_per_class:
+        write_image_folder(root / "test", DIGITS, test_per_class, "L", "mnist", split="test")
+    return root
+
+
+@pytest.fixture(scope="module")
+def digit_folders(tmp_path_factory):
+    """`{layout: folder}`: 100 grey digits in one folder; 100 + 20 in train/ and test/."""
+    root = tmp_path_factory.mktemp("digits")
+    return {"folder": write_digit_folder(root / "one"), "train/ and test/": write_digit_folder(root / "two", 10, 2)}
+
+
+def _source(kind, tmp_path, request):
+    """`(dataset, data_dir, load_dataset kwargs)` of a kind of data source."""
+    if kind == "sample":
+        return "mnist:sample", None, {}
+    if kind in ("mnist", "cifar10"):
+        (write_mnist_files if kind == "mnist" else write_cifar_files)(tmp_path)
+        return kind, tmp_path, {}
+    if kind == "tfds":
+        return TINY_TFDS, request.getfixturevalue("tiny_tfds"), {}
+    return "folder", request.getfixturevalue("digit_folders")[kind], {"image_size": (28, 28), "channels": 1}
+
+
+def _records(pipeline):
+    return [hashlib.sha1(np.asarray(x).tobytes()).hexdigest() for batch, _ in pipeline for x in batch]
+
+
+@pytest.mark.parametrize("validation_split", RECIPE_SPLITS)
+@pytest.mark.parametrize("kind", ["sample", "mnist", "cifar10", "folder", "train/ and test/", "tfds"])
+def test_every_source_yields_the_counts_it_reports(kind, validation_split, tmp_path, request):
+    dataset, data_dir, kwargs = _source(kind, tmp_path, request)
+    # A batch larger than any split: the training pipeline keeps its one partial batch.
+    ds = load_dataset(dataset, data_dir, batch_size=10_000, validation_split=validation_split, **kwargs)
+    records = {split: _records(getattr(ds, split)) for split in ("train", "validation", "test")}
+    assert {split: len(r) for split, r in records.items()} == ds.counts
+    assert (ds.counts["validation"] == 0) == (validation_split == 0) and ds.counts["test"] > 0
+    assert ds.validation.element_spec == ds.test.element_spec
+    if kind == "folder":  # the three splits share the folder out: nothing twice, nothing lost
+        assert len(set(sum(records.values(), []))) == sum(ds.counts.values()) == 100
+
+
+@pytest.mark.parametrize("validation_split", RECIPE_SPLITS)
+def test_folder_holds_out_the_same_records_whatever_the_seed(digit_folders, validation_split):
+    held = [
+        [sorted(_records(getattr(ds, split))) for split in ("validation", "test")]
+        for ds in (
+            load_dataset("folder", digit_folders["folder"], image_size=(28, 28), channels=1,
+                         validation_split=validation_split, seed=seed)
+            for seed in (None, 1, 2)
+        )
+    ]
+    assert held[0] == held[1] == held[2]
+
+
+@pytest.mark.parametrize("kind", ["folder", "tfds"])
+def test_cli_trains_with_nothing_held_out(kind, capsys, tmp_path, request):
+    """mnist_convnet's recipe holds out nothing for validation (validation_split=0)."""
+    dataset, data_dir, _ = _source(kind, tmp_path, request)
+    out = tmp_path / "run"
+    code, stdout, err = run(capsys, "train", "mnist_convnet", "--dataset", dataset, "--data-dir", str(data_dir),
+                            "--epochs", "1", "--out", str(out))
+    assert code == 0, err
+    records = json.loads((out / "summary.json").read_text())["records"]
+    assert records["validation"] == 0 and records["test"] == (10 if kind == "folder" else 100)
 
 
 class TestFolder:

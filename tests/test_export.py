@@ -11,6 +11,7 @@ import pytest
 from conftest import assert_one_line_error
 from PIL import Image
 from test_cli import run
+from test_data import TINY_TFDS, prepare_tiny_digits, write_digit_folder
 
 import zoo
 from zoo import export, predict, training
@@ -182,6 +183,27 @@ def test_int8_defaults_to_the_sample_for_colour_models(tmp_path):
     assert report["input"] == {"shape": [32, 32, 3], "dtype": "uint8", "pixels": "raw, [0, 255]"}
     with pytest.raises(ValueError, match="pass --dataset"):
         export.default_dataset((28, 28, 2))
+
+
+@pytest.mark.parametrize("source", ["folder", "tfds"])
+def test_cli_int8_calibrates_on_a_folder_or_tfds(capsys, tmp_path, source):
+    """Calibration reads the training split with nothing held out for validation."""
+    model = str(tmp_path / "m.keras")
+    zoo.mnist_convnet().save(model)
+    if source == "folder":
+        dataset, data_dir = "folder", write_digit_folder(tmp_path / "digits")
+    else:
+        dataset, data_dir = TINY_TFDS, prepare_tiny_digits(tmp_path / "tfds")
+    out = str(tmp_path / "m.tflite")
+    code, _, err = run(capsys, "export", model, "--format", "tflite", "--quantize", "int8", "--dataset", dataset,
+                       "--data-dir", str(data_dir), "--calibration-images", "20", "--parity-images", "20",
+                       "--out", out)
+    assert code == 0, err
+    with open(out + ".json") as f:
+        report = json.load(f)
+    parity_images = 10 if source == "folder" else 20  # the folder holds out 10 % of 100 for testing
+    assert report["calibration"] == {"dataset": dataset, "split": "train", "images": 20}
+    assert report["parity"]["dataset"] == dataset and report["parity"]["images"] == parity_images
 
 
 @pytest.mark.parametrize("kind", ["keras", "saved_model", "int8"])

@@ -4,8 +4,9 @@
 
 - `mnist:sample`, `cifar10:sample`: real images shipped with the package
   (taken from the official files), for offline demos and tests;
-- `folder`: an image folder with one sub-folder per class, through
-  `keras.utils.image_dataset_from_directory`;
+- `folder`: an image folder with one sub-folder per class (validation and
+  test records held out of it), or train/ and test/ folders laid out so,
+  through `keras.utils.image_dataset_from_directory`;
 - `mnist`, `cifar10`, `fashion_mnist`: the official raw files when
   `data_dir` holds them (`DIR/mnist/*-ubyte.gz`, IDX format;
   `DIR/cifar10/cifar-10-batches-py/`, the python pickles), whatever their
@@ -36,6 +37,11 @@ RAW_LAYOUT = {
     "fashion_mnist": "fashion_mnist",
     "cifar10": "cifar10/cifar-10-batches-py",
 }
+# A single image folder holds out at least this share of its images for
+# testing, also when nothing is held out for validation.
+FOLDER_TEST_SPLIT = 0.1
+# Seeds which images of a folder are held out: the same ones whatever the seed.
+FOLDER_SPLIT_SEED = 0
 TFDS_HOST = ("storage.googleapis.com", 443)
 NETWORK_TIMEOUT_S = 3
 
@@ -340,6 +346,13 @@ def _from_arrays(train, test, names, *, source, batch_size, validation_split, au
 
 
 def _folder(data_dir, *, image_size, channels, batch_size, validation_split, augment, seed):
+    """Reads train/ and test/ folders, or one folder with validation and test held out.
+
+    From train/ and test/ folders, `validation_split` of train/ is held out
+    for validation. From one folder, `validation_split` of its images is held
+    out for validation and `max(validation_split, FOLDER_TEST_SPLIT)` for
+    testing. The held-out images are the same whatever the seed.
+    """
     import keras
     import tensorflow as tf
 
@@ -350,19 +363,26 @@ def _folder(data_dir, *, image_size, channels, batch_size, validation_split, aug
         )
     root = Path(data_dir)
     color_mode = {1: "grayscale", 3: "rgb", 4: "rgba"}[channels]
-    read = lambda d, **kw: keras.utils.image_dataset_from_directory(  # noqa: E731
-        d, labels="inferred", label_mode="int", color_mode=color_mode, image_size=image_size,
-        batch_size=None, seed=0 if seed is None else seed, verbose=False, **kw,
-    )
+
+    def read(folder, held=0.0, shuffle=True):
+        # Keras refuses a validation_split of 0: nothing held out is an empty
+        # dataset of the same element spec.
+        split = {"validation_split": held, "subset": "both"} if held else {}
+        found = keras.utils.image_dataset_from_directory(
+            folder, labels="inferred", label_mode="int", color_mode=color_mode, image_size=image_size,
+            batch_size=None, shuffle=shuffle, seed=FOLDER_SPLIT_SEED, verbose=False, **split,
+        )
+        return found if held else (found, found.take(0))
+
     try:
         if (root / "train").is_dir() and (root / "test").is_dir():
-            train, validation = read(root / "train", validation_split=validation_split, subset="both")
-            test = read(root / "test", shuffle=False)
+            train, validation = read(root / "train", validation_split)
+            test, _ = read(root / "test", shuffle=False)
         else:
-            # One folder: carve validation and test from it, the same each run.
-            train, held = read(root, validation_split=2 * validation_split, subset="both")
-            n_held = len(held.file_paths)
-            validation, test = held.take(n_held // 2), held.skip(n_held // 2)
+            test_split = max(validation_split, FOLDER_TEST_SPLIT)
+            train, held = read(root, validation_split + test_split)
+            n_val = int(int(held.cardinality()) * validation_split / (validation_split + test_split))
+            validation, test = held.take(n_val), held.skip(n_val)
     except ValueError as e:
         raise ValueError(f"Could not read the image folder {str(root)!r}: {e}") from None
     names = train.class_names
@@ -410,9 +430,13 @@ def _tfds(name, data_dir, *, tried, batch_size, validation_split, augment, seed,
     test_split = "test" if "test" in splits else ("validation" if "validation" in splits else None)
     if "train" not in splits or test_split is None:
         raise ValueError(f"{name!r} needs a train split and a test or validation split. Received: dataset={name!r}")
-    held = int(round(100 * validation_split))
+    count = lambda split: int(splits[split].num_examples)  # noqa: E731
+    # The first records are held out, as many as `_split_arrays` holds out;
+    # tfds refuses an empty slice, so nothing held out is an empty dataset.
+    n_val = int(round(count("train") * validation_split))
     read = lambda split: builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)  # noqa: E731
-    train, validation, test = read(f"train[{held}%:]"), read(f"train[:{held}%]"), read(test_split)
+    train, test = read(f"train[{n_val}:]"), read(test_split)
+    validation = read(f"train[:{n_val}]") if n_val else train.take(0)
     shape = features["image"].shape
     if image_size is not None or None in shape[:2]:
         if image_size is None:
@@ -420,9 +444,8 @@ def _tfds(name, data_dir, *, tried, batch_size, validation_split, augment, seed,
         resize = lambda x, y: (tf.cast(tf.image.resize(x, image_size), tf.uint8), y)  # noqa: E731
         train, validation, test = train.map(resize), validation.map(resize), test.map(resize)
         shape = (*image_size, shape[-1])
-    count = lambda split: int(splits[split].num_examples)  # noqa: E731
     *pipes, steps = _pipelines(
-        train, validation, test, train_count=count(f"train[{held}%:]"), batch_size=batch_size,
+        train, validation, test, train_count=count("train") - n_val, batch_size=batch_size,
         augment=augment, seed=seed,
     )
     return ImageData(
@@ -431,11 +454,7 @@ def _tfds(name, data_dir, *, tried, batch_size, validation_split, augment, seed,
         num_classes=features["label"].num_classes,
         class_names=list(features["label"].names),
         image_shape=tuple(shape),
-        counts={
-            "train": count(f"train[{held}%:]"),
-            "validation": count(f"train[:{held}%]"),
-            "test": count(test_split),
-        },
+        counts={"train": count("train") - n_val, "validation": n_val, "test": count(test_split)},
         source=f"tensorflow-datasets {name!r} in {where!r}",
     )
 
@@ -473,14 +492,16 @@ def load_dataset(
             used as tfds' `data_dir`. Defaults to None (tfds' default).
         batch_size: Batch size of all three pipelines. Defaults to 128.
         validation_split: Fraction of the training records held out for
-            validation, the same ones on every run. Defaults to 0.1.
+            validation, the same ones whatever the seed; with 0, none
+            (`validation` is empty). A single image folder also holds out
+            `max(validation_split, FOLDER_TEST_SPLIT)` of its images for
+            testing (see `_folder`). Defaults to 0.1.
         augment: `"digits"`, `"objects"` or None: augmentation applied to the
             training pipeline only (see `augmentation`). Defaults to None.
         image_size: `(height, width)` to resize to; required for folders and
             datasets of varying sizes. Defaults to None (keep the size).
         channels: For folders, 1 (grey), 3 (RGB) or 4. Defaults to 3.
-        seed: Seed for the validation split, shuffling and augmentation.
-            Defaults to None.
+        seed: Seed for shuffling and augmentation. Defaults to None.
 
     Returns:
         An `ImageData`.
