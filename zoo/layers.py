@@ -407,7 +407,9 @@ def with_dense_filter_banks(model: keras.Model) -> keras.Model:
 
     For TFLite files: the dense kernel is about 30 times smaller than the
     constant matrices of the `"dft"` path at 64x64 and quantizes like any
-    convolution. The copy shares no state with `model` and has its weights.
+    convolution. Every bank is switched, at any depth: inside Functional and
+    Sequential models nested in `model`, and inside subclassed layers. The
+    copy shares no state with `model` and has its weights.
 
     Args:
         model: A Functional or Sequential model.
@@ -431,7 +433,14 @@ def with_dense_filter_banks(model: keras.Model) -> keras.Model:
             config["implementation"] = "dense"
         return layer.__class__.from_config(config)
 
-    copy = keras.models.clone_model(model, clone_function=clone)
+    # Recursive, or an inner model is rebuilt from its own config, whose
+    # banks keep their implementation.
+    copy = keras.models.clone_model(model, clone_function=clone, recursive=True)
+    for layer in copy._flatten_layers():
+        if isinstance(layer, LeungMalikFilters):
+            # A bank inside a subclassed layer is rebuilt by its owner; the
+            # implementation is only read when the bank is called.
+            layer.implementation = "dense"
     copy.set_weights(model.get_weights())
     return copy
 
