@@ -332,3 +332,23 @@ def test_out_never_replaces_a_folder_or_the_source(trained, tmp_path):
     assert (tmp_path / "keep.txt").read_text() == "mine"
     with pytest.raises(ValueError, match="overwrite its source"):
         export.export_model(trained, trained, format="tflite")
+
+
+@pytest.mark.parametrize(
+    "format,make,fragment",
+    [
+        ("saved_model", "file", "is a file, not a SavedModel directory"),
+        ("tflite", "folder", "is a directory, not a .tflite file"),
+        ("tflite", "file/inside", "/file' is a file, not a folder"),
+    ],
+)
+def test_out_in_the_way_is_named_in_words(capsys, trained, tmp_path, format, make, fragment):
+    (tmp_path / "file").write_text("mine")
+    (tmp_path / "folder").mkdir()
+    out = tmp_path / make
+    code, stdout, err = run(capsys, "export", trained, "--format", format, "--parity-images", "8", "--out", str(out))
+    assert code == 1 and stdout == ""
+    assert_one_line_error(err, fragment, f"Received: out={str(out)!r}")
+    assert "Errno" not in err and ".tmp-" not in err
+    assert sorted(os.listdir(tmp_path)) == ["file", "folder"] and os.listdir(tmp_path / "folder") == []
+    assert (tmp_path / "file").read_text() == "mine"

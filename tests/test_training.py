@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -70,6 +71,77 @@ def test_resumes_after_sigkill(tmp_path):
     keras.saving.load_model(out / "model.keras")
 
 
+def test_a_run_stopped_after_its_last_backup_finishes_from_disk(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    argv = ["train", "mnist_convnet", *SAMPLE, "--epochs", "2", "--out", str(out)]
+
+    def interrupted(*args, **kwargs):  # as a Ctrl-C while the run writes its outputs
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training.figures, "draw_curves", interrupted)
+    assert run(capsys, *argv)[0] == 130
+    assert (out / "backup" / "epoch-0002.weights.h5").exists()
+    first = json.loads((out / "summary.json").read_text())
+
+    # The same command finishes from the backup: no epoch runs again.
+    monkeypatch.undo()
+    code, stdout, err = run(capsys, *argv)
+    assert code == 0, err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["epochs"] == 2 and summary["epochs_run"] == 0
+    assert summary["test_accuracy"] == first["test_accuracy"]
+    assert [r["epoch"] for r in _history(out)] == ["0", "1"]
+    assert (out / "curves.png").exists() and not (out / "backup").exists()
+
+    # So does a rerun asking for fewer epochs than the backup holds: the
+    # model stays the one trained for 2.
+    monkeypatch.setattr(training.figures, "draw_curves", interrupted)
+    out2 = tmp_path / "run2"
+    assert run(capsys, *argv[:-1], str(out2))[0] == 130
+    monkeypatch.undo()
+    code, stdout, err = run(capsys, "train", "mnist_convnet", *SAMPLE, "--epochs", "1", "--out", str(out2))
+    assert code == 0, err
+    assert "after 2 epochs" in stdout
+    summary = json.loads((out2 / "summary.json").read_text())
+    assert summary["epochs"] == 2 and summary["epochs_run"] == 0
+    assert [r["epoch"] for r in _history(out2)] == ["0", "1"] and not (out2 / "backup").exists()
+
+
+@pytest.mark.parametrize(
+    "flags,fragments",
+    [
+        (["--dataset", "cifar10:sample"], ["dataset='the mnist sample shipped", "Received: dataset='the cifar10"]),
+        ([*SAMPLE, "--lr", "0.005"], ["lr=0.01", "Received: lr=0.005"]),
+        ([*SAMPLE, "--batch-size", "64"], ["batch_size=128", "Received: batch_size=64"]),
+        ([*SAMPLE, "--seed", "3"], ["seed=None", "Received: seed=3"]),
+    ],
+)
+def test_a_resume_refuses_other_settings(tmp_path, capsys, flags, fragments):
+    out = tmp_path / "run"
+    # An unfinished run of the recipe, as a run killed mid-way leaves it.
+    settings = training._prepare(
+        "mnist_convnet", training.get_recipe("mnist_convnet"), dataset="mnist:sample", data_dir=None,
+        epochs=None, batch_size=None, lr=None, seed=None, strategy=None, out=out, image_size=None,
+    )
+    training._start(settings, strategy=None)
+    (out / "backup" / "epoch-0001.weights.h5").write_bytes(b"held")
+    code, stdout, err = run(capsys, "train", "mnist_convnet", *flags, "--out", str(out))
+    assert code == 1 and stdout == ""
+    assert_one_line_error(err, f"{str(out)!r} holds a run with", "start afresh", *fragments)
+    assert sorted(p.name for p in out.rglob("*")) == ["backup", "epoch-0001.weights.h5", "run.json"]
+
+
+def test_out_that_is_a_file(tmp_path, capsys):
+    taken = tmp_path / "taken"
+    taken.write_text("mine")
+    for out, fragment in ((taken, "is a file, not a folder"), (taken / "run", f"{str(taken)!r} is a file")):
+        code, stdout, err = run(capsys, "train", "mnist_convnet", *SAMPLE, "--out", str(out))
+        assert code == 1 and stdout == ""
+        assert_one_line_error(err, str(out), fragment, "Received: out=")
+        assert "Errno" not in err
+    assert taken.read_text() == "mine" and os.listdir(tmp_path) == ["taken"]
+
+
 def test_epoch_log_keeps_each_epoch_once_across_resumes(tmp_path):
     path = str(tmp_path / "history.csv")
 
@@ -127,6 +199,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_model(tmp_path, monkeypatch):
     with pytest.raises(FloatingPointError, match="NaN at epoch 2") as info:
         training.train("mnist_convnet", dataset="mnist:sample", epochs=3, out=out, verbose=0)
     assert "after epoch 1" in str(info.value) and str(out / "model.keras") in str(info.value)
+    assert [r["epoch"] for r in _history(out)] == ["0"]  # the NaN epoch gets no row
     model = keras.saving.load_model(out / "model.keras")
     (_, _), (x_test, y_test), _ = zoo_data.read_sample("mnist:sample")
     probabilities = model.predict(x_test[:200], verbose=0)
@@ -136,9 +209,13 @@ def test_nan_loss_stops_and_keeps_the_last_good_model(tmp_path, monkeypatch):
 
 def test_nan_from_the_command_line(tmp_path, capsys):
     out = tmp_path / "run"
-    code, _, err = run(capsys, "train", "mnist_convnet", *SAMPLE, "--epochs", "1", "--lr", "1e12", "--out", str(out))
+    code, _, err = run(capsys, "train", "mnist_convnet", *SAMPLE, "--epochs", "1", "--lr", "1e30", "--out", str(out))
     assert code == 1
     assert_one_line_error(err.strip().splitlines()[-1], "NaN", "untrained model", "--lr", str(out / "model.keras"))
+    # 4,000 images in batches of 128: 31 steps, run 64 to a compiled call.
+    where = re.search(r"NaN at epoch 1, batch(?:es (\d+)-| )(\d+) of 31;", err)
+    assert where and 1 <= int(where[1] or where[2]) <= int(where[2]) <= 31, err
+    assert not (out / "history.csv").exists()  # no epoch was completed
     model = keras.saving.load_model(out / "model.keras")  # the starting weights, not the diverged ones
     assert all(np.isfinite(w).all() for w in model.get_weights())
 

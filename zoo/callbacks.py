@@ -1,14 +1,16 @@
-"""Callbacks of the training recipes, and atomic file writes.
+"""Callbacks of the training recipes, output folders and atomic file writes.
 
 - `ResumableBackup`: Keras' BackupAndRestore with atomic saves;
-- `EpochLog`: `history.csv`, each epoch exactly once across resumes;
+- `EpochLog`: `history.csv`, each completed epoch exactly once across resumes;
 - `NaNGuard`: stops at the first non-finite loss;
-- `Progress`: Keras' progress bar without its `steps_per_execution` overshoot.
+- `Progress`: Keras' progress bar without its `steps_per_execution` overshoot;
+- `output_folder`, `check_resumable`, `atomic_write`, `save_model_atomic`.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import time
@@ -60,7 +62,7 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
     def on_epoch_end(self, epoch, logs=None):
         # Keras ends the epoch even when training stops on a NaN loss: such an
         # epoch is never backed up, so the last backup stays the last good model.
-        if math.isfinite(float((logs or {}).get("loss", 0.0))):
+        if _finite_loss(logs):
             super().on_epoch_end(epoch, logs)
 
     def _save_model(self):
@@ -74,11 +76,17 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
                 old.unlink()
 
 
+def _finite_loss(logs) -> bool:
+    return math.isfinite(float((logs or {}).get("loss", 0.0)))
+
+
 class EpochLog(keras.callbacks.Callback):
-    """Writes `history.csv`, each epoch exactly once across resumed runs.
+    """Writes `history.csv`, each completed epoch exactly once across resumed runs.
 
     It runs before the backup: a row is on disk before its epoch is backed
-    up, and a resumed run drops the rows of the epochs it runs again.
+    up, and a resumed run drops the rows of the epochs it runs again. An
+    epoch stopped by a non-finite loss is not completed and gets no row, as
+    it gets no backup.
     """
 
     def __init__(self, path: str, **constants):
@@ -86,22 +94,33 @@ class EpochLog(keras.callbacks.Callback):
         self.path, self.constants = path, constants
         self.rows: list[dict] | None = None
 
+    def keep(self, before: int) -> list[dict]:
+        """Keeps the rows on disk of the epochs before `before`, drops the rest."""
+        self.rows = []
+        if os.path.exists(self.path):
+            with open(self.path, newline="") as f:
+                self.rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < before]
+            self._write()
+        return self.rows
+
     def on_epoch_begin(self, epoch, logs=None):
         if self.rows is None:  # the first epoch of this run
-            self.rows = []
-            if os.path.exists(self.path):
-                with open(self.path, newline="") as f:
-                    self.rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < epoch]
+            self.keep(before=epoch)
         self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
+        if not _finite_loss(logs):
+            return
         row = {"epoch": epoch, **self.constants}
         row.update({k: float(v) for k, v in (logs or {}).items()})
         if self.model is not None:
             row["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         row["seconds"] = round(time.perf_counter() - self.started, 3)
         self.rows.append(row)
-        columns = list(dict.fromkeys(k for r in self.rows for k in r))
+        self._write()
+
+    def _write(self):
+        columns = list(dict.fromkeys(k for r in self.rows for k in r)) or ["epoch"]
         atomic_write(self.path, lambda f: _write_csv(f, columns, self.rows), mode="w")
 
 
@@ -116,27 +135,116 @@ class Progress(keras.callbacks.ProgbarLogger):
 
 
 class NaNGuard(keras.callbacks.Callback):
-    """Stops training at the first non-finite loss and remembers where."""
+    """Stops training at the first non-finite loss and remembers where.
+
+    Attributes:
+        at: None, or `(epoch, first, last, steps)` (0-based epoch and batches):
+            the loss became non-finite in one of the batches `first..last` of
+            the epoch's `steps`. With `steps_per_execution` > 1 Keras reports
+            the loss once per compiled call, so that is a range; Keras numbers
+            the call's last batch as if the epoch were longer, so it is clamped.
+    """
 
     def __init__(self):
         super().__init__()
-        self.epoch = 0
+        self.epoch = self.first = 0
         self.at = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
 
+    def on_train_batch_begin(self, batch, logs=None):
+        self.first = batch
+
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            self.at = (self.epoch, batch)
+            steps = self.params.get("steps")
+            last = batch if steps is None else min(batch, steps - 1)
+            self.at = (self.epoch, min(self.first, last), last, steps)
             self.model.stop_training = True
+
+    def where(self) -> str:
+        """Where the loss became non-finite, in words: `epoch 1, batch 3 of 31`."""
+        epoch, first, last, steps = self.at
+        batches = f"batch {last + 1}" if first == last else f"batches {first + 1}-{last + 1}"
+        return f"epoch {epoch + 1}, {batches}" + (f" of {steps}" if steps else "")
 
 
 def _write_csv(f, columns, rows):
     writer = csv.DictWriter(f, fieldnames=columns)
     writer.writeheader()
     writer.writerows(rows)
+
+
+def output_folder(path, *, argument: str = "out", file: bool = False) -> Path:
+    """Checks that `path` can be written; creates nothing.
+
+    Args:
+        path: A folder to write into, or with `file=True` a file (or a
+            SavedModel directory) to write inside its parent folder.
+        argument: The argument the path came from, for the message.
+        file: Whether `path` itself is the thing written.
+
+    Returns:
+        `path`, as a `Path`.
+
+    Raises:
+        ValueError: If `path`, or a folder above it, is a file, or the folder
+            it would be created in is not writable; the message names `path`.
+    """
+    path = Path(path)
+    received = f"Received: {argument}={str(path)!r}"
+    for parent in path.absolute().parents if file else (path, *path.absolute().parents):
+        if not parent.exists():
+            continue
+        if not parent.is_dir():
+            if not file and parent == path:
+                raise ValueError(f"The output folder {str(path)!r} is a file, not a folder. {received}")
+            raise ValueError(f"Cannot write {str(path)!r}: {str(parent)!r} is a file, not a folder. {received}")
+        if (file or parent != path) and not os.access(parent, os.W_OK | os.X_OK):
+            raise ValueError(f"Cannot write {str(path)!r}: the folder {str(parent)!r} is not writable. {received}")
+        return path
+    return path
+
+
+def make_output_folder(path, *, argument: str = "out") -> Path:
+    """Creates the output folder `path` (and those above it), or raises one line in words."""
+    path = output_folder(path, argument=argument)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"Cannot create the output folder {str(path)!r}: {e.strerror or e}. "
+                         f"Received: {argument}={str(path)!r}") from None
+    return path
+
+
+def check_resumable(path, settings: dict, *, folder=None, what: str = "run") -> None:
+    """Refuses to resume a run with other settings than it started with; records them.
+
+    Args:
+        path: The JSON file holding the settings.
+        settings: What must be the same to resume (JSON values).
+        folder: The output folder the message names. Defaults to the
+            folder of `path`.
+        what: `"run"` or `"search"`, for the message.
+
+    Raises:
+        ValueError: If `path` holds other settings; the message names the
+            first one and how to start afresh.
+    """
+    path = Path(path)
+    folder = path.parent if folder is None else folder
+    previous = json.loads(path.read_text()) if path.exists() else settings
+    for key, value in settings.items():
+        if previous.get(key) != value:
+            raise ValueError(
+                f"{str(folder)!r} holds a {what} with {key}={previous.get(key)!r}: resume it "
+                f"with the same settings, or use another --out (or delete that folder) to start afresh. "
+                f"Received: {key}={value!r}"
+            )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(str(path), lambda f: json.dump(settings, f, indent=2))
 
 
 def atomic_write(path, write, mode="w"):

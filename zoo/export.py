@@ -38,7 +38,7 @@ import keras
 import numpy as np
 
 from zoo._common import check_choice, check_positive_int
-from zoo.callbacks import atomic_write
+from zoo.callbacks import atomic_write, make_output_folder, output_folder
 from zoo.predict import (
     SavedModelRunner,
     TFLiteRunner,
@@ -61,23 +61,32 @@ TOLERANCES = {("saved_model", "none"): 1e-5, ("tflite", "none"): 1e-4}
 _BATCH = 64
 
 
-def _atomic_target(path: str) -> str:
-    """A temporary path beside `path`, on the same file system."""
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    return tempfile.mkdtemp(prefix=".tmp-", dir=parent)
+def check_out(path: str, format: str) -> str:
+    """Checks that an export can be written at `path`; writes nothing.
 
+    A SavedModel replaces only a SavedModel directory, a TFLite file only a
+    file: a mistyped `--out` never deletes a folder or turns a file into one.
 
-def _publish(path: str, write) -> None:
-    """Runs `write(target)` on a temporary path, then renames it to `path`.
-
-    An existing SavedModel directory at `path` is replaced; any other
-    directory is left alone, so a mistyped `--out` never deletes a folder.
+    Raises:
+        ValueError: Naming `path`, in words.
     """
     path = os.fspath(path)
-    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "saved_model.pb")):
-        raise ValueError(f"The output path is a directory that is not a SavedModel. Received: out={path!r}")
-    staging = _atomic_target(path)
+    if os.path.isdir(path):
+        if format == "tflite":
+            raise ValueError(f"The output path is a directory, not a .tflite file. Received: out={path!r}")
+        if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+            raise ValueError(f"The output path is a directory that is not a SavedModel. Received: out={path!r}")
+    elif os.path.exists(path) and format == "saved_model":
+        raise ValueError(f"The output path is a file, not a SavedModel directory. Received: out={path!r}")
+    output_folder(path, argument="out", file=True)
+    return path
+
+
+def _publish(path: str, write, format: str) -> None:
+    """Runs `write(target)` on a temporary path beside `path`, then renames it to `path`."""
+    path = check_out(path, format)
+    parent = make_output_folder(os.path.dirname(os.path.abspath(path)), argument="out")
+    staging = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
     try:
         target = os.path.join(staging, "export")
         write(target)
@@ -103,7 +112,7 @@ def export_saved_model(model: keras.Model, path: str) -> str:
     >>> import tempfile, zoo
     >>> path = export_saved_model(zoo.mnist_convnet(), tempfile.mkdtemp() + "/sm")
     """
-    _publish(path, lambda target: model.export(target, format="tf_saved_model", verbose=False))
+    _publish(path, lambda target: model.export(target, format="tf_saved_model", verbose=False), "saved_model")
     return path
 
 
@@ -173,7 +182,7 @@ def export_tflite(model: keras.Model, path: str, quantize: str = "none", calibra
         `path`.
     """
     content = tflite_bytes(model, quantize, calibration)
-    _publish(path, lambda target: _write_bytes(target, content))
+    _publish(path, lambda target: _write_bytes(target, content), "tflite")
     return path
 
 
@@ -336,7 +345,7 @@ def export_model(
         )
     check_positive_int("calibration_images", calibration_images)
     check_positive_int("parity_images", parity_images)
-    path = os.fspath(path)
+    path = check_out(path, format)
     source = None
     if not isinstance(model, keras.Model):
         source = os.fspath(model)
@@ -367,7 +376,7 @@ def export_model(
             found["input_dtype"] = np.dtype(runner.input["dtype"]).name
         found["got"], found["size"] = _in_batches(runner, x), size_bytes(target)
 
-    _publish(path, write)
+    _publish(path, write, format)
     labelled = expected.ndim == 2 and expected.shape[1] == len(names) and classes in (None, names)
     parity = _parity(expected, found["got"], y, labelled=labelled)
     tolerance = TOLERANCES.get((format, quantize))

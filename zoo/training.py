@@ -12,7 +12,9 @@ tuned recipe. A run writes into its output directory:
 - `logs/`: TensorBoard logs.
 
 Runs resume: killed at any moment, the same command continues from the last
-completed epoch.
+completed epoch, or, killed after it, finishes from what is on disk. A
+resume must use the settings the run started with (`backup/run.json`); only
+`--epochs` may change, to extend a run or to finish it where it is.
 """
 
 from __future__ import annotations
@@ -31,7 +33,17 @@ import numpy as np
 
 from zoo import data as zoo_data
 from zoo import figures
-from zoo.callbacks import EpochLog, NaNGuard, Progress, ResumableBackup, atomic_write, save_model_atomic
+from zoo.callbacks import (
+    EpochLog,
+    NaNGuard,
+    Progress,
+    ResumableBackup,
+    atomic_write,
+    check_resumable,
+    make_output_folder,
+    output_folder,
+    save_model_atomic,
+)
 from zoo.distribution import for_multiple_workers, is_chief, make_strategy
 from zoo.registry import create_model, get_model_factory, model_info
 
@@ -205,6 +217,7 @@ def _prepare(name, recipe, *, dataset, data_dir, epochs, batch_size, lr, seed, s
     lr = _check_number("lr", recipe.lr if lr is None else lr, integer=False, low=1e-12)
     if seed is not None:
         _check_number("seed", seed, integer=True, low=0)
+    out = output_folder(out if out is not None else Path("runs") / name)
     # MultiWorkerMirroredStrategy must exist before any other TensorFlow work.
     dist = make_strategy(strategy)
     kwargs = {**recipe.model_kwargs, **(model_kwargs or {})}
@@ -227,7 +240,6 @@ def _prepare(name, recipe, *, dataset, data_dir, epochs, batch_size, lr, seed, s
         channels=model_shape[-1],
         seed=seed,
     )
-    out = Path(out if out is not None else Path("runs") / name)
     return _Run(name, recipe, data, out, epochs, batch_size, lr, seed, dist, kwargs, started)
 
 
@@ -261,8 +273,27 @@ def _one_hot(dataset, num_classes):
     return dataset.map(lambda x, y: (x, tf.one_hot(y, num_classes)), num_parallel_calls=tf.data.AUTOTUNE)
 
 
+def _start(run: _Run, **settings) -> None:
+    """Creates the output folder; refuses to resume a run begun with other settings.
+
+    `--epochs` is not among them: a run resumed with more epochs goes on, one
+    resumed with fewer (or killed after its last backup) finishes as it is.
+    """
+    make_output_folder(run.out)
+    settings = {
+        "model": run.name, "dataset": run.data.source, "records": run.data.counts,
+        "image_shape": list(run.data.image_shape), "classes": run.data.class_names,
+        "batch_size": run.batch_size, "lr": run.lr, "seed": run.seed, **settings,
+    }
+    check_resumable(run.out / "backup" / "run.json", json.loads(json.dumps(settings)), folder=run.out)
+
+
 def _fit(model, run: _Run, *, epochs, log: EpochLog, backup: ResumableBackup, initial_epoch=0, verbose=1):
-    """Fits with resuming, the epoch log, TensorBoard and the NaN guard."""
+    """Fits with resuming, the epoch log, TensorBoard and the NaN guard.
+
+    Returns:
+        `(seconds, nan_at)`: `nan_at` says where the loss became NaN, or None.
+    """
     guard = NaNGuard()
     callbacks = [log, backup, guard, keras.callbacks.TensorBoard(str(run.out / "logs"), write_graph=False)]
     if verbose:
@@ -278,7 +309,9 @@ def _fit(model, run: _Run, *, epochs, log: EpochLog, backup: ResumableBackup, in
         shuffle=False,  # the pipeline shuffles
         verbose=verbose,
     )
-    return time.perf_counter() - started, guard.at
+    if log.rows is None:  # no epoch ran: the backup already holds them all
+        log.keep(before=backup.initial_epoch)
+    return time.perf_counter() - started, None if guard.at is None else guard.where()
 
 
 def _finish(model, run: _Run, *, train_seconds, epochs_run, log: EpochLog, backup: ResumableBackup,
@@ -294,7 +327,7 @@ def _finish(model, run: _Run, *, train_seconds, epochs_run, log: EpochLog, backu
         if latest[0] == backup.start_epoch and backup.start_epoch:
             kept = f"the model as it started this phase (after epoch {latest[0]})"
         raise FloatingPointError(
-            f"The loss became NaN at epoch {nan_at[0] + 1}, batch {nan_at[1] + 1}; kept {kept} "
+            f"The loss became NaN at {nan_at}; kept {kept} "
             f"in {str(model_path)!r}. Try a lower --lr (received {run.lr:g})."
         )
     scores = model.evaluate(
@@ -400,7 +433,7 @@ def train(
     chief = is_chief(run.strategy)
     if not chief:  # workers write their copies apart and drop them at the end
         run.out = run.out / f"worker-{run.strategy.cluster_resolver.task_id}"
-    run.out.mkdir(parents=True, exist_ok=True)
+    _start(run, strategy=strategy)
     with _dtype_policy("mixed_bfloat16" if run.recipe.mixed_precision else None):
         with run.strategy.scope():
             model = _build(run)
@@ -411,9 +444,10 @@ def train(
         log = EpochLog(str(run.out / "history.csv"))
         seconds, nan_at = _fit(model, run, epochs=run.epochs, log=log, backup=backup, verbose=verbose)
         summary = _finish(
-            model, run, train_seconds=seconds, epochs_run=run.epochs - backup.initial_epoch,
+            model, run, train_seconds=seconds, epochs_run=max(0, run.epochs - backup.initial_epoch),
             log=log, backup=backup, nan_at=nan_at, command=command or f"zoo.training.train({name!r}, ...)",
-            extra={"strategy": strategy, "replicas": run.strategy.num_replicas_in_sync},
+            extra={"epochs": max(run.epochs, backup.initial_epoch), "strategy": strategy,
+                   "replicas": run.strategy.num_replicas_in_sync},
         )
     if not chief:
         shutil.rmtree(run.out, ignore_errors=True)
@@ -526,7 +560,7 @@ def finetune(
     model = _finetune_model(name, weights=weights, input_shape=run.data.image_shape, classes=run.data.num_classes)
     _unfreeze(model, unfreeze)  # fails early when there are not that many blocks
 
-    run.out.mkdir(parents=True, exist_ok=True)
+    _start(run, weights=str(weights), fine_lr=fine_lr, unfreeze=unfreeze)
     total = run.epochs + fine_epochs
     seconds = 0.0
     epochs_run = 0
@@ -543,14 +577,14 @@ def finetune(
             model, run, epochs=last, log=log, backup=backup, initial_epoch=first, verbose=verbose
         )
         seconds += phase_seconds
-        epochs_run += last - backup.initial_epoch
+        epochs_run += max(0, last - backup.initial_epoch)
         if nan_at is not None:
             break
     return _finish(
         model, run, train_seconds=seconds, epochs_run=epochs_run, log=log, backup=backup,
         nan_at=nan_at, command=command or f"zoo.training.finetune({name!r}, ...)",
         extra={
-            "epochs": total,
+            "epochs": max(total, backup.initial_epoch),
             "weights": weights,
             "phases": [
                 {"phase": 1, "epochs": run.epochs, "lr": run.lr, "trainable": "new head"},

@@ -32,7 +32,7 @@ import keras_tuner as kt
 
 from zoo import distribution, figures, training
 from zoo._common import check_choice
-from zoo.callbacks import _write_csv, atomic_write, save_model_atomic
+from zoo.callbacks import _write_csv, atomic_write, check_resumable, save_model_atomic
 from zoo.registry import create_model, get_model_factory
 
 TUNERS = ("random", "hyperband", "bayesian")
@@ -358,19 +358,6 @@ def make_tuner(model: kt.HyperModel, kind: str = "random", *, max_trials: int = 
     return tuner_class(oracle, hypermodel=model, directory=str(directory), project_name=project_name, overwrite=False)
 
 
-def _check_resumable(path: Path, settings: dict) -> None:
-    """Refuses to resume a search with other settings; records them."""
-    previous = json.loads(path.read_text()) if path.exists() else settings
-    for key, value in settings.items():
-        if previous.get(key) != value:
-            raise ValueError(
-                f"{str(path.parent)!r} holds a search with {key}={previous.get(key)!r}: resume it with the same "
-                f"settings or use another --out. Received: {key}={value!r}"
-            )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(str(path), lambda f: json.dump(settings, f, indent=2))
-
-
 def _last_line(text: str) -> str:
     return next((line for line in reversed(text.strip().splitlines()) if line.strip()), text)
 
@@ -447,7 +434,7 @@ def tune(name: str, *, dataset: str | None = None, data_dir=None, tuner: str = "
     if role == "worker":
         distribution.wait_for_chief(chief_timeout)
     else:
-        _check_resumable(run.out / "search.json", settings)
+        check_resumable(run.out / "search.json", settings, what="search")
     search = make_tuner(model, tuner, max_trials=max_trials, epochs=run.epochs, seed=seed, directory=run.out)
     fit_kwargs = {"validation_data": run.data.validation, "epochs": run.epochs, "verbose": 2 if verbose else 0}
     if finetuning:
