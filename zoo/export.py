@@ -18,10 +18,11 @@ SavedModel with builtin ops only (no Flex / select-TF ops), so the plain
 
 `export_model` also measures the export against the Keras model on real
 labelled test images (max abs difference, top-1 agreement, accuracy of both)
-and writes that report, the file sizes and the class names beside the export,
-as `PATH.json`. Calibration and parity images come from `zoo.data`: by
-default the sample shipped for the model's input, `mnist:sample` for 1
-channel and `cifar10:sample` for 3, resized to the input size.
+and writes that report, the file sizes, the class names and whether the
+outputs are probabilities or logits beside the export, as `PATH.json`.
+Calibration and parity images come from `zoo.data`: by default the sample
+shipped for the model's input, `mnist:sample` for 1 channel and
+`cifar10:sample` for 3, resized to the input size.
 
 Every file is written atomically: a crash never leaves a half-written export.
 """
@@ -45,6 +46,7 @@ from zoo.predict import (
     class_names,
     fit_images,
     load_keras_model,
+    output_kind,
     quiet_native_logs,
     report_path,
 )
@@ -319,10 +321,12 @@ def export_model(
             beside a `.keras` file, else None.
 
     Returns:
-        The report, also written to `PATH.json`: format, quantization, file
-        sizes, calibration and parity data, `parity` (`max_abs_diff`,
-        `top1_agreement` and, when the dataset's labels fit the model,
-        `keras_top1` and `exported_top1`), `within_tolerance`, classes.
+        The report, also written to `PATH.json`: format, quantization,
+        `outputs` (`"probabilities"` or `"logits"`, from the model's last
+        activation, see `zoo.predict.output_kind`), file sizes, calibration
+        and parity data, `parity` (`max_abs_diff`, `top1_agreement` and,
+        when the dataset's labels fit the model, `keras_top1` and
+        `exported_top1`), `within_tolerance`, classes.
 
     Raises:
         ValueError: For bad arguments, untrusted or corrupt model files, or a
@@ -387,6 +391,7 @@ def export_model(
         "source": source,
         "model": model.name,
         "input": {"shape": list(shape), "dtype": found["input_dtype"], "pixels": "raw, [0, 255]"},
+        "outputs": output_kind(model),
         "classes": classes,
         "sizes": {"keras_bytes": size_bytes(source) if source else None, "exported_bytes": found["size"]},
         "calibration": {"dataset": dataset, "split": "train", "images": len(calibration)} if calibration is not None

@@ -6,6 +6,26 @@ pixels to float outputs. `predict_files` decodes PNG and JPEG files, converts
 each to the model's channels (grey <-> RGB) and input size, and returns the
 top-k classes with their probabilities.
 
+Images are decoded exactly as the training folder pipeline (`zoo.data`'s
+`--dataset folder`, `keras.utils.image_dataset_from_directory`) decodes
+them, with `tf.io.decode_image` and a bilinear `tf.image.resize`, so a model
+sees at prediction the pixels it was trained on: 16-bit PNGs keep the high
+byte of each sample, RGB becomes grey with libpng's or libjpeg's weights.
+
+Whether a model outputs probabilities or logits is decided once per model,
+never from the values of a batch (`Predictor.outputs`):
+
+- A `.keras` file: from the layer producing the output, past reshapes and
+  dropout. A softmax or sigmoid activation (a `Dense` or `Activation` layer,
+  a `Softmax` layer) means probabilities, shown as they are: sigmoid outputs
+  are each class's own probability and need not sum to 1. Anything else,
+  no activation included, means logits, which go through a softmax.
+- A SavedModel or `.tflite` file: from its export report (`outputs`, which
+  `zoo.export` computes from the Keras model as above). Without a report, or
+  with one from before reports recorded it, from the op producing the output
+  in the file's graph, past reshapes, casts and (de)quantization: a softmax
+  or sigmoid (`LOGISTIC`) op means probabilities, any other op logits.
+
 Untrusted files are refused rather than run: `.keras` files load with Keras'
 safe mode on, so one holding Python code (a Lambda layer) fails with a
 one-line error; the LiteRT interpreter verifies a `.tflite` flatbuffer before
@@ -22,8 +42,10 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import sys
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Callable, Sequence
 
@@ -32,9 +54,17 @@ import numpy as np
 # Written beside an exported file or directory: `model.tflite.json`.
 REPORT_SUFFIX = ".json"
 KINDS = ("keras", "saved_model", "tflite")
+OUTPUTS = ("probabilities", "logits")
+# Activations whose outputs are probabilities already, by Keras function name.
+PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
+# Layers and graph ops that move values without changing them: the activation
+# deciding `outputs` is looked for behind them.
+_PASSING_LAYERS = ("Dropout", "Flatten", "Identity", "Reshape", "ActivityRegularization")
+_PASSING_TF_OPS = ("Identity", "Reshape", "Squeeze", "Cast", "StatefulPartitionedCall", "PartitionedCall")
+_PASSING_TFLITE_OPS = ("QUANTIZE", "DEQUANTIZE", "RESHAPE", "SQUEEZE", "CAST")
 
 
-def _one_line(error: BaseException, limit: int = 300) -> str:
+def _one_line(error: BaseException | str, limit: int = 300) -> str:
     message = " ".join(str(error).split())
     return message if len(message) <= limit else message[: limit - 3] + "..."
 
@@ -174,6 +204,14 @@ class TFLiteRunner:
         self.interpreter.invoke()
         return _dequantize(self.interpreter.get_tensor(self.output["index"]), self.output)
 
+    def graph_outputs(self) -> str:
+        """`"probabilities"` if the op producing the output is a softmax or a sigmoid, else `"logits"`."""
+        producers = {int(t): op for op in self.interpreter._get_ops_details() for t in op["outputs"]}
+        op = producers.get(int(self.output["index"]))
+        while op is not None and op["op_name"] in _PASSING_TFLITE_OPS:
+            op = producers.get(int(op["inputs"][0]))
+        return "probabilities" if op is not None and op["op_name"] in ("SOFTMAX", "LOGISTIC") else "logits"
+
 
 class SavedModelRunner:
     """The `serving_default` signature of a SavedModel, on float pixels.
@@ -207,6 +245,33 @@ class SavedModelRunner:
 
         return self.function(**{self.input_name: tf.constant(images, self.spec.dtype)})[self.output_name].numpy()
 
+    def graph_outputs(self) -> str:
+        """`"probabilities"` if the op producing the output is a softmax or a sigmoid, else `"logits"`.
+
+        The op is followed from the signature's output through identities,
+        reshapes, casts and into the function calls Keras' export nests.
+        """
+        graph = self.function.graph.as_graph_def()
+        library = {f.signature.name: f for f in graph.library.function}
+        nodes = {n.name: n for n in graph.node}
+        ref = self.function.outputs[0].name  # `node:index` here, `node:output:index` in a function body
+        node = None
+        try:
+            while True:
+                name, *rest = ref.lstrip("^").split(":")
+                node = nodes.get(name)
+                if node is None or node.op not in _PASSING_TF_OPS:
+                    break
+                if node.op.endswith("PartitionedCall"):
+                    body = library[node.attr["f"].func.name]
+                    ref = body.ret[body.signature.output_arg[int(rest[-1]) if rest else 0].name]
+                    nodes = {n.name: n for n in body.node_def}
+                else:
+                    ref = node.input[0]
+        except (KeyError, IndexError, ValueError):  # a graph laid out otherwise: nothing known
+            return "logits"
+        return "probabilities" if node is not None and node.op in ("Softmax", "Sigmoid") else "logits"
+
 
 @dataclasses.dataclass
 class Predictor:
@@ -217,13 +282,71 @@ class Predictor:
             in [0, 255] to the model's float outputs.
         input_shape: `(height, width, channels)`, None for a free side.
         kind: `"keras"`, `"saved_model"` or `"tflite"`.
+        outputs: `"probabilities"`, shown as they are, or `"logits"`, put
+            through a softmax; decided once per model, see the module
+            docstring.
         classes: A name per class, or None when unknown.
+
+    Example:
+
+    >>> import zoo
+    >>> model = zoo.mnist_convnet(classifier_activation=None)
+    >>> predictor = Predictor(model.predict_on_batch, (28, 28, 1), "keras", output_kind(model))
+    >>> predictor.outputs
+    'logits'
     """
 
     run: Callable
     input_shape: tuple
     kind: str
+    outputs: str
     classes: list | None = None
+
+    def __post_init__(self):
+        if self.outputs not in OUTPUTS:
+            raise ValueError(f"`outputs` must be one of {OUTPUTS}. Received: outputs={self.outputs!r}")
+
+
+def output_kind(model) -> str:
+    """Whether a Keras model outputs probabilities or logits, from its last activation.
+
+    The layer producing the output decides, looked for behind dropout,
+    reshapes and linear `Activation` layers and inside nested models: a
+    softmax or sigmoid activation, or a `Softmax` layer, means
+    `"probabilities"`; anything else, no activation included, `"logits"`.
+
+    Args:
+        model: A `keras.Model` with one output.
+
+    Returns:
+        `"probabilities"` or `"logits"`.
+
+    Example:
+
+    >>> import zoo
+    >>> output_kind(zoo.mnist_convnet()), output_kind(zoo.mnist_convnet(classifier_activation=None))
+    ('probabilities', 'logits')
+    """
+    import keras
+
+    tensor = model.outputs[0]
+    while True:
+        layer, node_index, tensor_index = tensor._keras_history
+        if isinstance(layer, keras.Model):  # a nested model: follow its own output
+            tensor = layer.outputs[tensor_index]
+            continue
+        if isinstance(layer, keras.layers.Softmax):
+            return "probabilities"
+        activation = getattr(getattr(layer, "activation", None), "__name__", None)
+        if activation in PROBABILITY_ACTIVATIONS:
+            return "probabilities"
+        passing = type(layer).__name__ in _PASSING_LAYERS or (
+            isinstance(layer, keras.layers.Activation) and activation == "linear"
+        )
+        inputs = layer._inbound_nodes[node_index].input_tensors if passing else ()
+        if len(inputs) != 1:
+            return "logits"
+        tensor = inputs[0]
 
 
 def model_kind(path) -> str:
@@ -244,12 +367,17 @@ def model_kind(path) -> str:
     raise ValueError(f"Expected a .keras file, a SavedModel directory or a .tflite file. Received: model={path!r}")
 
 
-def _read_classes(path: str) -> list | None:
+def _read_json(path: str) -> dict:
     try:
         with open(path) as f:
-            classes = json.load(f).get("classes")
-    except (OSError, ValueError, AttributeError):
-        return None
+            content = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return content if isinstance(content, dict) else {}
+
+
+def _read_classes(path: str) -> list | None:
+    classes = _read_json(path).get("classes")
     if isinstance(classes, list) and all(isinstance(c, str) for c in classes):
         return classes
     return None
@@ -271,22 +399,35 @@ def load_predictor(path) -> Predictor:
         path: The model.
 
     Returns:
-        A `Predictor`.
+        A `Predictor`; its `outputs` come from the `.keras` model's last
+        activation, or from an export's report, else its graph (see the
+        module docstring).
 
     Raises:
         FileNotFoundError: If there is no such file.
         ValueError: If the file is corrupt, truncated or holds code.
+
+    Example:
+
+    >>> import tempfile, zoo
+    >>> path = tempfile.mkdtemp() + "/m.keras"
+    >>> zoo.mnist_convnet(classifier_activation=None).save(path)
+    >>> load_predictor(path).outputs
+    'logits'
     """
     kind = model_kind(path)
     if kind == "keras":
         model = load_keras_model(path)
         if len(model.inputs) != 1 or len(model.outputs) != 1:
             raise ValueError(f"Expected one input and one output, {os.fspath(path)!r} has more.")
-        run, shape = model.predict_on_batch, tuple(model.input_shape[1:])
+        run, shape, outputs = model.predict_on_batch, tuple(model.input_shape[1:]), output_kind(model)
     else:
         run = SavedModelRunner(path) if kind == "saved_model" else TFLiteRunner(path)
         shape = run.input_shape
-    return Predictor(run=run, input_shape=shape, kind=kind, classes=class_names(path))
+        outputs = _read_json(report_path(path)).get("outputs")
+        if outputs not in OUTPUTS:  # no report, or one from before reports said
+            outputs = run.graph_outputs()
+    return Predictor(run=run, input_shape=shape, kind=kind, outputs=outputs, classes=class_names(path))
 
 
 def _fit(image, shape):
@@ -322,35 +463,65 @@ def fit_images(images: np.ndarray, shape: Sequence) -> np.ndarray:
 
 
 def read_image(path, shape: Sequence) -> np.ndarray:
-    """Decodes an image file (PNG, JPEG, ...) fitted to the model's input.
+    """Decodes an image file (PNG, JPEG, GIF, BMP) fitted to the model's input.
+
+    The pixels are those the training folder pipeline gives for the file
+    (`keras.utils.image_dataset_from_directory`, as `zoo.data` reads it):
+    `tf.io.decode_image` to the model's channels, a bilinear
+    `tf.image.resize` to its size, rounded to uint8. A 16-bit PNG keeps the
+    high byte of each sample. The header is checked first against PIL's
+    `Image.MAX_IMAGE_PIXELS`, so a decompression bomb is never decoded.
 
     Args:
         path: The image file.
-        shape: The model's `(height, width, channels)`; a None side keeps
-            the image's own.
+        shape: The model's `(height, width, channels)`, 1 or 3 channels; a
+            None side keeps the image's own size.
 
     Returns:
         uint8 `(height, width, channels)`.
 
     Raises:
         FileNotFoundError: If there is no such file.
-        ValueError: If the file is not an image PIL can decode.
+        ValueError: If the file is not an image TensorFlow can decode, or is
+            larger than `Image.MAX_IMAGE_PIXELS`.
+
+    Example:
+
+    >>> import tempfile, numpy as np
+    >>> from PIL import Image
+    >>> path = tempfile.mkdtemp() + "/grey.png"
+    >>> Image.fromarray(np.zeros((20, 30), "uint8")).save(path)
+    >>> read_image(path, (28, 28, 3)).shape
+    (28, 28, 3)
     """
+    import tensorflow as tf
     from PIL import Image
 
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No such image file. Received: image={path!r}")
+    height, width, channels = shape
+    if channels not in (1, 3):
+        raise ValueError(f"Images fit 1- or 3-channel models only. Received: input_shape={tuple(shape)}")
     try:
-        with Image.open(path) as image:
-            return _fit(image, shape)
-    except (OSError, SyntaxError, Image.DecompressionBombError) as e:
+        with warnings.catch_warnings():
+            # PIL only warns between MAX_IMAGE_PIXELS and twice that.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            Image.open(path).close()  # the header only: format and size
+        image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
+    except (OSError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ValueError(f"Could not read the image {path!r}: {_one_line(e)}") from None
+    except tf.errors.OpError as e:  # TensorFlow's message, less the op's name and device
+        reason = re.sub(r"^\{\{function_node [^}]*\}\}\s*|\s*\[Op:\w+\].*$", "", e.message)
+        raise ValueError(f"Could not read the image {path!r}: {_one_line(reason)}") from None
+    if height and width and tuple(image.shape[:2]) != (height, width):
+        image = tf.cast(tf.round(tf.image.resize(image, (height, width), method="bilinear")), tf.uint8)
+    return image.numpy()
 
 
-def _probabilities(outputs: np.ndarray) -> np.ndarray:
-    """Outputs as probabilities: logits (values outside [0, 1]) go through a softmax."""
-    if outputs.min() >= 0 and outputs.max() <= 1:
+def _probabilities(outputs: np.ndarray, kind: str) -> np.ndarray:
+    """`outputs` as probabilities: logits go through a softmax, probabilities stay."""
+    if kind == "probabilities":
         return outputs
     shifted = np.exp(outputs - outputs.max(axis=-1, keepdims=True))
     return shifted / shifted.sum(axis=-1, keepdims=True)
@@ -368,7 +539,8 @@ def predict_files(model, images: Sequence, *, top_k: int = 5) -> list[dict]:
     Returns:
         One dict per image: `{"image": path, "top_k": [{"index", "name",
         "probability"}, ...]}`, most probable first; `name` is None when the
-        class names are unknown.
+        class names are unknown. A model's logits go through a softmax; its
+        probabilities (softmax or sigmoid outputs) are shown as they are.
 
     Example:
 
@@ -392,7 +564,7 @@ def predict_files(model, images: Sequence, *, top_k: int = 5) -> list[dict]:
         outputs = np.concatenate([predictor.run(x[None].astype(np.float32)) for x in pixels])
     if outputs.ndim != 2:
         raise ValueError(f"Expected a classifier, one score per class; the model outputs shape {outputs.shape[1:]}.")
-    probabilities = _probabilities(outputs.astype(np.float32))
+    probabilities = _probabilities(outputs.astype(np.float32), predictor.outputs)
     classes = predictor.classes if predictor.classes and len(predictor.classes) == outputs.shape[1] else None
     results = []
     for path, p in zip(images, probabilities):
