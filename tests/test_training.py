@@ -211,7 +211,7 @@ def test_nan_from_the_command_line(tmp_path, capsys):
     out = tmp_path / "run"
     code, _, err = run(capsys, "train", "mnist_convnet", *SAMPLE, "--epochs", "1", "--lr", "1e30", "--out", str(out))
     assert code == 1
-    assert_one_line_error(err.strip().splitlines()[-1], "NaN", "untrained model", "--lr", str(out / "model.keras"))
+    assert_one_line_error(err.strip().splitlines()[-1], "NaN", "untrained model", "--lr", "with another --out", str(out / "model.keras"))
     # 4,000 images in batches of 128: 31 steps, run 64 to a compiled call.
     where = re.search(r"NaN at epoch 1, batch(?:es (\d+)-| )(\d+) of 31;", err)
     assert where and 1 <= int(where[1] or where[2]) <= int(where[2]) <= 31, err

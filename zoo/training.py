@@ -328,7 +328,7 @@ def _finish(model, run: _Run, *, train_seconds, epochs_run, log: EpochLog, backu
             kept = f"the model as it started this phase (after epoch {latest[0]})"
         raise FloatingPointError(
             f"The loss became NaN at {nan_at}; kept {kept} "
-            f"in {str(model_path)!r}. Try a lower --lr (received {run.lr:g})."
+            f"in {str(model_path)!r}. Try a lower --lr (received {run.lr:g}) with another --out."
         )
     scores = model.evaluate(
         _one_hot(run.data.test, run.data.num_classes), verbose=0, return_dict=True
