@@ -7,6 +7,7 @@ from conftest import assert_one_line_error
 from test_cli import run
 
 from zoo import baselines, bench
+from zoo.precision import choose_precision
 
 
 @pytest.fixture(scope="module")
@@ -19,6 +20,11 @@ def test_figures(results):
     r = results["models"]["mnist_convnet"]
     zoo, base = r["zoo"], r["baseline"]
     assert zoo["params"] == 93_322 and base["params"] == 34_826
+    # The model trains in the precision chosen for this machine, the baseline in float32.
+    chosen = choose_precision("auto")
+    assert results["precision"] == {"name": chosen.name, "reason": chosen.reason}
+    assert zoo["precision"] == zoo["compute_dtype"] == chosen.name and base["compute_dtype"] == "float32"
+    assert results["device"]["description"] in results["machine"]
     assert zoo["flops"] > base["flops"] > 0
     for side in (zoo, base):
         assert side["train_images_per_second"] > 0 and 0 < side["fraction_of_peak"]

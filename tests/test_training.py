@@ -18,8 +18,12 @@ from test_cli import _console_script, run
 
 from zoo import data as zoo_data
 from zoo import training
+from zoo.precision import choose_precision, current_device
 
 SAMPLE = ["--dataset", "mnist:sample"]
+# What "auto" picks here, and a precision it does not pick.
+AUTO = choose_precision("auto").name
+OTHER = "float32" if AUTO != "float32" else "bfloat16"
 
 
 def _history(out):
@@ -41,6 +45,9 @@ def test_outputs(tmp_path, capsys):
     assert summary["command"].startswith("zoo train mnist_convnet")
     assert summary["images_per_second"] > 0 and summary["train_seconds"] > 0
     assert {"tensorflow", "keras", "keras-zoo"} <= set(summary["versions"])
+    assert summary["precision"] == AUTO and summary["precision_reason"] == choose_precision("auto").reason
+    assert summary["device"]["description"] == current_device().describe()
+    assert stdout.startswith(f"precision {AUTO}: {summary['precision_reason']}; on {current_device().describe()}\n")
     rows = _history(out)
     assert [r["epoch"] for r in rows] == ["0", "1"]
     assert {"loss", "accuracy", "learning_rate", "seconds"} <= set(rows[0])
@@ -114,6 +121,7 @@ def test_a_run_stopped_after_its_last_backup_finishes_from_disk(tmp_path, capsys
         ([*SAMPLE, "--lr", "0.005"], ["lr=0.01", "Received: lr=0.005"]),
         ([*SAMPLE, "--batch-size", "64"], ["batch_size=128", "Received: batch_size=64"]),
         ([*SAMPLE, "--seed", "3"], ["seed=None", "Received: seed=3"]),
+        ([*SAMPLE, "--precision", OTHER], [f"precision={AUTO!r}", f"Received: precision={OTHER!r}"]),
     ],
 )
 def test_a_resume_refuses_other_settings(tmp_path, capsys, flags, fragments):
@@ -129,6 +137,19 @@ def test_a_resume_refuses_other_settings(tmp_path, capsys, flags, fragments):
     assert code == 1 and stdout == ""
     assert_one_line_error(err, f"{str(out)!r} holds a run with", "start afresh", *fragments)
     assert sorted(p.name for p in out.rglob("*")) == ["backup", "epoch-0001.weights.h5", "run.json"]
+
+
+@pytest.mark.parametrize("precision", ["float32", "float16"])
+def test_precision_asked_for_is_printed_first_and_recorded(tmp_path, capsys, precision):
+    out = tmp_path / "run"
+    code, stdout, err = run(capsys, "train", "mnist_convnet", *SAMPLE, "--epochs", "1", "--precision", precision,
+                            "--out", str(out))
+    assert code == 0, err
+    assert stdout.splitlines()[0] == f"precision {precision}: asked for with --precision; on {current_device().describe()}"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["precision"] == precision and summary["test_accuracy"] > 0.5
+    model = keras.saving.load_model(out / "model.keras")  # float16 trained with loss scaling, saved float32
+    assert model.dtype_policy.name == "float32"
 
 
 def test_out_that_is_a_file(tmp_path, capsys):

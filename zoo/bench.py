@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -35,6 +34,7 @@ import numpy as np
 
 from zoo import baselines, export, training
 from zoo.flops import count_flops
+from zoo.precision import Precision, choose_precision, current_device
 from zoo.predict import SavedModelRunner, TFLiteRunner, fit_images, quiet_native_logs
 from zoo.registry import RESULTS_PATH, create_model, get_model_factory, update_results
 
@@ -70,19 +70,12 @@ def runtimes() -> tuple[str, ...]:
 
 
 def machine() -> str:
-    """The accelerator's name, or the CPU's model name; with the logical CPU count."""
+    """The accelerator's name, or the CPU's model name and what decides its
+    speed here (AVX-512 with BF16 or not); with the logical CPU count."""
     gpu = accelerator()
     if gpu:
         return f"{gpu}, {os.cpu_count()} logical CPUs"
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{name}, {os.cpu_count()} logical CPUs"
+    return f"{current_device().describe()}, {os.cpu_count()} logical CPUs"
 
 
 def latency_ms(call, x, *, warmup: int = 10, runs: int = 50) -> float:
@@ -223,12 +216,16 @@ def _configuration(name: str) -> tuple[dict, training.Recipe]:
     return kwargs, recipe
 
 
-def bench_model(name: str, *, peaks: dict, steps: int = 32, rounds: int = 3, runs: int = 50) -> dict:
+def bench_model(name: str, *, peaks: dict, steps: int = 32, rounds: int = 3, runs: int = 50,
+                precision: Precision | None = None) -> dict:
     """Measures one model and its baseline; see the module docstring.
 
     Args:
         name: A registered model with a recipe.
-        peaks: The machine's matmul rates, `{"float32": ..., "bfloat16": ...}`.
+        peaks: The machine's matmul rates, `{"float32": ..., "bfloat16": ...}`
+            and the precision's, if another.
+        precision: The precision the model trains in. Defaults to
+            `choose_precision()` of the recipe's (`"auto"`).
         steps: Timed training steps per round. Defaults to 32.
         rounds: Alternating timed rounds of the model and its baseline; the
             best of each counts. Defaults to 3.
@@ -238,13 +235,14 @@ def bench_model(name: str, *, peaks: dict, steps: int = 32, rounds: int = 3, run
         `{"zoo": {...}, "baseline": {...}, "ratios": {...}}`.
     """
     kwargs, recipe = _configuration(name)
+    precision = precision or choose_precision(recipe.precision)
     model = create_model(name, **kwargs)
     shape = tuple(model.input_shape[1:])
     images, labels = sample_images(shape)
     x, x_base = images.astype("float32"), images.astype("float32") / 255.0  # the examples take [0, 1]
     flops = count_flops(model)
 
-    with training._dtype_policy("mixed_bfloat16" if recipe.mixed_precision else None):
+    with training._dtype_policy(precision.policy):
         trained = create_model(name, **kwargs)
     measure_zoo = training_throughput(
         trained, training._optimizer(recipe, recipe.lr, None), recipe.batch_size, x, labels,
@@ -270,8 +268,8 @@ def bench_model(name: str, *, peaks: dict, steps: int = 32, rounds: int = 3, run
         zoo_inference = inference(model, x, Path(tmp) / "zoo", runs=runs)
         base_inference = inference(reference, x_base, Path(tmp) / "baseline", runs=runs)
     zoo = {"input_shape": list(shape), "params": model.count_params(), "flops": flops,
-           "batch_size": recipe.batch_size, "mixed_precision": recipe.mixed_precision,
-           **figures(zoo_speed, flops, "bfloat16" if recipe.mixed_precision else "float32"),
+           "batch_size": recipe.batch_size, "precision": precision.name,
+           **figures(zoo_speed, flops, precision.name),
            "inference": zoo_inference}
     base = {"name": baseline.name, "params": reference.count_params(), "flops": reference_flops,
             "batch_size": baseline.batch_size, **figures(base_speed, reference_flops, "float32"),
@@ -290,27 +288,34 @@ def _fraction_of_peak(side: dict, peaks: dict) -> float:
 
 
 def run(names: list[str] | None = None, *, steps: int = 32, rounds: int = 3, runs: int = 50,
-        progress=print, command: str | None = None) -> dict:
+        progress=print, command: str | None = None, precision: str = "auto") -> dict:
     """Benchmarks `names` (default: every model with a recipe) in one run.
 
+    The models train in `precision` (default `"auto"`, chosen for this
+    machine: see `zoo.precision`), the plain-Keras baselines in float32.
     `command` is what the results say ran them (default: `zoo bench NAMES`).
     """
+    chosen = choose_precision(precision)
     names = names or [n for n in training.RECIPES]
     for name in names:
         get_model_factory(name)  # unknown names raise with close matches
         if name not in baselines.BASELINES:
             raise ValueError(f"No baseline for {name!r}. Received: model={name!r}")
-    probe = lambda: {dtype: round(matmul_peak_gflops(dtype), 1) for dtype in ("float32", "bfloat16")}  # noqa: E731
+    dtypes = tuple(dict.fromkeys(("float32", "bfloat16", chosen.name)))
+    probe = lambda: {dtype: round(matmul_peak_gflops(dtype), 1) for dtype in dtypes}  # noqa: E731
     peaks = probe()
+    progress(training.precision_line(chosen))
     progress(f"matmul probe: {peaks['float32']:,.1f} GFLOP/s float32, {peaks['bfloat16']:,.1f} GFLOP/s bfloat16")
     results = {
         "machine": machine(), "accelerator": accelerator(), "backend": keras.backend.backend(),
+        "precision": {"name": chosen.name, "reason": chosen.reason}, "device": chosen.device.to_json(),
         "peak_gflops": peaks, "measured": datetime.date.today().isoformat(),
         "command": command or "zoo bench " + " ".join(names), "models": {},
     }
     for name in names:
         progress(f"{name} ...")
-        results["models"][name] = bench_model(name, peaks=peaks, steps=steps, rounds=rounds, runs=runs)
+        results["models"][name] = bench_model(name, peaks=peaks, steps=steps, rounds=rounds, runs=runs,
+                                              precision=chosen)
         progress(summary_line(name, results["models"][name]))
     # A busy moment can slow one probe; the machine's peak is the best of both.
     again = probe()
@@ -347,7 +352,12 @@ def markdown(results: dict) -> str:
         f"{results['measured']}. The matmul probe, best of one before and one after the models, reached",
         f"{results['peak_gflops']['float32']:,.1f} GFLOP/s in float32 and {results['peak_gflops']['bfloat16']:,.1f} "
         "GFLOP/s in bfloat16 in the same run; each model is compared with the peak of the precision it",
-        "trains in. Training: the model's recipe (batch size, optimizer, bfloat16 where the recipe uses it)",
+        "trains in. " + (
+            f"Training: the model's recipe (batch size, optimizer) in {results['precision']['name']} "
+            f"({results['precision']['reason']}), the baseline in float32,"
+            if "precision" in results else  # recorded before the precision was chosen per machine
+            "Training: the model's recipe (batch size, optimizer, bfloat16 where the recipe uses it)"
+        ),
         "on real sample images, the best of rounds alternating with the baseline;",
         "GFLOP/s counts 3x the forward FLOPs. Latency: median wall time of a call on real images.",
         "Ratios are zoo / baseline: above 1 for training means faster, below 1 for latency means faster.",

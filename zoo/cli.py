@@ -131,6 +131,15 @@ def _add_data_arguments(p) -> None:
     p.add_argument("--dataset", help="mnist, cifar10, any tfds name, folder, mnist:sample, cifar10:sample")
     p.add_argument("--data-dir", help="official raw files, tfds data_dir, or the image folder")
     p.add_argument("--image-size", type=_image_size, help="N or HxW, for folders")
+    _add_precision_argument(p)
+
+
+def _add_precision_argument(p) -> None:
+    from zoo.precision import PRECISIONS
+
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="compute precision (default: auto, bfloat16 where this CPU or GPU computes it natively, "
+                        "else float32; float16 with loss scaling on older GPUs)")
 
 
 def cmd_train(args) -> int:
@@ -139,7 +148,7 @@ def cmd_train(args) -> int:
     summary = training.train(
         args.model, dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, seed=args.seed, strategy=args.strategy,
-        out=args.out, image_size=args.image_size, command=args.command,
+        out=args.out, image_size=args.image_size, precision=args.precision, command=args.command,
     )
     print(_result_line(summary, args.out or f"runs/{args.model}"))
     return 0
@@ -152,7 +161,7 @@ def cmd_finetune(args) -> int:
         args.model, dataset=args.dataset or "folder", data_dir=args.data_dir, weights=args.weights,
         epochs=args.epochs, fine_epochs=args.fine_epochs, batch_size=args.batch_size, lr=args.lr,
         fine_lr=args.fine_lr, unfreeze=args.unfreeze, seed=args.seed, out=args.out,
-        image_size=args.image_size, command=args.command,
+        image_size=args.image_size, precision=args.precision, command=args.command,
     )
     print(_result_line(summary, args.out or f"runs/{args.model}-finetune"))
     return 0
@@ -173,7 +182,7 @@ def cmd_tune(args) -> int:
     summary = tuning.tune(
         args.model, dataset=args.dataset, data_dir=args.data_dir, image_size=args.image_size, tuner=args.tuner,
         max_trials=args.max_trials, epochs=args.epochs, seed=args.seed, weights=args.weights,
-        chief_timeout=args.chief_timeout, out=args.out, command=args.command,
+        chief_timeout=args.chief_timeout, out=args.out, precision=args.precision, command=args.command,
     )
     if summary.get("role") == "worker":
         print(f"{args.model}: worker {summary['tuner_id']} ran {summary['trials_run']} trial(s); "
@@ -270,7 +279,8 @@ def cmd_bench(args) -> int:
         backend = keras.backend.backend()
         command = ("" if backend == "tensorflow" else f"KERAS_BACKEND={backend} ") + args.command
         results = bench.run(args.models or None, steps=args.steps, rounds=args.rounds, runs=args.runs,
-                            progress=lambda line: print(line, flush=True), command=command)
+                            progress=lambda line: print(line, flush=True), command=command,
+                            precision=args.precision)
     if args.out:
         from zoo.callbacks import atomic_write
 
@@ -389,6 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_positive_int, default=32, help="timed training steps per round (default: 32)")
     p.add_argument("--rounds", type=_positive_int, default=3, help="alternating rounds with the baseline (default: 3)")
     p.add_argument("--runs", type=_positive_int, default=50, help="timed calls per batch-1 latency (default: 50)")
+    _add_precision_argument(p)
     p.add_argument("--out", help="write the results as JSON here")
     p.add_argument("--record", action="store_true",
                    help="write zoo/results.json and docs/benchmarks/bench.md (bench-gpu.md from a GPU)")

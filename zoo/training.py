@@ -44,7 +44,9 @@ from zoo.callbacks import (
     output_folder,
     save_model_atomic,
 )
+from zoo._common import check_choice
 from zoo.distribution import for_multiple_workers, is_chief, make_strategy
+from zoo.precision import PRECISIONS, Precision, choose_precision
 from zoo.registry import create_model, get_model_factory, model_info
 
 
@@ -64,7 +66,9 @@ class Recipe:
         label_smoothing: Label smoothing of the cross-entropy.
         augment: Training augmentation, see `zoo.data.augmentation`.
         validation_split: Fraction of the training set held out.
-        mixed_precision: Whether to compute in bfloat16 (weights stay float32).
+        precision: `"auto"` (the fastest safe precision where the run
+            happens, see `zoo.precision`), `"float32"`, `"bfloat16"` or
+            `"float16"`; weights stay float32.
         steps_per_execution: Batches per compiled call, fewer Python round trips.
         ema: Momentum of an exponential moving average of the weights, which
             replaces the weights at the end of training; 0 for none.
@@ -81,29 +85,29 @@ class Recipe:
     label_smoothing: float = 0.0
     augment: str | None = None
     validation_split: float = 0.1
-    mixed_precision: bool = False
+    precision: str = "auto"
     steps_per_execution: int = 1
     ema: float = 0.0
     model_kwargs: dict = dataclasses.field(default_factory=dict)
 
 
-# Bfloat16 at a high AdamW rate, every training image, one affine warp per
-# image; the last partial batch is dropped (see zoo.data).
+# A high AdamW rate, every training image, one affine warp per image; the
+# last partial batch is dropped (see zoo.data).
 _DIGITS = Recipe(
     dataset="mnist", epochs=6, batch_size=128, lr=1e-2, augment="digits", label_smoothing=0.1,
-    validation_split=0.0, mixed_precision=True, steps_per_execution=64,
+    validation_split=0.0, steps_per_execution=64,
 )
 RECIPES = {
     "mnist_convnet": _DIGITS,
     "edge_convnet": _DIGITS,
     "lm_convnet": _DIGITS,
     # After airbench: Nesterov SGD at a high rate on scaled logits (the
-    # model's logit_scale), label smoothing 0.2, flips and 2-pixel shifts,
-    # bfloat16; all 4,660 training images, as the reference uses.
+    # model's logit_scale), label smoothing 0.2, flips and 2-pixel shifts;
+    # all 4,660 training images, as the reference uses.
     "cifar10_net": Recipe(
         dataset="cifar10", epochs=20, batch_size=256, lr=0.2, optimizer="sgd",
         weight_decay=5e-4, warmup=0.2, label_smoothing=0.2, augment="objects",
-        validation_split=0.0, mixed_precision=True, steps_per_execution=32,
+        validation_split=0.0, steps_per_execution=32,
     ),
     "vgg16": Recipe(dataset="cifar10", epochs=20, batch_size=64, lr=1e-4, augment="objects",
                     model_kwargs={"input_shape": (32, 32, 3)}),
@@ -204,11 +208,12 @@ class _Run:
     strategy: object
     model_kwargs: dict
     started: float
+    precision: Precision
 
 
 def _prepare(name, recipe, *, dataset, data_dir, epochs, batch_size, lr, seed, strategy, out,
-             image_size, model_kwargs=None) -> _Run:
-    """Validates everything and loads the data; writes nothing yet."""
+             image_size, model_kwargs=None, precision=None) -> _Run:
+    """Validates everything, chooses the precision and loads the data; writes nothing yet."""
     started = time.perf_counter()
     epochs = _check_number("epochs", recipe.epochs if epochs is None else epochs, integer=True, low=1)
     batch_size = _check_number(
@@ -218,8 +223,10 @@ def _prepare(name, recipe, *, dataset, data_dir, epochs, batch_size, lr, seed, s
     if seed is not None:
         _check_number("seed", seed, integer=True, low=0)
     out = output_folder(out if out is not None else Path("runs") / name)
+    precision = check_choice("precision", recipe.precision if precision is None else precision, PRECISIONS)
     # MultiWorkerMirroredStrategy must exist before any other TensorFlow work.
     dist = make_strategy(strategy)
+    chosen = choose_precision(precision)
     kwargs = {**recipe.model_kwargs, **(model_kwargs or {})}
     dataset = recipe.dataset if dataset is None else dataset
     model_shape = kwargs.get("input_shape") or model_info(name)["input_shape"]
@@ -240,7 +247,7 @@ def _prepare(name, recipe, *, dataset, data_dir, epochs, batch_size, lr, seed, s
         channels=model_shape[-1],
         seed=seed,
     )
-    return _Run(name, recipe, data, out, epochs, batch_size, lr, seed, dist, kwargs, started)
+    return _Run(name, recipe, data, out, epochs, batch_size, lr, seed, dist, kwargs, started, chosen)
 
 
 def _build(run: _Run, **overrides) -> keras.Model:
@@ -283,7 +290,7 @@ def _start(run: _Run, **settings) -> None:
     settings = {
         "model": run.name, "dataset": run.data.source, "records": run.data.counts,
         "image_shape": list(run.data.image_shape), "classes": run.data.class_names,
-        "batch_size": run.batch_size, "lr": run.lr, "seed": run.seed, **settings,
+        "batch_size": run.batch_size, "lr": run.lr, "seed": run.seed, "precision": run.precision.name, **settings,
     }
     check_resumable(run.out / "backup" / "run.json", json.loads(json.dumps(settings)), folder=run.out)
 
@@ -315,14 +322,18 @@ def _fit(model, run: _Run, *, epochs, log: EpochLog, backup: ResumableBackup, in
 
 
 def _finish(model, run: _Run, *, train_seconds, epochs_run, log: EpochLog, backup: ResumableBackup,
-            nan_at, command, extra=None):
-    """Evaluates, saves the outputs, prints the one-line result; returns the summary."""
+            nan_at, command, extra=None, build=None):
+    """Evaluates, saves the outputs, prints the one-line result; returns the summary.
+
+    `build()` builds the model's architecture anew (default: `_build(run)`).
+    """
+    build = build or (lambda: _build(run))
     out = run.out
     model_path = out / "model.keras"
     if nan_at is not None:
         latest = backup.latest()  # there is always one: epoch 0 is backed up
         model.load_weights(latest[1])
-        save_model_atomic(_float32(model, lambda: _build(run)), str(model_path))
+        save_model_atomic(_float32(model, build), str(model_path))
         kept = f"the model after epoch {latest[0]}" if latest[0] else "the untrained model"
         if latest[0] == backup.start_epoch and backup.start_epoch:
             kept = f"the model as it started this phase (after epoch {latest[0]})"
@@ -333,7 +344,7 @@ def _finish(model, run: _Run, *, train_seconds, epochs_run, log: EpochLog, backu
     scores = model.evaluate(
         _one_hot(run.data.test, run.data.num_classes), verbose=0, return_dict=True
     )
-    save_model_atomic(_float32(model, lambda: _build(run)), str(model_path))
+    save_model_atomic(_float32(model, build), str(model_path))
     summary = {
         "model": run.name,
         "test_accuracy": float(scores["accuracy"]),
@@ -343,6 +354,9 @@ def _finish(model, run: _Run, *, train_seconds, epochs_run, log: EpochLog, backu
         "batch_size": run.batch_size,
         "lr": run.lr,
         "seed": run.seed,
+        "precision": run.precision.name,
+        "precision_reason": run.precision.reason,
+        "device": run.precision.device.to_json(),
         "train_seconds": round(train_seconds, 2),
         "images_per_second": round(_images_per_epoch(run) * epochs_run / train_seconds, 1)
         if epochs_run and train_seconds > 0 else None,
@@ -363,6 +377,11 @@ def _finish(model, run: _Run, *, train_seconds, epochs_run, log: EpochLog, backu
     figures.draw_curves({run.name: log.rows}, out / "curves.png", f"{run.name} on {run.data.source}")
     shutil.rmtree(run.out / "backup", ignore_errors=True)
     return summary
+
+
+def precision_line(precision: Precision) -> str:
+    """The first line of a run: the precision, why, and the device."""
+    return f"precision {precision.name}: {precision.reason}; on {precision.device.describe()}"
 
 
 def _images_per_epoch(run: _Run) -> int:
@@ -395,6 +414,7 @@ def train(
     strategy: str | None = None,
     out=None,
     image_size: tuple | None = None,
+    precision: str | None = None,
     verbose: int = 1,
     command: str | None = None,
 ) -> dict:
@@ -414,11 +434,17 @@ def train(
         out: Output directory. Defaults to `runs/NAME`.
         image_size: `(height, width)` for folder datasets. Defaults to the
             model's input size.
-        verbose: 1 for a progress bar per epoch, 0 for none.
+        precision: `"auto"`, `"float32"`, `"bfloat16"` or `"float16"` (see
+            `zoo.precision`). Defaults to the recipe's, `"auto"`: bfloat16
+            where this CPU or GPU computes it natively, else float32 (or
+            float16 with loss scaling on an older GPU).
+        verbose: 1 for the precision chosen and a progress bar per epoch, 0
+            for nothing.
         command: The command line recorded in `summary.json`.
 
     Returns:
-        The summary also written to `summary.json`.
+        The summary also written to `summary.json`, with the precision, why
+        it was chosen and the device.
 
     Raises:
         ValueError: For bad arguments or data.
@@ -428,13 +454,15 @@ def train(
     """
     run = _prepare(
         name, get_recipe(name), dataset=dataset, data_dir=data_dir, epochs=epochs, batch_size=batch_size,
-        lr=lr, seed=seed, strategy=strategy, out=out, image_size=image_size,
+        lr=lr, seed=seed, strategy=strategy, out=out, image_size=image_size, precision=precision,
     )
     chief = is_chief(run.strategy)
     if not chief:  # workers write their copies apart and drop them at the end
         run.out = run.out / f"worker-{run.strategy.cluster_resolver.task_id}"
     _start(run, strategy=strategy)
-    with _dtype_policy("mixed_bfloat16" if run.recipe.mixed_precision else None):
+    if verbose:
+        print(precision_line(run.precision), flush=True)
+    with _dtype_policy(run.precision.policy):
         with run.strategy.scope():
             model = _build(run)
             if strategy == "multiworker":
@@ -507,6 +535,7 @@ def finetune(
     seed: int | None = None,
     out=None,
     image_size: tuple | None = None,
+    precision: str | None = None,
     verbose: int = 1,
     command: str | None = None,
 ) -> dict:
@@ -532,7 +561,9 @@ def finetune(
         seed: Makes a CPU run reproducible.
         out: Output directory. Defaults to `runs/NAME-finetune`.
         image_size: `(height, width)`. Defaults to the model's (224x224).
-        verbose: 1 for a progress bar per epoch, 0 for none.
+        precision: As for `train`. Defaults to `"auto"`.
+        verbose: 1 for the precision chosen and a progress bar per epoch, 0
+            for nothing.
         command: The command line recorded in `summary.json`.
 
     Returns:
@@ -555,12 +586,18 @@ def finetune(
     run = _prepare(
         name, recipe, dataset=dataset, data_dir=data_dir, epochs=epochs, batch_size=batch_size,
         lr=lr, seed=seed, strategy=None, out=out if out is not None else Path("runs") / f"{name}-finetune",
-        image_size=image_size,
+        image_size=image_size, precision=precision,
     )
-    model = _finetune_model(name, weights=weights, input_shape=run.data.image_shape, classes=run.data.num_classes)
+    def build(weights=None):
+        return _finetune_model(name, weights=weights, input_shape=run.data.image_shape, classes=run.data.num_classes)
+
+    with _dtype_policy(run.precision.policy):
+        model = build(weights)
     _unfreeze(model, unfreeze)  # fails early when there are not that many blocks
 
     _start(run, weights=str(weights), fine_lr=fine_lr, unfreeze=unfreeze)
+    if verbose:
+        print(precision_line(run.precision), flush=True)
     total = run.epochs + fine_epochs
     seconds = 0.0
     epochs_run = 0
@@ -582,7 +619,7 @@ def finetune(
             break
     return _finish(
         model, run, train_seconds=seconds, epochs_run=epochs_run, log=log, backup=backup,
-        nan_at=nan_at, command=command or f"zoo.training.finetune({name!r}, ...)",
+        nan_at=nan_at, command=command or f"zoo.training.finetune({name!r}, ...)", build=build,
         extra={
             "epochs": max(total, backup.initial_epoch),
             "weights": weights,

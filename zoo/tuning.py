@@ -33,6 +33,7 @@ import keras_tuner as kt
 from zoo import distribution, figures, training
 from zoo._common import check_choice
 from zoo.callbacks import _write_csv, atomic_write, check_resumable, save_model_atomic
+from zoo.precision import choose_precision
 from zoo.registry import create_model, get_model_factory
 
 TUNERS = ("random", "hyperband", "bayesian")
@@ -174,10 +175,11 @@ class ZooHyperModel(kt.HyperModel):
     compiles again so that the recipe's warm-up and cosine decay span its steps.
     """
 
-    def __init__(self, name: str, *, input_shape=None, classes: int = 10):
+    def __init__(self, name: str, *, input_shape=None, classes: int = 10, precision: str = "auto"):
         super().__init__(name=name)
         self.model_name, self.input_shape, self.classes = name, input_shape, classes
         self.recipe = training.RECIPES.get(name)
+        self.precision = choose_precision(precision)
         self.trials_run = 0
 
     def values(self, hp: kt.HyperParameters) -> dict:
@@ -195,7 +197,7 @@ class ZooHyperModel(kt.HyperModel):
         return create_model(self.model_name, **{**self.recipe.model_kwargs, **kwargs, "classes": self.classes})
 
     def build(self, hp):
-        with training._dtype_policy("mixed_bfloat16" if self.recipe.mixed_precision else None):
+        with training._dtype_policy(self.precision.policy):
             model = self.architecture(hp)
         recipe = self._recipe(self.values(hp))
         training._compile_recipe(model, recipe, lr=recipe.lr, total_steps=None)
@@ -231,8 +233,9 @@ class FinetuneHyperModel(ZooHyperModel):
     saved model are phase 2's.
     """
 
-    def __init__(self, name: str, *, input_shape=None, classes: int = 10, weights="imagenet"):
-        super().__init__(name, input_shape=input_shape, classes=classes)
+    def __init__(self, name: str, *, input_shape=None, classes: int = 10, weights="imagenet",
+                 precision: str = "auto"):
+        super().__init__(name, input_shape=input_shape, classes=classes, precision=precision)
         self.recipe, self.phase2 = training.FINETUNE_RECIPES[name]
         self.weights = weights
 
@@ -242,7 +245,8 @@ class FinetuneHyperModel(ZooHyperModel):
         )
 
     def build(self, hp):
-        model = self.architecture(hp)
+        with training._dtype_policy(self.precision.policy):
+            model = self.architecture(hp)
         training._compile_recipe(model, self.recipe, lr=self.values(hp)["lr"], total_steps=None)
         return model
 
@@ -272,7 +276,7 @@ def _check_model(name: str) -> None:
 
 
 def hypermodel(name: str, *, input_shape: tuple | None = None, classes: int = 10,
-               weights: str | None = None) -> kt.HyperModel:
+               weights: str | None = None, precision: str = "auto") -> kt.HyperModel:
     """Returns the search space of a zoo model as a `keras_tuner.HyperModel`.
 
     Every hyperparameter of `SEARCH_SPACES[name]` defaults to the recipe's or
@@ -285,6 +289,8 @@ def hypermodel(name: str, *, input_shape: tuple | None = None, classes: int = 10
         classes: Number of classes. Defaults to 10.
         weights: For vgg16 and vgg19, `"imagenet"` or a keras.applications
             weights file. Defaults to None (`"imagenet"`).
+        precision: The trials' compute precision, see `zoo.precision`.
+            Defaults to `"auto"`, chosen for this machine.
 
     Returns:
         A `ZooHyperModel`; for vgg16 and vgg19 a `FinetuneHyperModel`.
@@ -305,10 +311,11 @@ def hypermodel(name: str, *, input_shape: tuple | None = None, classes: int = 10
     _check_model(name)
     if name in training.FINETUNE_RECIPES:
         weights = "imagenet" if weights is None else weights
-        return FinetuneHyperModel(name, input_shape=input_shape, classes=classes, weights=weights)
+        return FinetuneHyperModel(name, input_shape=input_shape, classes=classes, weights=weights,
+                                   precision=precision)
     if weights is not None:
         raise ValueError(f"`weights` is for the fine-tuning of vgg16 and vgg19. Received: weights={weights!r}")
-    return ZooHyperModel(name, input_shape=input_shape, classes=classes)
+    return ZooHyperModel(name, input_shape=input_shape, classes=classes, precision=precision)
 
 
 def _recipe_first(oracle_class):
@@ -364,8 +371,8 @@ def _last_line(text: str) -> str:
 
 def tune(name: str, *, dataset: str | None = None, data_dir=None, tuner: str = "random", max_trials: int = 10,
          epochs: int | None = None, seed: int | None = None, out=None, weights: str | None = None,
-         image_size: tuple | None = None, chief_timeout: float = 120.0, verbose: int = 1,
-         command: str | None = None) -> dict:
+         image_size: tuple | None = None, chief_timeout: float = 120.0, precision: str | None = None,
+         verbose: int = 1, command: str | None = None) -> dict:
     """Searches a zoo model's hyperparameters and writes the results.
 
     Writes into `out`: `best.keras` (the best trial's model, float32),
@@ -389,7 +396,9 @@ def tune(name: str, *, dataset: str | None = None, data_dir=None, tuner: str = "
             Defaults to None (`"imagenet"`).
         image_size: `(height, width)` for folders. Defaults to the model's.
         chief_timeout: Seconds a worker waits for the chief. Defaults to 120.
-        verbose: 1 for keras-tuner's reports and a line per epoch, 0 for none.
+        precision: As for `zoo.training.train`. Defaults to `"auto"`.
+        verbose: 1 for the precision chosen, keras-tuner's reports and a
+            line per epoch, 0 for none.
         command: The command line recorded in `best_hyperparameters.json`.
 
     Returns:
@@ -424,17 +433,21 @@ def tune(name: str, *, dataset: str | None = None, data_dir=None, tuner: str = "
     run = training._prepare(
         name, dataclasses.replace(recipe, validation_split=recipe.validation_split or VALIDATION_SPLIT),
         dataset=dataset, data_dir=data_dir, epochs=epochs, batch_size=None, lr=None, seed=seed, strategy=None,
-        out=out if out is not None else Path("runs") / f"{name}-tune", image_size=image_size,
+        out=out if out is not None else Path("runs") / f"{name}-tune", image_size=image_size, precision=precision,
     )
     if not run.data.counts["validation"]:
         raise ValueError(f"The search needs validation images; {run.data.source} holds none.")
-    model = hypermodel(name, input_shape=run.data.image_shape, classes=run.data.num_classes, weights=weights)
+    model = hypermodel(name, input_shape=run.data.image_shape, classes=run.data.num_classes, weights=weights,
+                       precision=run.precision.name)
     model.build(kt.HyperParameters())  # checks weights and shapes before anything is written
-    settings = {"model": name, "tuner": tuner, "dataset": run.data.source, "epochs": run.epochs}
+    settings = {"model": name, "tuner": tuner, "dataset": run.data.source, "epochs": run.epochs,
+                "precision": run.precision.name}
     if role == "worker":
         distribution.wait_for_chief(chief_timeout)
     else:
         check_resumable(run.out / "search.json", settings, what="search")
+    if verbose:
+        print(training.precision_line(run.precision), flush=True)
     search = make_tuner(model, tuner, max_trials=max_trials, epochs=run.epochs, seed=seed, directory=run.out)
     fit_kwargs = {"validation_data": run.data.validation, "epochs": run.epochs, "verbose": 2 if verbose else 0}
     if finetuning:
@@ -459,7 +472,8 @@ def tune(name: str, *, dataset: str | None = None, data_dir=None, tuner: str = "
                 "out": str(run.out)}
     summary = _write_results(search, model, run, settings)
     summary.update(max_trials=max_trials, seed=seed, seconds=round(time.perf_counter() - started, 2),
-                   command=command or f"zoo.tuning.tune({name!r}, ...)", versions=training._versions())
+                   command=command or f"zoo.tuning.tune({name!r}, ...)", versions=training._versions(),
+                   precision_reason=run.precision.reason, device=run.precision.device.to_json())
     atomic_write(str(run.out / "best_hyperparameters.json"), lambda f: json.dump(summary, f, indent=2))
     return summary
 
