@@ -129,6 +129,18 @@ class TestRawFiles:
 
 
 class TestLoadDataset:
+    def test_a_missing_or_broken_sample_is_named(self, tmp_path, monkeypatch, capsys):
+        monkeypatch.setattr(data, "SAMPLES_DIR", tmp_path)
+        code, stdout, err = run(capsys, "train", "mnist_convnet", "--dataset", "mnist:sample", "--out",
+                                str(tmp_path / "run"))
+        assert code == 1 and stdout == ""
+        assert "mnist:sample data shipped with keras-zoo is missing" in err and "--force-reinstall" in err
+        assert "Errno" not in err and "Received: dataset='mnist:sample'" in err
+        (tmp_path / "cifar10.npz").write_bytes(b"PK\x03\x04 not a zip")
+        with pytest.raises(ValueError, match="Could not read .*cifar10.npz"):
+            data.read_sample("cifar10:sample")
+        assert not (tmp_path / "run").exists()
+
     def test_mnist_sample(self):
         ds = load_dataset("mnist:sample", batch_size=64, augment="digits", seed=1)
         assert ds.image_shape == (28, 28, 1) and ds.num_classes == 10

@@ -98,3 +98,9 @@ def test_wheel_built_with_the_oldest_setuptools_works_outside_the_checkout(tmp_p
                             capture_output=True, text=True, timeout=300)
     assert listed.returncode == 0 and listed.stderr == "", listed.stderr[-3000:]
     assert any(line.startswith("| vgg16 |") for line in listed.stdout.splitlines())
+    # The demo's first command, as a user runs it after `pip install keras-zoo`.
+    trained = subprocess.run([str(site / "bin" / "zoo"), "train", "mnist_convnet", "--dataset", "mnist:sample",
+                              "--epochs", "1", "--out", "run"], cwd=cwd, env=env, capture_output=True, text=True,
+                             timeout=600)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert "mnist_convnet: test accuracy" in trained.stdout and (cwd / "run" / "model.keras").is_file()

@@ -25,6 +25,7 @@ import dataclasses
 import gzip
 import pickle
 import socket
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -171,8 +172,17 @@ def read_raw(name: str, data_dir) -> tuple | None:
 def read_sample(name: str):
     """Reads a sample shipped with the package: `mnist:sample` or `cifar10:sample`."""
     path = SAMPLES_DIR / f"{name.split(':')[0]}.npz"
-    with np.load(path, allow_pickle=False) as f:
-        return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"]), [str(n) for n in f["class_names"]]
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"The {name} data shipped with keras-zoo is missing: no {str(path)!r}. Reinstall the package "
+            f"(pip install --force-reinstall keras-zoo) or use --dataset {name.split(':')[0]} with --data-dir. "
+            f"Received: dataset={name!r}"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"]), [str(n) for n in f["class_names"]]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise _corrupt(path, e) from None
 
 
 def network_available(host=TFDS_HOST, timeout=NETWORK_TIMEOUT_S) -> bool:
