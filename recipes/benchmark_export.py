@@ -20,8 +20,9 @@ accuracy says little, the export figures are the point.
 Targets (the export issue), per model: int8 top-1 within 0.3 points of
 Keras; batch-1 int8 latency at least 10x lower than calling the Keras model
 (`model(x)`); int8 file at most a third of the float TFLite file. With
---record, writes the figures to zoo/results.json (`models.NAME.export`, other
-keys kept) and docs/benchmarks/export.md.
+--record, writes the figures to zoo/results.json (`models.NAME.export.KEY`,
+KEY this kind of machine, other keys kept) and docs/benchmarks/export.md,
+which lists every kind of machine recorded.
 
     python recipes/benchmark_export.py --data-dir ../shared/data --record
 """
@@ -40,7 +41,7 @@ from benchmark_training import write_page
 
 from zoo import bench
 from zoo.export import size_bytes
-from zoo.registry import update_results
+from zoo.registry import RESULTS_PATH, by_machine, machine_key, update_results
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = {
@@ -177,32 +178,39 @@ def target_lines(result):
             for key, t in result["targets"].items()]
 
 
-def record(results, host, date, runs):
+def record(results, host, key, date, runs):
     def update(stored):
         for name, result in results.items():
-            stored.setdefault("models", {}).setdefault(name, {})["export"] = {
+            stored.setdefault("models", {}).setdefault(name, {}).setdefault("export", {})[key] = {
                 **result,
                 "data": "subset of the official files (../shared/data), not the full dataset",
                 "latency": f"batch 1, median of {runs} calls after {WARMUP} warm-up calls; TFLite: "
                            f"ai_edge_litert interpreter, {THREADS} threads",
-                "command": COMMAND, "measured": date, "machine": host,
+                "command": COMMAND, "measured": date, "machine": host, "machine_key": key,
             }
 
     update_results(update)
+    write_page("export.md", page_lines(json.loads(RESULTS_PATH.read_text())["models"]))
+
+
+def page_lines(models: dict) -> list[str]:
+    """docs/benchmarks/export.md: every model on every kind of machine recorded."""
     lines = [
         "# Export benchmark", "",
-        f"Measured by `{COMMAND}` on {host}, {date}.",
-        f"Batch-1 latency is the median of {runs} calls after {WARMUP} warm-up calls, a real test image",
-        "in and the output out, conversions included; TFLite files run in the plain `ai_edge_litert`",
-        f"interpreter with {THREADS} threads. Accuracy is top-1 on the test images of the real subsets",
+        f"Measured by `{COMMAND}`, on the machine named in each section.",
+        "Batch-1 latency is the median of many calls after warm-up calls (each section says how many), a",
+        "real test image in and the output out, conversions included; TFLite files run in the plain",
+        "`ai_edge_litert` interpreter. Accuracy is top-1 on the test images of the real subsets",
         "in `../shared/data` (MNIST 5,000, CIFAR-10 423), not the full test sets; the largest absolute",
         "difference and the top-1 agreement with Keras are the export's own parity report, on the first",
         "500 of those images.",
     ]
-    for name, result in results.items():
-        lines += ["", f"## {name} on {result['dataset']}", "", f"Model: {result['model']}.", ""]
-        lines += table(result) + [""] + target_lines(result)
-    write_page("export.md", lines)
+    for name in TASKS:
+        for _, result in by_machine(models.get(name, {}).get("export")):
+            lines += ["", f"## {name} on {result['dataset']}, on {result['machine']} ({result['measured']})", "",
+                      f"Model: {result['model']}. Latency: {result['latency']}.", ""]
+            lines += table(result) + [""] + target_lines(result)
+    return lines
 
 
 def main():
@@ -216,7 +224,7 @@ def main():
     parser.add_argument("--out", default="runs/benchmark_export")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    host, date = bench.machine(), datetime.date.today().isoformat()
+    host, key, date = bench.machine(), machine_key(), datetime.date.today().isoformat()
     results = {}
     for name in args.task or list(TASKS):
         out = ROOT / args.out / name
@@ -230,10 +238,10 @@ def main():
         print("\n".join("   " + line for line in table(result) + target_lines(result)), flush=True)
     raw = ROOT / args.out / "results.json"
     raw.parent.mkdir(parents=True, exist_ok=True)
-    raw.write_text(json.dumps({"machine": host, "results": results}, indent=2) + "\n")
+    raw.write_text(json.dumps({"machine": host, "machine_key": key, "results": results}, indent=2) + "\n")
     print(f"raw results in {raw}")
     if args.record:
-        record(results, host, date, args.runs)
+        record(results, host, key, date, args.runs)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import tensorflow as tf
 from zoo import bench
 from zoo.data import read_sample
 from zoo.layers import LeungMalikFilters
-from zoo.registry import RESULTS_PATH, update_results
+from zoo.registry import RESULTS_PATH, machine_key, update_results
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 64
@@ -71,10 +71,13 @@ def main():
             "speedup": round(speedup, 2),
             "max_abs_error": error,
             "machine": bench.machine(),
+            "machine_key": machine_key(),
             "measured": datetime.date.today().isoformat(),
             "command": "python recipes/benchmark_filters.py --record",
         }
-        update_results(lambda stored: stored.setdefault("layers", {}).update(LeungMalikFilters=figures))
+        # Beside the figures of other kinds of machine, never over them.
+        update_results(lambda stored: stored.setdefault("layers", {}).setdefault("LeungMalikFilters", {})
+                       .update({figures["machine_key"]: figures}))
         print(f"recorded in {RESULTS_PATH.relative_to(ROOT)}")
 
 

@@ -6,9 +6,13 @@ the whole command (Python start-up included), and prints both sides and
 their ratio. With --record, writes the figures to zoo/results.json (read by
 `zoo.model_info`) and docs/benchmarks/training.md.
 
-Targets (the training issue): MNIST subset, mnist_convnet >= 99.4 % in at
-most half the reference's wall time; CIFAR-10 subset, cifar10_net >= 65 % in
-at most half the reference's wall time.
+The figures are recorded under this kind of machine (`cpu-avx512-bf16`,
+`cpu-avx2`, ...: see `zoo.precision.Device.key`), beside those of other
+kinds, and the page lists every kind recorded.
+
+Targets (issue 12), on either kind of CPU: MNIST subset, mnist_convnet
+>= 99.1 % in at most 0.35x the reference's wall time; CIFAR-10 subset,
+cifar10_net >= 78 % in at most 0.35x the reference's wall time.
 
     python recipes/benchmark_training.py --data-dir ../shared/data --record
 """
@@ -24,7 +28,7 @@ import time
 from pathlib import Path
 
 from zoo import bench
-from zoo.registry import RESULTS_PATH, update_results
+from zoo.registry import RESULTS_PATH, by_machine, machine_key, update_results
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = {
@@ -32,16 +36,16 @@ TASKS = {
         "model": "mnist_convnet",
         "reference": "recipes/reference/keras_mnist_convnet.py",
         "reference_name": 'Keras "Simple MNIST convnet" (15 epochs)',
-        "target_accuracy": 0.994,
+        "target_accuracy": 0.991,
     },
     "cifar10": {
         "model": "cifar10_net",
         "reference": "recipes/reference/keras_cifar10_cnn.py",
         "reference_name": "Keras cifar10_cnn (50 epochs)",
-        "target_accuracy": 0.65,
+        "target_accuracy": 0.78,
     },
 }
-TARGET_RATIO = 0.5
+TARGET_RATIO = 0.35
 
 
 def timed(command, env=None):
@@ -74,17 +78,19 @@ def run_zoo(task, data_dir, out_dir, shown_data_dir):
         "train_seconds": summary["train_seconds"],
         "images_per_second": summary["images_per_second"],
         "epochs": summary["epochs"],
+        "precision": summary["precision"],
         "records": summary["records"],
         "command": f"zoo train {model} --dataset {task} --data-dir {shown_data_dir}",
     }
 
 
-def _store(stored, results, machine):
-    """Puts each task's accuracy and training time into the results file's dict."""
+def _store(stored, results, machine, key):
+    """Puts each task's accuracy and training time into the results file's
+    dict, under this kind of machine, beside the others."""
     models = stored.setdefault("models", {})
     for task, r in results.items():
         entry = models.setdefault(TASKS[task]["model"], {})
-        entry.setdefault("accuracy", {})[task] = {
+        entry.setdefault("accuracy", {}).setdefault(key, {})[task] = {
             "top1": round(r["zoo"]["accuracy"], 4),
             "test_images": r["zoo"]["records"]["test"],
             "train_images": r["zoo"]["records"]["train"],
@@ -92,38 +98,55 @@ def _store(stored, results, machine):
             "command": r["zoo"]["command"],
             "measured": r["date"],
             "machine": machine,
+            "machine_key": key,
         }
-        entry["training"] = {
-            task: {
-                **{k: r["zoo"][k] for k in ("wall_seconds", "train_seconds", "images_per_second", "epochs")},
-                "reference": {"name": TASKS[task]["reference_name"], **r["reference"]},
-                "time_ratio": r["ratio"],
-                "measured": r["date"],
-                "machine": machine,
-            }
+        entry.setdefault("training", {}).setdefault(key, {})[task] = {
+            **{k: r["zoo"][k] for k in ("wall_seconds", "train_seconds", "images_per_second", "epochs")
+               if k in r["zoo"]},
+            **({"precision": r["zoo"]["precision"]} if "precision" in r["zoo"] else {}),
+            "reference": {"name": TASKS[task]["reference_name"], **r["reference"]},
+            "time_ratio": r["ratio"],
+            "measured": r["date"],
+            "machine": machine,
+            "machine_key": key,
         }
 
 
-def record(results, machine):
-    update_results(lambda stored: _store(stored, results, machine))
+def page_lines(models: dict) -> list[str]:
+    """docs/benchmarks/training.md: every task on every kind of machine recorded."""
     lines = [
         "# Training benchmark",
         "",
-        f"Measured by `python recipes/benchmark_training.py --data-dir ../shared/data --record` on {machine}.",
-        "Wall time is the whole command, Python start-up included. The data are subsets of the",
-        "official files (MNIST: 14,262 train / 5,000 test; CIFAR-10: 4,660 train / 423 test), not",
-        "the full datasets.",
+        "Measured by `python recipes/benchmark_training.py --data-dir ../shared/data --record`, the",
+        "reference and `zoo train` one after the other on the machine named in each row. Wall time is the",
+        "whole command, Python start-up included. The data are subsets of the official files (MNIST:",
+        "14,262 train / 5,000 test; CIFAR-10: 4,660 train / 423 test), not the full datasets.",
+        f"Targets: mnist_convnet >= {TASKS['mnist']['target_accuracy']:.1%} and cifar10_net >= "
+        f"{TASKS['cifar10']['target_accuracy']:.0%}, each in at most {TARGET_RATIO}x the reference's wall time.",
         "",
-        "| task | reference | reference top-1 | reference wall | zoo model | zoo top-1 | zoo wall | time ratio |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| task | machine | date | reference | reference top-1 | reference wall | zoo model | precision | zoo top-1 "
+        "| zoo wall | time ratio |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for task, r in results.items():
-        ref, zoo = r["reference"], r["zoo"]
-        lines.append(
-            f"| {task} | {TASKS[task]['reference_name']} | {ref['accuracy']:.2%} | {ref['wall_seconds']:.0f} s "
-            f"| {TASKS[task]['model']} | {zoo['accuracy']:.2%} | {zoo['wall_seconds']:.0f} s | {r['ratio']:.2f} |"
-        )
-    write_page("training.md", lines)
+    for task, spec in TASKS.items():
+        entry = models.get(spec["model"], {})
+        accuracy = entry.get("accuracy", {})
+        for key, tasks in by_machine(entry.get("training")):
+            if task not in tasks:
+                continue
+            t, ref = tasks[task], tasks[task]["reference"]
+            top1 = accuracy.get(key, {}).get(task, {}).get("top1")
+            lines.append(
+                f"| {task} | {t['machine']} | {t['measured']} | {ref['name']} | {ref['accuracy']:.2%} "
+                f"| {ref['wall_seconds']:.0f} s | {spec['model']} | {t['precision']} "
+                f"| {top1:.2%} | {t['wall_seconds']:.0f} s | {t['time_ratio']:.2f} |"
+            )
+    return lines
+
+
+def record(results, machine, key):
+    update_results(lambda stored: _store(stored, results, machine, key))
+    write_page("training.md", page_lines(json.loads(RESULTS_PATH.read_text())["models"]))
 
 
 def write_page(filename, lines):
@@ -142,7 +165,8 @@ def main():
     parser.add_argument("--out", default="runs/benchmark")
     args = parser.parse_args()
     data_dir = os.path.abspath(args.data_dir)
-    host = bench.machine()
+    host, key = bench.machine(), machine_key()
+    print(f"on {host} (figures recorded under {key!r})", flush=True)
     results = {}
     for task in args.task or list(TASKS):
         print(f"== {task}: reference ...", flush=True)
@@ -162,10 +186,10 @@ def main():
         )
     raw = ROOT / args.out / "results.json"
     raw.parent.mkdir(parents=True, exist_ok=True)
-    raw.write_text(json.dumps({"machine": host, "results": results}, indent=2) + "\n")
+    raw.write_text(json.dumps({"machine": host, "machine_key": key, "results": results}, indent=2) + "\n")
     print(f"raw results in {raw}")
     if args.record:
-        record(results, host)
+        record(results, host, key)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 - docs/models/NAME.md: each model's card (`zoo info NAME --markdown`);
 - docs/models.md and the README: the `zoo list` tables;
-- docs/tuning.md: the search-space table.
+- docs/tuning.md: the search-space table;
+- docs/benchmarks/training.md and export.md: the recorded figures of every
+  kind of machine.
 
 Run it after a benchmark records new figures; tests/test_docs.py fails while
 any of these is stale.
@@ -10,6 +12,7 @@ any of these is stale.
     python recipes/make_docs.py
 """
 
+import json
 import os
 import re
 import subprocess
@@ -47,7 +50,16 @@ def main():
     replace_block(ROOT / "README.md", "$ zoo list", "```", zoo("list"))
     replace_block(ROOT / "docs" / "tuning.md", "<!-- begin: search spaces -->", "<!-- end: search spaces -->",
                   tuning.search_space_markdown())
-    print("rewrote docs/models/*.md, docs/models.md, docs/tuning.md and the README's zoo list")
+    # The benchmark pages list every kind of machine recorded in zoo/results.json.
+    import benchmark_export
+    import benchmark_training
+
+    models = json.loads((ROOT / "zoo" / "results.json").read_text())["models"]
+    for page, lines in (("training.md", benchmark_training.page_lines(models)),
+                        ("export.md", benchmark_export.page_lines(models))):
+        (ROOT / "docs" / "benchmarks" / page).write_text("\n".join(lines) + "\n")
+    print("rewrote docs/models/*.md, docs/models.md, docs/tuning.md, docs/benchmarks/{training,export}.md "
+          "and the README's zoo list")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from conftest import assert_one_line_error
 from test_cli import run
 
 from zoo import baselines, bench
-from zoo.precision import choose_precision
+from zoo.precision import choose_precision, current_device
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +43,17 @@ def test_figures(results):
 
 def test_record(results, tmp_path):
     path, page = tmp_path / "results.json", tmp_path / "bench.md"
-    path.write_text(json.dumps({"models": {"mnist_convnet": {"accuracy": {"mnist": {"top1": 0.99}}}}}))
+    other = {"cpu-other": {"zoo": {"params": 1}}}
+    path.write_text(json.dumps({"models": {"mnist_convnet": {"accuracy": {"cpu-x": {"mnist": {"top1": 0.99}}},
+                                                             "bench": other}}}))
     bench.record(results, path, page)
     stored = json.loads(path.read_text())["models"]["mnist_convnet"]
-    assert stored["accuracy"] == {"mnist": {"top1": 0.99}}  # other figures kept
-    assert stored["bench"]["zoo"]["params"] == 93_322 and stored["bench"]["peak_gflops"] == results["peak_gflops"]
+    assert stored["accuracy"] == {"cpu-x": {"mnist": {"top1": 0.99}}}  # other figures kept
+    key = results["machine_key"]
+    assert key == current_device().key and stored["bench"]["cpu-other"] == other["cpu-other"]  # beside, not over
+    mine = stored["bench"][key]
+    assert mine["zoo"]["params"] == 93_322 and mine["peak_gflops"] == results["peak_gflops"]
+    assert mine["machine"] == results["machine"] and mine["precision"] == results["precision"]
     text = page.read_text()
     assert "| mnist_convnet | 93,322 |" in text and "| mnist_convnet | tflite_int8 |" in text
 
@@ -75,7 +81,8 @@ def test_record_needs_a_source_checkout(capsys, monkeypatch, tmp_path):
 def _keras_only(results: dict, accelerator: str) -> dict:
     """`results` as a run on another backend's GPU would give them: Keras timed alone."""
     gpu = json.loads(json.dumps(results))
-    gpu.update(accelerator=accelerator, backend="jax", machine=f"{accelerator}, 16 logical CPUs")
+    gpu.update(accelerator=accelerator, backend="jax", machine=f"{accelerator}, 16 logical CPUs",
+               machine_key="gpu-" + "-".join(accelerator.split(" (")[0].lower().split()))
     for result in gpu["models"].values():
         for side in ("zoo", "baseline"):
             result[side]["inference"] = {"keras": result[side]["inference"]["keras"]}
@@ -84,15 +91,17 @@ def _keras_only(results: dict, accelerator: str) -> dict:
 
 
 def test_record_a_gpu_run_beside_the_cpu_figures(results, tmp_path, monkeypatch):
-    monkeypatch.setattr(bench, "GPU_DOCS_PAGE", tmp_path / "bench-gpu.md")  # not the checkout's page
+    monkeypatch.setattr(bench, "DOCS", tmp_path)  # not the checkout's pages
     path = tmp_path / "results.json"
-    bench.record(results, path, tmp_path / "bench.md")
+    bench.record(results, path)
     page = bench.record(_keras_only(results, "NVIDIA H100 80GB HBM3 (1 GPU)"), path)
-    assert page == bench.GPU_DOCS_PAGE and page.read_text().startswith("# zoo bench on NVIDIA H100")
-    stored = json.loads(path.read_text())["models"]["mnist_convnet"]
-    assert stored["bench"]["machine"] == results["machine"]  # the CPU figures stay model_info's source
-    assert stored["bench_gpu"]["accelerator"] == "NVIDIA H100 80GB HBM3 (1 GPU)"
-    assert set(stored["bench_gpu"]["zoo"]["inference"]) == {"keras"}
+    assert page == tmp_path / "bench-gpu-nvidia-h100-80gb-hbm3.md"
+    assert page.read_text().startswith("# zoo bench on NVIDIA H100")
+    assert (tmp_path / f"bench-{results['machine_key']}.md").exists()
+    stored = json.loads(path.read_text())["models"]["mnist_convnet"]["bench"]
+    assert stored[results["machine_key"]]["machine"] == results["machine"]  # the CPU figures stay
+    gpu = stored["gpu-nvidia-h100-80gb-hbm3"]
+    assert gpu["accelerator"] == "NVIDIA H100 80GB HBM3 (1 GPU)" and set(gpu["zoo"]["inference"]) == {"keras"}
 
 
 def test_markdown_of_a_keras_only_run(results):

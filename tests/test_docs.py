@@ -51,27 +51,72 @@ def test_docstring_args():
     assert args["padding"].startswith("Convolution padding") and "Defaults to" in args["padding"]
 
 
+def _cpu(record: dict) -> str:
+    """The machine of a record without its CPU count: `AMD EPYC (CPU, AVX-512 BF16)`."""
+    return record["machine"].rsplit(", ", 1)[0]
+
+
 def test_readme_figures_are_the_recorded_ones():
-    """The README's training and export tables quote zoo/results.json."""
+    """The README's training and export tables quote zoo/results.json, each figure with its CPU."""
     readme = (ROOT / "README.md").read_text()
-    results = json.loads((ROOT / "zoo" / "results.json").read_text())["models"]
+    stored = json.loads((ROOT / "zoo" / "results.json").read_text())
+    results = stored["models"]
     for name, task in (("mnist_convnet", "mnist"), ("cifar10_net", "cifar10")):
-        training = results[name]["training"][task]
-        reference = training["reference"]
-        accuracy = results[name]["accuracy"][task]["top1"]
-        row = (f"{100 * reference['accuracy']:.2f} % in {reference['wall_seconds']:.0f} s | {name}: "
-               f"{100 * accuracy:.2f} % in {training['wall_seconds']:.0f} s | {training['time_ratio']:.2f} |")
-        assert row in readme, row
-    for name, export in ((n, results[n]["export"]) for n in ("mnist_convnet", "cifar10_net", "vgg16")):
-        keras_top1, int8_top1 = export["runtimes"]["keras"]["top1"], export["runtimes"]["tflite_int8"]["top1"]
-        assert f"| {100 * keras_top1:.2f} % / {100 * int8_top1:.2f} % |" in readme, name
-    lm = json.loads((ROOT / "zoo" / "results.json").read_text())["layers"]["LeungMalikFilters"]
-    error = f"{lm['max_abs_error']:.1e}".replace("e-0", "e-")
+        assert results[name]["training"], name
+        for key, tasks in results[name]["training"].items():
+            training = tasks[task]
+            reference = training["reference"]
+            accuracy = results[name]["accuracy"][key][task]["top1"]
+            # 'Keras "Simple MNIST convnet" (15 epochs)' reads 'Simple MNIST convnet, 15 epochs'.
+            example, epochs = re.fullmatch(r'Keras "?([^"(]+?)"? \((.+)\)', reference["name"]).groups()
+            row = (f"| {_cpu(training)} | {example}, {epochs}: "
+                   f"{100 * reference['accuracy']:.2f} % in {reference['wall_seconds']:.0f} s | {name}: "
+                   f"{100 * accuracy:.2f} % in {training['wall_seconds']:.0f} s | {training['time_ratio']:.2f} |")
+            assert row in readme, row
+    export_section = readme.split("benchmark_export.py")[1].split("## Benchmarks")[0]
+    for name in ("mnist_convnet", "cifar10_net", "vgg16"):
+        for key, export in results[name]["export"].items():
+            keras_top1, int8_top1 = export["runtimes"]["keras"]["top1"], export["runtimes"]["tflite_int8"]["top1"]
+            assert f"| {100 * keras_top1:.2f} % / {100 * int8_top1:.2f} % |" in export_section, name
+            assert _cpu(export) in " ".join(export_section.split()), key
     words = " ".join(readme.split())
-    assert f"within {error} of a dense 49x49 convolution and {lm['speedup']:.2f}x faster on " \
-        f"{lm['images'].split()[0]} real 64x64 images" in words
     layers_page = " ".join((ROOT / "docs" / "layers.md").read_text().split())
-    assert f"({lm['speedup']:.2f}x, max abs error {error}," in layers_page
+    for key, lm in stored["layers"]["LeungMalikFilters"].items():
+        error = f"{lm['max_abs_error']:.1e}".replace("e-0", "e-")
+        assert f"within {error} of a dense 49x49 convolution and {lm['speedup']:.2f}x faster on " \
+            f"{lm['images'].split()[0]} real 64x64 images on an {_cpu(lm)}" in words
+        assert f"({lm['speedup']:.2f}x, max abs error {error}, on 2 cores of an {_cpu(lm)})" in layers_page
+
+
+def test_every_figure_is_recorded_under_the_kind_of_machine_it_names():
+    """zoo/results.json keeps one record per kind of machine: each says which, and its key matches."""
+    stored = json.loads((ROOT / "zoo" / "results.json").read_text())
+    records = [r for m in stored["models"].values() for section in ("export", "bench") for r in
+               (m.get(section) or {}).items()]
+    records += [(k, r) for m in stored["models"].values() for section in ("accuracy", "training")
+                for k, tasks in (m.get(section) or {}).items() for r in tasks.values()]
+    records += list(stored["layers"]["LeungMalikFilters"].items())
+    assert len(records) > 10
+    for key, record in records:
+        assert record["machine_key"] == key, record
+        assert ("(GPU" in record["machine"] or "H100" in record["machine"]) == key.startswith("gpu-"), record
+        if key == "cpu-avx512-bf16":
+            assert "(CPU, AVX-512 BF16)" in record["machine"]
+
+
+def test_benchmark_pages_are_current():
+    """docs/benchmarks/training.md and export.md list what zoo/results.json holds."""
+    import subprocess
+    import sys
+
+    script = ("import json, sys; sys.path.insert(0, 'recipes'); import benchmark_training, benchmark_export;"
+              "m = json.load(open('zoo/results.json'))['models'];"
+              "print(json.dumps([benchmark_training.page_lines(m), benchmark_export.page_lines(m)]))")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+    training, export = json.loads(done.stdout)
+    for page, lines in (("training.md", training), ("export.md", export)):
+        text = (ROOT / "docs" / "benchmarks" / page).read_text()
+        assert text == "\n".join(lines) + "\n", f"regenerate {page} with `python recipes/make_docs.py`"
 
 
 def test_ci_runs_the_readme_test_command():

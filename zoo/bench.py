@@ -17,7 +17,9 @@ Real images from the samples shipped with the package feed every measurement
 (int8 calibration included). Training FLOPs are counted as three times the
 forward pass (forward, and the two products of the backward pass).
 `record` writes the figures to `zoo/results.json` (read by
-`zoo.model_info`) and a Markdown table to `docs/benchmarks/bench.md`.
+`zoo.model_info`), beside the figures of other kinds of machine, and a
+Markdown table to `docs/benchmarks/bench-KEY.md` (KEY: `cpu-avx512-bf16`,
+`cpu-avx2`, `gpu-nvidia-h200`, ...).
 """
 
 from __future__ import annotations
@@ -43,8 +45,12 @@ RUNTIMES = ("keras", "saved_model", "tflite_float32", "tflite_int8")
 CALIBRATION_IMAGES = 200
 # `record` writes into a source checkout: the package's results file and the docs.
 CHECKOUT = Path(__file__).resolve().parents[1]
-DOCS_PAGE = CHECKOUT / "docs" / "benchmarks" / "bench.md"
-GPU_DOCS_PAGE = CHECKOUT / "docs" / "benchmarks" / "bench-gpu.md"
+DOCS = CHECKOUT / "docs" / "benchmarks"
+
+
+def bench_page(key: str) -> Path:
+    """The page of one kind of machine's figures: `docs/benchmarks/bench-KEY.md`."""
+    return DOCS / f"bench-{key}.md"
 
 
 def accelerator() -> str | None:
@@ -307,7 +313,8 @@ def run(names: list[str] | None = None, *, steps: int = 32, rounds: int = 3, run
     progress(training.precision_line(chosen))
     progress(f"matmul probe: {peaks['float32']:,.1f} GFLOP/s float32, {peaks['bfloat16']:,.1f} GFLOP/s bfloat16")
     results = {
-        "machine": machine(), "accelerator": accelerator(), "backend": keras.backend.backend(),
+        "machine": machine(), "machine_key": chosen.device.key, "accelerator": accelerator(),
+        "backend": keras.backend.backend(),
         "precision": {"name": chosen.name, "reason": chosen.reason}, "device": chosen.device.to_json(),
         "peak_gflops": peaks, "measured": datetime.date.today().isoformat(),
         "command": command or "zoo bench " + " ".join(names), "models": {},
@@ -341,8 +348,7 @@ def summary_line(name: str, result: dict) -> str:
 
 
 def markdown(results: dict) -> str:
-    """The results as a Markdown page (docs/benchmarks/bench.md or, from a
-    GPU, bench-gpu.md)."""
+    """The results as a Markdown page (`bench_page(results["machine_key"])`)."""
     backend = results.get("backend", "tensorflow")
     measured_runtimes = [r for r in RUNTIMES if r in next(iter(results["models"].values()))["zoo"]["inference"]]
     lines = [
@@ -409,18 +415,21 @@ def _percent(fraction: float) -> str:
 def record(results: dict, results_path: Path = RESULTS_PATH, page: Path | None = None) -> Path:
     """Merges the figures into `zoo/results.json` and writes the Markdown page.
 
-    CPU figures go under each model's `"bench"`, the source of `model_info`;
-    a run on a GPU goes under `"bench_gpu"` and its own page. Returns the page.
+    Each model's `"bench"` holds one record per kind of machine
+    (`results["machine_key"]`, see `zoo.precision.Device.key`): a run on
+    another kind is recorded beside the others, never over them, and gets
+    its own page, `docs/benchmarks/bench-KEY.md`. Returns the page.
     """
     from zoo.callbacks import atomic_write
 
-    on_gpu = bool(results.get("accelerator"))
-    page = page or (GPU_DOCS_PAGE if on_gpu else DOCS_PAGE)
-    keys = ("machine", "accelerator", "backend", "peak_gflops", "measured", "command")
+    key = results["machine_key"]
+    page = page or bench_page(key)
+    keys = ("machine", "machine_key", "accelerator", "backend", "precision", "device", "peak_gflops", "measured",
+            "command")
 
     def update(stored):
         for name, result in results["models"].items():
-            stored.setdefault("models", {}).setdefault(name, {})["bench_gpu" if on_gpu else "bench"] = {
+            stored.setdefault("models", {}).setdefault(name, {}).setdefault("bench", {})[key] = {
                 **result, **{k: results[k] for k in keys if k in results}
             }
 

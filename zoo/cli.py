@@ -31,11 +31,19 @@ def _one_line(error: BaseException, limit: int = 600) -> str:
 
 
 def _top1(measured: dict) -> str:
-    """Measured top-1 accuracies, each naming its data (and whether a subset)."""
-    accuracy = measured.get("accuracy", {})
+    """Measured top-1 accuracies, each naming its data (and whether a subset).
+
+    Of the figures recorded on several kinds of machine, a task shows the
+    latest, so the table is the same on every machine.
+    """
+    latest = {}
+    for tasks in measured.get("accuracy", {}).values():
+        for task, v in tasks.items():
+            if task not in latest or v.get("measured", "") > latest[task].get("measured", ""):
+                latest[task] = v
     return ", ".join(
         f"{v['top1']:.2%} ({k}{' subset' if 'subset' in v.get('data', '') else ''})"
-        for k, v in accuracy.items()
+        for k, v in sorted(latest.items())
     ) or "-"
 
 
@@ -304,6 +312,13 @@ def _read_bench_results(path: str) -> dict:
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise ValueError(f"Not the results of `zoo bench --out` ({type(error).__name__}: {error}). "
                          f"Received: --from {path!r}") from None
+    if "machine_key" not in results:  # written before figures were kept per kind of machine
+        if not results.get("accelerator"):
+            raise ValueError("These results do not say which kind of CPU they come from (they predate "
+                             f"`machine_key`): measure again with `zoo bench --out`. Received: --from {path!r}")
+        from zoo.precision import Device
+
+        results["machine_key"] = Device("gpu", results["accelerator"].split(" (")[0]).key
     return results
 
 
@@ -402,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_precision_argument(p)
     p.add_argument("--out", help="write the results as JSON here")
     p.add_argument("--record", action="store_true",
-                   help="write zoo/results.json and docs/benchmarks/bench.md (bench-gpu.md from a GPU)")
+                   help="write zoo/results.json and docs/benchmarks/bench-MACHINE.md, beside other machines' figures")
     p.add_argument("--from", dest="from_file", metavar="RESULTS",
                    help="measure nothing: take the results a `zoo bench --out` wrote (on another machine, say)")
     p.set_defaults(run=cmd_bench)

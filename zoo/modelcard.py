@@ -18,7 +18,7 @@ import sys
 
 from zoo import training, tuning
 from zoo._common import format_count
-from zoo.registry import get_model_factory, model_info
+from zoo.registry import by_machine, get_model_factory, model_info
 
 
 def docstring_args(fn) -> dict[str, str]:
@@ -93,26 +93,37 @@ def _search_space(name: str) -> list[str]:
 
 
 def _measured(measured: dict) -> list[str]:
+    """The recorded figures, each kind of machine on its own lines (see `zoo.registry.by_machine`)."""
     if not measured:
         return ["No benchmark has recorded figures for this model yet."]
     lines = []
-    for task, a in measured.get("accuracy", {}).items():
-        lines.append(
-            f"- **Accuracy.** {a['top1']:.2%} top-1 on {a['test_images']:,} {task} test images after training on "
-            f"{a['train_images']:,} ({a['data']}), by `{a['command']}`; {a['machine']}, {a['measured']}."
-        )
-    for task, t in measured.get("training", {}).items():
-        ref = t.get("reference")
-        versus = (f", against {ref['accuracy']:.2%} in {ref['wall_seconds']:.0f} s for {ref['name']} "
-                  f"(time ratio {t['time_ratio']:.2f})") if ref else ""
-        lines.append(
-            f"- **Training time.** {t['epochs']} epochs in {t['wall_seconds']:.0f} s for the whole command, "
-            f"{t['images_per_second']:,.0f} images/s{versus}."
-        )
-    bench = measured.get("bench")
-    if bench:
+    for _, tasks in by_machine(measured.get("accuracy")):
+        for task, a in tasks.items():
+            lines.append(
+                f"- **Accuracy.** {a['top1']:.2%} top-1 on {a['test_images']:,} {task} test images after training on "
+                f"{a['train_images']:,} ({a['data']}), by `{a['command']}`; {a['machine']}, {a['measured']}."
+            )
+    for _, tasks in by_machine(measured.get("training")):
+        for task, t in tasks.items():
+            ref = t.get("reference")
+            versus = (f", against {ref['accuracy']:.2%} in {ref['wall_seconds']:.0f} s for {ref['name']} "
+                      f"(time ratio {t['time_ratio']:.2f})") if ref else ""
+            lines.append(
+                f"- **Training time** ({t['machine']}). {t['epochs']} epochs in {t['wall_seconds']:.0f} s for the "
+                f"whole command, {t['images_per_second']:,.0f} images/s{versus}."
+            )
+    for key, bench in by_machine(measured.get("bench")):
         zoo, base = bench["zoo"], bench["baseline"]
         inference = zoo["inference"]
+        page = f"../benchmarks/bench-{key}.md"
+        if bench.get("accelerator"):
+            lines.append(
+                f"- **On a GPU** (`{bench['command']}`, {bench['machine']}, {bench['measured']}): trains at "
+                f"{zoo['train_images_per_second']:,.0f} images/s, {bench['ratios']['train_images_per_second']:.2f}x "
+                f"{base['name']}; batch-1 latency {inference['keras']['batch1_ms']:.2f} ms in Keras. "
+                f"See [the benchmark page]({page})."
+            )
+            continue
         lines.append(
             f"- **Speed** (`{bench['command']}`, {bench['machine']}, {bench['measured']}): trains at "
             f"{zoo['train_images_per_second']:,.0f} images/s ({zoo['train_gflops']:.1f} GFLOP/s, "
@@ -124,26 +135,15 @@ def _measured(measured: dict) -> list[str]:
             f"{bench['ratios']['train_images_per_second']:.2f}x {base['name']}; batch-1 latency "
             f"{inference['keras']['batch1_ms']:.2f} ms in Keras, {inference['saved_model']['batch1_ms']:.2f} ms "
             f"as a SavedModel, {inference['tflite_float32']['batch1_ms']:.3f} ms TFLite float32, "
-            f"{inference['tflite_int8']['batch1_ms']:.3f} ms TFLite int8. See "
-            "[the benchmark page](../benchmarks/bench.md)."
+            f"{inference['tflite_int8']['batch1_ms']:.3f} ms TFLite int8. See [the benchmark page]({page})."
         )
-    gpu = measured.get("bench_gpu")
-    if gpu:
-        zoo = gpu["zoo"]
-        lines.append(
-            f"- **On a GPU** (`{gpu['command']}`, {gpu['machine']}, {gpu['measured']}): trains at "
-            f"{zoo['train_images_per_second']:,.0f} images/s, {gpu['ratios']['train_images_per_second']:.2f}x "
-            f"{gpu['baseline']['name']}; batch-1 latency {zoo['inference']['keras']['batch1_ms']:.2f} ms in Keras. "
-            "See [the GPU benchmark page](../benchmarks/bench-gpu.md)."
-        )
-    export = measured.get("export")
-    if export:
+    for _, export in by_machine(measured.get("export")):
         rows = export["runtimes"]
         lines.append(
-            f"- **Export** ({export['model']}): TFLite int8 {rows['tflite_int8']['top1']:.2%} top-1 against "
-            f"{rows['keras']['top1']:.2%} in Keras on {export['test_images']:,} {export['dataset']} test images, "
-            f"{rows['tflite_int8']['bytes'] / 1e6:.2f} MB against {rows['tflite_none']['bytes'] / 1e6:.2f} MB "
-            "float32. See [the export benchmark](../benchmarks/export.md)."
+            f"- **Export** ({export['model']}; {export['machine']}): TFLite int8 {rows['tflite_int8']['top1']:.2%} "
+            f"top-1 against {rows['keras']['top1']:.2%} in Keras on {export['test_images']:,} {export['dataset']} "
+            f"test images, {rows['tflite_int8']['bytes'] / 1e6:.2f} MB against {rows['tflite_none']['bytes'] / 1e6:.2f} "
+            "MB float32. See [the export benchmark](../benchmarks/export.md)."
         )
     return lines
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import platform
+import re
 
 from zoo._common import check_choice
 
@@ -69,9 +70,29 @@ class Device:
             isa = "no AVX2"
         return f"{self.name} (CPU, {isa})"
 
+    @property
+    def key(self) -> str:
+        """The kind of machine figures are recorded under, one per speed class:
+        `cpu-avx512-bf16`, `cpu-amx-bf16`, `cpu-avx512`, `cpu-avx2`, `cpu`, or
+        `gpu-` and the GPU's name (`gpu-nvidia-h200`).
+
+        Example:
+
+        >>> Device("cpu", "AMD EPYC", flags=("avx2", "fma")).key
+        'cpu-avx2'
+        """
+        if self.kind == "gpu":
+            return "gpu-" + re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-")
+        flags = self.flags or ()
+        for flag, key in (("avx512_bf16", "cpu-avx512-bf16"), ("amx_bf16", "cpu-amx-bf16"),
+                          ("avx512f", "cpu-avx512"), ("avx2", "cpu-avx2")):
+            if flag in flags:
+                return key
+        return "cpu"
+
     def to_json(self) -> dict:
         return {
-            "kind": self.kind, "name": self.name, "description": self.describe(),
+            "kind": self.kind, "name": self.name, "key": self.key, "description": self.describe(),
             "flags": None if self.flags is None else list(self.flags),
             "compute_capability": None if self.compute_capability is None else list(self.compute_capability),
         }

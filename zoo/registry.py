@@ -127,8 +127,33 @@ def update_results(update: Callable[[dict], None], path: Path = RESULTS_PATH) ->
     atomic_write(str(path), lambda f: f.write(json.dumps(stored, indent=2) + "\n"))
 
 
+def machine_key() -> str:
+    """The kind of machine this process runs on, as figures are recorded
+    (`zoo.precision.Device.key`: `cpu-avx512-bf16`, `cpu-avx2`, `gpu-...`)."""
+    from zoo.precision import current_device
+
+    return current_device().key
+
+
+def by_machine(section: dict | None, prefer: str | None = None) -> list[tuple[str, dict]]:
+    """The records of a results section, one per kind of machine, `prefer`'s first.
+
+    Every benchmark records its figures under the kind of machine they were
+    measured on (see `machine_key`), beside those of other kinds.
+
+    Example:
+
+    >>> by_machine({"cpu-avx2": {"a": 1}, "cpu-avx512-bf16": {"a": 2}}, prefer="cpu-avx2")
+    [('cpu-avx2', {'a': 1}), ('cpu-avx512-bf16', {'a': 2})]
+    """
+    items = sorted((section or {}).items())
+    return sorted(items, key=lambda item: item[0] != prefer)
+
+
 def measured_results(name: str) -> dict:
-    """The figures benchmarks recorded for `name` in `zoo/results.json`."""
+    """The figures benchmarks recorded for `name` in `zoo/results.json`: for
+    each benchmark (`accuracy`, `training`, `export`, `bench`), the figures of
+    each kind of machine it ran on, `{machine_key: ...}`."""
     if not RESULTS_PATH.exists():
         return {}
     try:
