@@ -382,6 +382,18 @@ class TestAugmentation:
         ink = a.sum(axis=(1, 2, 3)) / x.sum(axis=(1, 2, 3))
         assert ink.min() > 0.75 and ink.max() < 1.3
 
+    def test_runs_on_tensorflow_ops_whatever_the_keras_backend(self, monkeypatch):
+        # Inside tf.data a Keras op runs on the configured backend, which under
+        # JAX or PyTorch cannot take graph tensors: the warp must not use one.
+        import keras
+
+        x = self._digits(8)
+        expected = np.asarray(data.augmentation("digits")(x, [3, 4]))
+        monkeypatch.setattr(keras.ops.image, "affine_transform", lambda *a, **k: pytest.fail("a Keras op"))
+        ds = load_dataset("mnist:sample", batch_size=8, augment="digits", seed=0)
+        assert next(iter(ds.train))[0].shape == (8, 28, 28, 1)
+        np.testing.assert_array_equal(np.asarray(data.augmentation("digits")(x, [3, 4])), expected)
+
     def test_no_range_is_the_identity(self):
         x = self._digits(4)
         np.testing.assert_allclose(data.random_affine(x, [5, 6]), x, atol=1e-3)

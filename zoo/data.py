@@ -267,9 +267,9 @@ def random_affine(images, seed, *, rotation=0.0, zoom=0.0, shift=0.0, flip=False
     Returns:
         The warped batch, same shape and dtype.
     """
-    import keras
     import tensorflow as tf
 
+    images = tf.convert_to_tensor(images, tf.float32)
     shape = tf.shape(images)
     n = shape[0]
     height, width = tf.cast(shape[1], "float32"), tf.cast(shape[2], "float32")
@@ -289,9 +289,14 @@ def random_affine(images, seed, *, rotation=0.0, zoom=0.0, shift=0.0, flip=False
     b2 = cy - b0 * cx - b1 * cy + ty
     zeros = tf.zeros_like(a0)
     transform = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
-    return keras.ops.image.affine_transform(
-        images, transform, interpolation=interpolation, fill_mode=fill_mode, data_format="channels_last"
+    # TensorFlow's op, which `keras.ops.image.affine_transform` calls on its
+    # TensorFlow backend: inside tf.data the Keras op would run on the
+    # configured backend (JAX, PyTorch), which cannot take graph tensors.
+    warped = tf.raw_ops.ImageProjectiveTransformV3(
+        images=images, transforms=transform, output_shape=shape[1:3], fill_value=0.0,
+        interpolation=interpolation.upper(), fill_mode=fill_mode.upper(),
     )
+    return tf.ensure_shape(warped, images.shape)
 
 
 def _pipelines(train, validation, test, *, train_count, batch_size, augment, seed):
