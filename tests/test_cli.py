@@ -83,6 +83,20 @@ def test_long_internal_errors_stay_on_one_line(capsys, monkeypatch):
     assert_one_line_error(err, "first line tensor")
 
 
+def test_an_unexpected_error_is_one_line_unless_the_traceback_is_asked_for(capsys, monkeypatch):
+    def explode(args):
+        raise NotImplementedError("Cannot convert a symbolic tf.Tensor (stack:0) to a numpy array")
+
+    monkeypatch.setattr(cli, "cmd_info", explode)
+    monkeypatch.delenv("ZOO_TRACEBACK", raising=False)
+    code, stdout, err = run(capsys, "info", "mnist_convnet")
+    assert code == 1 and stdout == ""
+    assert_one_line_error(err, "zoo: error: NotImplementedError: Cannot convert", "ZOO_TRACEBACK=1")
+    monkeypatch.setenv("ZOO_TRACEBACK", "1")
+    with pytest.raises(NotImplementedError):
+        cli.main(["info", "mnist_convnet"])
+
+
 @pytest.mark.parametrize("bank", ["edge", "lm"])
 def test_filters_draws_a_png(bank, tmp_path, capsys):
     out = tmp_path / f"{bank}.png"

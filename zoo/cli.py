@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -442,6 +443,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("zoo: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a defect, not bad input: still one line, the traceback on request
+        if os.environ.get("ZOO_TRACEBACK"):
+            raise
+        print(f"zoo: error: {type(e).__name__}: {_one_line(e)} (this is a bug in keras-zoo or a library it "
+              "uses; set ZOO_TRACEBACK=1 for the traceback and report it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
