@@ -354,6 +354,7 @@ def _finish(model, run: _Run, *, train_seconds, epochs_run, log: EpochLog, backu
         "batch_size": run.batch_size,
         "lr": run.lr,
         "seed": run.seed,
+        "backend": keras.backend.backend(),
         "precision": run.precision.name,
         "precision_reason": run.precision.reason,
         "device": run.precision.device.to_json(),
