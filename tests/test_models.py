@@ -17,10 +17,10 @@ each_model = pytest.mark.parametrize("name", MODELS)
 EXPECTED_PARAMS = {
     # conv 320 + 18,496 + 36,928; fc1 576*64+64 = 36,928; predictions 650.
     "mnist_convnet": 93_322,
-    # convs (no bias) 432 + 4,608 + 9,216 + 18,432 + 36,864 + 73,728 + 147,456;
-    # batch norm without scale, 3 per channel: 3 * (16 + 2*32 + 2*64 + 2*128);
-    # logits 128*10+10.
-    "cifar10_net": 290_736 + 1_392 + 1_290,
+    # 2x2 stem (whitening) 2*2*3*24+24 = 312; convs (no bias) 6,912 + 9,216
+    # + 18,432 + 36,864 + 73,728 + 147,456; batch norm without scale, 3 per
+    # channel: 3 * (2*32 + 2*64 + 2*128); logits 128*10+10.
+    "cifar10_net": 312 + 292_608 + 1_344 + 1_290,
     # bank 3*3*1*2 = 18 (frozen); bank_bn 4*2; conv 1,216 + 36,928;
     # fc1 (4*4*64)*64+64 = 65,600; predictions 650.
     "edge_convnet": 18 + 8 + 1_216 + 36_928 + 65_600 + 650,
