@@ -152,17 +152,23 @@ def _init_from_data(model, run) -> None:
     resolver = getattr(run.strategy, "cluster_resolver", None)
     in_cluster = resolver is not None and resolver.task_type is not None
     if run.recipe.whitening and not in_cluster:
-        from zoo.cifar import init_whitening
+        whiten_stem(model, run.data.train)
 
-        batches, count = [], 0
-        for x, _ in run.data.train:  # augmented, as the network will see them
-            batches.append(np.asarray(x))
-            count += len(batches[-1])
-            if count >= WHITENING_IMAGES:
-                break
-        init_whitening(model, np.concatenate(batches)[:WHITENING_IMAGES])
-        model.get_layer("stem_conv").trainable = False
 
+def whiten_stem(model, train) -> None:
+    """Sets `stem_conv` to the patch-whitening bank of the first
+    `WHITENING_IMAGES` images of `train` (batches, augmented as the network
+    sees them) and freezes it."""
+    from zoo.cifar import init_whitening
+
+    batches, count = [], 0
+    for x, _ in train:
+        batches.append(np.asarray(x))
+        count += len(batches[-1])
+        if count >= WHITENING_IMAGES:
+            break
+    init_whitening(model, np.concatenate(batches)[:WHITENING_IMAGES])
+    model.get_layer("stem_conv").trainable = False
 
 
 def _optimizer(recipe: Recipe, lr: float, total_steps: int | None):

@@ -216,6 +216,8 @@ class ZooHyperModel(kt.HyperModel):
         train, steps = _batches(x, values["batch_size"])
         epochs = self.recipe.epochs if epochs is None else epochs
         recipe = self._recipe(values)
+        if recipe.whitening:  # as zoo train does, before the first step
+            training.whiten_stem(model, train)
         self.trials_run += 1
         return self._fit(
             model, train, validation_data, recipe, lr=recipe.lr, total_steps=steps * (epochs - initial_epoch),
