@@ -430,13 +430,19 @@ def load_predictor(path) -> Predictor:
     return Predictor(run=run, input_shape=shape, kind=kind, outputs=outputs, classes=class_names(path))
 
 
+def _image_shape(shape) -> tuple:
+    """`(height, width, channels)` of a model that images can be fitted to: 1 or 3 channels."""
+    height, width, channels = shape
+    if channels not in (1, 3):
+        raise ValueError(f"Images fit 1- or 3-channel models only. Received: input_shape={tuple(shape)}")
+    return height, width, channels
+
+
 def _fit(image, shape):
     """A PIL image converted to the model's channels and size, as uint8 `(h, w, c)`."""
     from PIL import Image
 
-    height, width, channels = shape
-    if channels not in (1, 3):
-        raise ValueError(f"Images fit 1- or 3-channel models only. Received: input_shape={tuple(shape)}")
+    height, width, channels = _image_shape(shape)
     image = image.convert("L" if channels == 1 else "RGB")
     if height and width and image.size != (width, height):
         image = image.resize((width, height), Image.Resampling.BILINEAR)
@@ -500,9 +506,7 @@ def read_image(path, shape: Sequence) -> np.ndarray:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No such image file. Received: image={path!r}")
-    height, width, channels = shape
-    if channels not in (1, 3):
-        raise ValueError(f"Images fit 1- or 3-channel models only. Received: input_shape={tuple(shape)}")
+    height, width, channels = _image_shape(shape)
     try:
         with warnings.catch_warnings():
             # PIL only warns between MAX_IMAGE_PIXELS and twice that.
