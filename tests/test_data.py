@@ -415,3 +415,214 @@ class TestAugmentation:
             for _ in range(2)
         ]
         np.testing.assert_array_equal(*batches)
+
+
+def _warp_ranges(kind):
+    """`AUGMENTATIONS[kind]` split into the transform's ranges and the warp's options."""
+    ranges = dict(data.AUGMENTATIONS[kind])
+    return ranges, ranges.pop("interpolation"), ranges.pop("fill_mode")
+
+
+def _tf_warp(images, transforms, interpolation, fill_mode):
+    import tensorflow as tf
+
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images, transforms=transforms, output_shape=images.shape[1:3], fill_value=0.0,
+        interpolation=interpolation.upper(), fill_mode=fill_mode.upper(),
+    ).numpy()
+
+
+class TestNumpyWarp:
+    """The TensorFlow-free augmentation: TensorFlow's resampling, in NumPy."""
+
+    @pytest.mark.parametrize("fill_mode", ["constant", "reflect"])
+    @pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+    @pytest.mark.parametrize("kind,sample", [("digits", "mnist"), ("objects", "cifar10")])
+    def test_same_transforms_same_images_as_tensorflow(self, kind, sample, interpolation, fill_mode):
+        images = np.asarray(_sample(sample)[0][0][:128], "float32")
+        ranges, _, _ = _warp_ranges(kind)
+        u = np.random.default_rng(0).uniform(-1, 1, (len(images), 5)).astype("float32")
+        transforms = data.affine_transforms(u, *images.shape[1:3], **ranges)
+        expected = _tf_warp(images, transforms, interpolation, fill_mode)
+        warped = data._warp_numpy(images, transforms, interpolation, fill_mode)
+        assert warped.dtype == "float32" and warped.shape == images.shape
+        assert np.abs(warped - expected).max() < 1e-3
+        assert np.abs(expected - images).max() > 1  # the warps did move pixels
+
+    @pytest.mark.parametrize("fill_mode", ["constant", "reflect", "wrap", "nearest"])
+    @pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+    def test_far_outside_and_projective(self, interpolation, fill_mode):
+        # Zooms out of up to 3, shifts of several sides, projective terms:
+        # coordinates far outside the image, mapped in by each fill mode.
+        images = np.asarray(_sample("cifar10")[0][0][:64], "float32")
+        rng = np.random.default_rng(1)
+        transforms = np.zeros((64, 8), "float32")
+        transforms[:, [0, 4]] = rng.uniform(-3, 3, (64, 2))
+        transforms[:, [1, 3]] = rng.uniform(-2, 2, (64, 2))
+        transforms[:, [2, 5]] = rng.uniform(-100, 100, (64, 2))
+        transforms[32:, 6:] = rng.uniform(-0.05, 0.05, (32, 2))
+        expected = _tf_warp(images, transforms, interpolation, fill_mode)
+        assert np.abs(data._warp_numpy(images, transforms, interpolation, fill_mode) - expected).max() < 1e-3
+
+    @pytest.mark.parametrize("kind", sorted(data.AUGMENTATIONS))
+    def test_both_paths_compute_the_same_transforms(self, kind):
+        import tensorflow as tf
+
+        ranges, _, _ = _warp_ranges(kind)
+        u = np.random.default_rng(2).uniform(-1, 1, (256, 5)).astype("float32")
+        ours = data.affine_transforms(u, 28, 32, **ranges)
+        theirs = data.affine_transforms(tf.constant(u), tf.constant(28.0), tf.constant(32.0), **ranges)
+        assert ours.dtype == "float32" and ours.shape == (256, 8)
+        np.testing.assert_allclose(ours, np.asarray(theirs), atol=1e-5)
+
+    def test_numpy_augmentation(self):
+        x = np.asarray(_sample("cifar10")[0][0][:64], "float32")
+        rng = lambda: np.random.default_rng(5)  # noqa: E731
+        np.testing.assert_allclose(data._random_affine_numpy(x, rng()), x, atol=1e-3)
+        ranges = data.AUGMENTATIONS["objects"]
+        a, b = (data._random_affine_numpy(x, rng(), **ranges) for _ in range(2))
+        np.testing.assert_array_equal(a, b)
+        # Whole-pixel shifts and flips, nearest, reflected: only the image's own values.
+        for s, o in zip(a, x):
+            assert set(np.unique(s)) <= set(np.unique(o))
+        assert not np.array_equal(a, x)
+
+    def test_bad_options(self):
+        x = np.zeros((1, 4, 4, 1), "float32")
+        with pytest.raises(ValueError, match="Received: fill_mode='mirror'"):
+            data._warp_numpy(x, np.eye(3).ravel()[:8], fill_mode="mirror")
+        with pytest.raises(ValueError, match="Received: interpolation='cubic'"):
+            data._warp_numpy(x, np.eye(3).ravel()[:8], interpolation="cubic")
+
+
+class TestArrayBatches:
+    """The NumPy pipeline of `_from_arrays` where TensorFlow is missing."""
+
+    def _batches(self, n=10, **kwargs):
+        images = np.arange(n, dtype="uint8").reshape(n, 1, 1, 1) * np.ones((1, 4, 4, 1), "uint8")
+        return data.ArrayBatches(images, np.arange(n) % 3, **kwargs)
+
+    def _epoch(self, batches):
+        return [int(x[i, 0, 0, 0]) for x, _ in batches for i in range(len(x))]
+
+    def test_batches_in_order(self):
+        batches = self._batches(batch_size=4)
+        assert len(batches) == 3 and [len(y) for _, y in batches] == [4, 4, 2]
+        assert self._epoch(batches) == list(range(10)) == self._epoch(batches)
+        x, y = batches[-1]
+        assert x.dtype == "uint8" and y.dtype == "int64" and y.tolist() == [2, 0]
+        with pytest.raises(IndexError, match="Received: index=3"):
+            batches[3]
+
+    def test_shuffled_epochs_drop_the_remainder(self):
+        batches = self._batches(batch_size=4, shuffle=True, drop_remainder=True, seed=1)
+        assert len(batches) == 2
+        first = self._epoch(batches)  # a complete pass ends the epoch
+        second = self._epoch(batches)
+        assert batches.epoch == 2 and first != second
+        assert len(set(first)) == len(set(second)) == 8
+        # The same seed, the same epochs; a batch reads the same however often read.
+        again = self._batches(batch_size=4, shuffle=True, drop_remainder=True, seed=1)
+        np.testing.assert_array_equal(again[1][0], again[1][0])
+        assert self._epoch(again) == first
+        again.on_epoch_end()  # as Keras calls it
+        assert again.epoch == 2 and self._epoch(again) != second
+
+    def test_augmented_batches(self):
+        (x, y), _, _ = _sample("mnist")
+        kwargs = {"batch_size": 32, "shuffle": True, "augment": "digits", "seed": 3}
+        a, b, c = (data.ArrayBatches(x[:100], y[:100], **kwargs) for _ in range(3))
+        c.on_epoch_end()
+        first = a[0][0]
+        assert first.dtype == "float32" and first.shape == (32, 28, 28, 1)
+        np.testing.assert_array_equal(first, b[0][0])
+        assert not np.array_equal(first, c[0][0])  # a new epoch: new order, new warps
+        assert 0 <= first.min() and first.max() <= 255
+
+    def test_one_hot(self):
+        batches = self._batches(batch_size=4, shuffle=True, seed=0)
+        labelled = data.one_hot(batches, 3)
+        assert batches.num_classes is None  # the original keeps its integer labels
+        x, y = labelled[0]
+        np.testing.assert_array_equal(x, batches[0][0])
+        assert y.dtype == "float32" and y.shape == (4, 3)
+        np.testing.assert_array_equal(y.argmax(1), batches[0][1])
+        with pytest.raises(ValueError, match="Received: num_classes=0"):
+            data.one_hot(batches, 0)
+        with pytest.raises(TypeError, match="Received: pipeline=list"):
+            data.one_hot([], 3)
+
+    def test_one_hot_of_tf_data(self):
+        ds = load_dataset("mnist:sample", batch_size=16)
+        x, y = next(iter(data.one_hot(ds.test, ds.num_classes)))
+        _, labels = next(iter(ds.test))
+        assert y.dtype == "float32" and tuple(y.shape) == (16, 10)
+        np.testing.assert_array_equal(np.argmax(y, 1), labels)
+
+    def test_bad_arguments(self):
+        with pytest.raises(ValueError, match="Received: images.shape"):
+            data.ArrayBatches(np.zeros((3, 4, 4)), [0, 1, 2], batch_size=2)
+        with pytest.raises(ValueError, match="Received: batch_size=0"):
+            self._batches(batch_size=0)
+        with pytest.raises(ValueError, match="Received: augment='wild'"):
+            self._batches(batch_size=2, augment="wild")
+
+
+class TestWithoutTensorFlow:
+    """`load_dataset` where TensorFlow reads as missing, in this process; see
+    also tests/test_without_tensorflow.py, with TensorFlow really unimportable."""
+
+    @pytest.fixture
+    def no_tensorflow(self, monkeypatch):
+        monkeypatch.setattr(data, "tensorflow_available", lambda: False)
+
+    def test_tensorflow_is_found_here(self):
+        assert data.tensorflow_available() is True
+
+    @pytest.mark.parametrize("validation_split", RECIPE_SPLITS)
+    def test_arrays_give_what_tf_data_gives(self, tmp_path, validation_split, request):
+        write_cifar_files(tmp_path)
+        kwargs = {"batch_size": 32, "validation_split": validation_split, "augment": "objects", "seed": 4}
+        tf_path = load_dataset("cifar10", tmp_path, **kwargs)
+        request.getfixturevalue("no_tensorflow")
+        ds = load_dataset("cifar10", tmp_path, **kwargs)
+        assert all(isinstance(p, data.ArrayBatches) for p in (ds.train, ds.validation, ds.test))
+        for field in ("counts", "steps_per_epoch", "num_classes", "class_names", "image_shape", "source"):
+            assert getattr(ds, field) == getattr(tf_path, field), field
+        assert len(ds.train) == ds.steps_per_epoch
+        for split in ("validation", "test"):  # unshuffled: the same records, batch for batch
+            ours = [(np.asarray(x), np.asarray(y)) for x, y in getattr(ds, split)]
+            theirs = [(np.asarray(x), np.asarray(y)) for x, y in getattr(tf_path, split)]
+            assert len(ours) == len(theirs) == -(-ds.counts[split] // 32)
+            for (x, y), (xt, yt) in zip(ours, theirs):
+                np.testing.assert_array_equal(x, xt)
+                np.testing.assert_array_equal(y, yt)
+        x, y = ds.train[0]
+        assert x.shape == (32, 32, 32, 3) and x.dtype == "float32" and y.dtype == "int64"
+
+    def test_resizing(self, no_tensorflow):
+        ds = load_dataset("mnist:sample", image_size=(32, 32), batch_size=64)
+        x, _ = ds.test[0]
+        assert ds.image_shape == (32, 32, 1) and x.shape == (64, 32, 32, 1) and x.dtype == "uint8"
+
+    def test_sources_that_need_tensorflow_say_so(self, tmp_path, no_tensorflow):
+        with pytest.raises(ValueError) as info:
+            load_dataset("folder", tmp_path, image_size=(8, 8))
+        assert str(info.value) == (
+            "`--dataset folder` reads images with TensorFlow, which is not installed: pip install tensorflow. "
+            "Received: dataset='folder'"
+        )
+        with pytest.raises(ValueError) as info:
+            load_dataset("mnist", tmp_path)
+        message = str(info.value)
+        for fragment in ("pip install tensorflow tensorflow-datasets", "official raw files in",
+                         "DIR/mnist/", "--dataset mnist:sample", "Received: dataset='mnist'"):
+            assert fragment in message, fragment
+        assert "\n" not in message
+
+    def test_tensorflow_datasets_missing(self, tmp_path, monkeypatch):
+        import sys
+
+        monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)
+        with pytest.raises(ValueError, match="pip install tensorflow-datasets. Received: dataset='zoo_nothing'"):
+            load_dataset("zoo_nothing", tmp_path)

@@ -17,17 +17,31 @@
 Images stay raw pixels (uint8, [0, 255]): the zoo's models hold their own
 preprocessing. Labels are integers. Missing data or no network fails within
 seconds, naming the sources tried.
+
+Where TensorFlow is not installed at all (a JAX-only or PyTorch-only
+environment), the in-memory sources (the samples and the official raw files)
+are served by `ArrayBatches` instead, a `keras.utils.PyDataset` of NumPy
+batches that `model.fit` takes on every backend, with the same counts, steps
+and augmentations (warped by `_warp_numpy`, TensorFlow's resampling in
+NumPy); image folders and tensorflow-datasets then fail, saying what to
+install. Where TensorFlow is installed, the pipelines are `tf.data` whatever
+the Keras backend.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
 import gzip
+import importlib.util
+import math
 import pickle
 import socket
 import zipfile
 from pathlib import Path
 
+import keras
 import numpy as np
 
 SAMPLES_DIR = Path(__file__).with_name("samples")
@@ -51,6 +65,9 @@ NETWORK_TIMEOUT_S = 3
 class ImageData:
     """Train, validation and test pipelines, and what they hold.
 
+    The pipelines are `tf.data.Dataset`s, or `ArrayBatches` where TensorFlow
+    is not installed (see `tensorflow_available`).
+
     Attributes:
         train: Batched, shuffled, augmented, prefetched `(images, labels)`.
         validation: Batched, prefetched; empty when `validation_split=0`.
@@ -72,6 +89,31 @@ class ImageData:
     counts: dict
     source: str
     steps_per_epoch: int
+
+
+@functools.cache
+def tensorflow_available() -> bool:
+    """Whether TensorFlow can be imported here; when not, pipelines are NumPy.
+
+    Looked up once per process: a module spec, then a real import, so a
+    broken installation also counts as missing. A `None` in
+    `sys.modules["tensorflow"]` (how tests hide TensorFlow) reads as missing.
+
+    Returns:
+        True when `import tensorflow` works.
+
+    Example:
+
+    >>> isinstance(tensorflow_available(), bool)
+    True
+    """
+    try:
+        if importlib.util.find_spec("tensorflow") is None:
+            return False
+        import tensorflow  # noqa: F401
+    except Exception:  # ImportError, or a broken installation failing otherwise
+        return False
+    return True
 
 
 class _ArraysOnlyUnpickler(pickle.Unpickler):
@@ -214,7 +256,8 @@ def augmentation(kind: str | None):
     Each image of a batch gets its own random affine warp (rotation, zoom,
     shift and flip in one resampling, `keras.ops.image.affine_transform`),
     from stateless random numbers: the same seed gives the same images, in
-    any order of parallel calls.
+    any order of parallel calls. TensorFlow ops, for `tf.data`; without
+    TensorFlow, `ArrayBatches` warps alike in NumPy.
 
     Args:
         kind: `"digits"` (rotations of up to 10 degrees, zooms of up to 10 %,
@@ -248,9 +291,68 @@ def augmentation(kind: str | None):
     return augment
 
 
+def affine_transforms(u, height, width, *, rotation=0.0, zoom=0.0, shift=0.0, flip=False, whole_pixels=False):
+    """The random affine warps of `random_affine`, from their uniform draws.
+
+    Both pipelines share these maths: `random_affine` (TensorFlow tensors,
+    inside `tf.data`) and `ArrayBatches` (NumPy arrays). Each output pixel
+    `(x, y)` is read in the input at
+    `(a0 x + a1 y + a2, b0 x + b1 y + b2)`: rotated and zoomed about the
+    centre, mirrored, shifted.
+
+    Args:
+        u: float32 draws in [-1, 1], `(n, 5)`: rotation, zoom, horizontal and
+            vertical shift, flip (mirrored when negative). A NumPy array, or
+            a TensorFlow tensor.
+        height: Image height, in pixels.
+        width: Image width, in pixels.
+        rotation: Largest rotation, in degrees. Defaults to 0.
+        zoom: Largest relative zoom in or out. Defaults to 0.
+        shift: Largest shift, as a fraction of the side. Defaults to 0.
+        flip: Whether a negative `u[:, 4]` mirrors left to right. Defaults
+            to False.
+        whole_pixels: Whether shifts are rounded to whole pixels (half to
+            even). Defaults to False.
+
+    Returns:
+        float32 `(n, 8)` transforms `[a0, a1, a2, b0, b1, b2, 0, 0]`, as
+        `tf.raw_ops.ImageProjectiveTransformV3` and `_warp_numpy` take them;
+        of the kind of `u`.
+
+    Example:
+
+    >>> u = np.array([[0, 0, 0.5, 0, -1]], "float32")  # mirrored, shifted by 1 of 32
+    >>> affine_transforms(u, 32, 32, shift=1 / 16, flip=True) + 0.0  # + 0.0: no -0.
+    array([[-1.,  0., 32.,  0.,  1.,  0.,  0.,  0.]], dtype=float32)
+    """
+    if type(u).__module__.split(".")[0] == "tensorflow":  # eager or graph tensors, in tf.data
+        import tensorflow as xp
+
+        as_float = lambda v: v  # noqa: E731
+    else:
+        xp, as_float = np, lambda v: np.asarray(v, np.float32)
+        u = as_float(u)
+    angle = u[:, 0] * (rotation * np.pi / 180)
+    scale = 1.0 + u[:, 1] * zoom
+    tx, ty = u[:, 2] * shift * width, u[:, 3] * shift * height
+    if whole_pixels:
+        tx, ty = xp.round(tx), xp.round(ty)
+    mirror = as_float(xp.where(u[:, 4] < 0, -1.0, 1.0)) if flip else xp.ones_like(angle)
+    cos, sin = xp.cos(angle) / scale, xp.sin(angle) / scale
+    a0, a1, b0, b1 = mirror * cos, -sin, mirror * sin, cos
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    a2 = cx - a0 * cx - a1 * cy + tx
+    b2 = cy - b0 * cx - b1 * cy + ty
+    zeros = xp.zeros_like(a0)
+    return as_float(xp.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1))
+
+
 def random_affine(images, seed, *, rotation=0.0, zoom=0.0, shift=0.0, flip=False, whole_pixels=False,
                   interpolation="bilinear", fill_mode="constant"):
     """Warps each image of a batch by its own random affine transform.
+
+    TensorFlow ops, for `tf.data`; `ArrayBatches` warps alike in NumPy
+    (`_random_affine_numpy`).
 
     Args:
         images: float32 batch `(n, height, width, channels)`.
@@ -271,24 +373,11 @@ def random_affine(images, seed, *, rotation=0.0, zoom=0.0, shift=0.0, flip=False
 
     images = tf.convert_to_tensor(images, tf.float32)
     shape = tf.shape(images)
-    n = shape[0]
     height, width = tf.cast(shape[1], "float32"), tf.cast(shape[2], "float32")
-    u = tf.random.stateless_uniform([n, 5], seed=seed, minval=-1.0, maxval=1.0)
-    angle = u[:, 0] * (rotation * np.pi / 180)
-    scale = 1.0 + u[:, 1] * zoom
-    tx, ty = u[:, 2] * shift * width, u[:, 3] * shift * height
-    if whole_pixels:
-        tx, ty = tf.round(tx), tf.round(ty)
-    mirror = tf.where(u[:, 4] < 0, -1.0, 1.0) if flip else tf.ones_like(angle)
-    # Maps each output pixel to where it is read in the input: rotate and zoom
-    # about the centre, mirror, shift.
-    cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
-    a0, a1, b0, b1 = mirror * cos, -sin, mirror * sin, cos
-    cx, cy = (width - 1) / 2, (height - 1) / 2
-    a2 = cx - a0 * cx - a1 * cy + tx
-    b2 = cy - b0 * cx - b1 * cy + ty
-    zeros = tf.zeros_like(a0)
-    transform = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+    u = tf.random.stateless_uniform([shape[0], 5], seed=seed, minval=-1.0, maxval=1.0)
+    transform = affine_transforms(
+        u, height, width, rotation=rotation, zoom=zoom, shift=shift, flip=flip, whole_pixels=whole_pixels
+    )
     # TensorFlow's op, which `keras.ops.image.affine_transform` calls on its
     # TensorFlow backend: inside tf.data the Keras op would run on the
     # configured backend (JAX, PyTorch), which cannot take graph tensors.
@@ -297,6 +386,295 @@ def random_affine(images, seed, *, rotation=0.0, zoom=0.0, shift=0.0, flip=False
         interpolation=interpolation.upper(), fill_mode=fill_mode.upper(),
     )
     return tf.ensure_shape(warped, images.shape)
+
+
+def _map_coordinates(coord, length, fill_mode):
+    """Input coordinates outside `[0, length - 1]` brought in, as TensorFlow's
+    `MapCoordinate` does (tensorflow/core/kernels/image/image_ops.h), in float32."""
+    if fill_mode == "constant":
+        return coord
+    if length <= 1:
+        return np.zeros_like(coord)
+    last = np.float32(length - 1)
+    if fill_mode == "reflect":  # [abcd] -> [dcba|abcd|dcba]
+        sz2 = np.float32(2 * length)
+        below = sz2 * np.trunc(-coord / sz2) + coord
+        below = np.where(below < -length, below + sz2, -below - 1)
+        above = coord - sz2 * np.trunc(coord / sz2)
+        above = np.where(above >= length, sz2 - above - 1, above)
+    else:  # "wrap", [abcd] -> [abcd|abcd|abcd]; "nearest" only clamps
+        sz, size = np.float32(length - 1), np.float32(length)
+        below = coord + size * (np.trunc(-coord / sz) + 1) if fill_mode == "wrap" else coord
+        above = coord - size * np.trunc(coord / sz) if fill_mode == "wrap" else coord
+    mapped = np.where(coord < 0, below, np.where(coord > last, above, coord))
+    return np.clip(mapped, np.float32(0), last).astype(np.float32)
+
+
+def _warp_numpy(images, transforms, interpolation="bilinear", fill_mode="constant", fill_value=0.0):
+    """`tf.raw_ops.ImageProjectiveTransformV3` in NumPy, for the same inputs.
+
+    Output pixel `(x, y)` (integer coordinates: pixel centres) of image `i`
+    is read at `((a0 x + a1 y + a2) / k, (b0 x + b1 y + b2) / k)` with
+    `k = c0 x + c1 y + 1` and `transforms[i] = [a0, a1, a2, b0, b1, b2, c0,
+    c1]`, all in float32 as TensorFlow computes it; a point outside the image
+    is first mapped in by `fill_mode` (`"reflect"` mirrors about the edges
+    of the outer pixels, `[abcd] -> [dcba|abcd|dcba]`; `"wrap"`, `"nearest"`;
+    `"constant"` leaves it outside), then read bilinearly (pixels outside
+    count as `fill_value`) or at the nearest pixel (halves rounded away from
+    zero, as `std::round`).
+
+    Args:
+        images: `(n, height, width, channels)`, read as float32.
+        transforms: `(n, 8)` or `(1, 8)` (the same warp for all), float32.
+        interpolation: `"bilinear"` or `"nearest"`.
+        fill_mode: `"constant"`, `"reflect"`, `"wrap"` or `"nearest"`.
+        fill_value: The value of points outside the image. Defaults to 0.
+
+    Returns:
+        The warped float32 batch, same shape.
+    """
+    if interpolation not in ("bilinear", "nearest"):
+        raise ValueError(f"`interpolation` must be 'bilinear' or 'nearest'. Received: interpolation={interpolation!r}")
+    if fill_mode not in ("constant", "reflect", "wrap", "nearest"):
+        raise ValueError(
+            f"`fill_mode` must be 'constant', 'reflect', 'wrap' or 'nearest'. Received: fill_mode={fill_mode!r}"
+        )
+    images = np.asarray(images, np.float32)
+    n, height, width, _ = images.shape
+    t = np.broadcast_to(np.asarray(transforms, np.float32).reshape(-1, 8), (n, 8))
+    t = [t[:, k, None, None] for k in range(8)]
+    ys, xs = np.meshgrid(np.arange(height, dtype=np.float32), np.arange(width, dtype=np.float32), indexing="ij")
+    fill = np.float32(fill_value)
+    projection = t[6] * xs + t[7] * ys + np.float32(1)
+    infinite = projection == 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = (t[0] * xs + t[1] * ys + t[2]) / projection
+        y = (t[3] * xs + t[4] * ys + t[5]) / projection
+    x = np.where(infinite, np.float32(-2), x)  # read as fill_value below
+    y = np.where(infinite, np.float32(-2), y)
+    x, y = _map_coordinates(x, width, fill_mode), _map_coordinates(y, height, fill_mode)
+    batch = np.arange(n)[:, None, None]
+
+    def read(rows, cols):
+        # Integer pixels, fill_value outside; clipped first so that far-away
+        # coordinates cast safely (they are outside either way).
+        rows = np.clip(rows, -1, height).astype(np.int64)
+        cols = np.clip(cols, -1, width).astype(np.int64)
+        inside = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
+        values = images[batch, np.clip(rows, 0, height - 1), np.clip(cols, 0, width - 1)]
+        return np.where(inside[..., None], values, fill)
+
+    if interpolation == "nearest":
+        def round_half_away(v):
+            whole = np.trunc(v)
+            return whole + np.where(np.abs(v - whole) >= 0.5, np.sign(v), np.float32(0))
+
+        warped = read(round_half_away(y), round_half_away(x))
+    else:
+        y0, x0 = np.floor(y), np.floor(x)
+        y1, x1 = y0 + 1, x0 + 1
+        wx0, wx1 = (x1 - x)[..., None], (x - x0)[..., None]
+        top = wx0 * read(y0, x0) + wx1 * read(y0, x1)
+        bottom = wx0 * read(y1, x0) + wx1 * read(y1, x1)
+        warped = (y1 - y)[..., None] * top + (y - y0)[..., None] * bottom
+    return np.where(infinite[..., None], fill, warped).astype(np.float32)
+
+
+def _random_affine_numpy(images, rng, *, rotation=0.0, zoom=0.0, shift=0.0, flip=False, whole_pixels=False,
+                         interpolation="bilinear", fill_mode="constant"):
+    """`random_affine` in NumPy: the draws from `rng` (a NumPy Generator), the
+    same transform maths (`affine_transforms`) and warp (`_warp_numpy`)."""
+    images = np.asarray(images, np.float32)
+    u = rng.uniform(-1.0, 1.0, size=(len(images), 5)).astype(np.float32)
+    transforms = affine_transforms(
+        u, images.shape[1], images.shape[2], rotation=rotation, zoom=zoom, shift=shift, flip=flip,
+        whole_pixels=whole_pixels,
+    )
+    return _warp_numpy(images, transforms, interpolation, fill_mode)
+
+
+def _train_steps(train_count, batch_size):
+    """`(drop_remainder, steps_per_epoch)` of a training pipeline: full
+    batches only, unless there are too few records for one."""
+    drop = train_count >= batch_size
+    return drop, (train_count // batch_size if drop else 1)
+
+
+def _entropy(seed):
+    """A non-negative integer seeding NumPy Generators: `seed`, or fresh
+    entropy for None."""
+    if seed is None:
+        return int(np.random.SeedSequence().entropy)
+    return int(seed) % 2**64
+
+
+class ArrayBatches(keras.utils.PyDataset):
+    """Batches of in-memory images and labels: the pipelines without TensorFlow.
+
+    A `keras.utils.PyDataset`, which `model.fit`, `evaluate` and `predict`
+    take on every backend, standing in for `tf.data` where TensorFlow is not
+    installed (see `tensorflow_available`). Batch `i` of an epoch is the
+    same whenever and however often it is read: its records (the epoch's
+    order) and warps come from NumPy Generators seeded by `(seed, epoch)` and
+    `(seed, epoch, i)`. Keras calls `on_epoch_end` after each epoch; a
+    complete `for` loop over the batches ends one too, so that, as with
+    `tf.data`, each pass is shuffled anew.
+
+    Args:
+        images: `(n, height, width, channels)` raw pixels, uint8.
+        labels: `(n,)` integer labels.
+        batch_size: Records per batch.
+        shuffle: Whether each epoch visits the records in a new order.
+            Defaults to False.
+        drop_remainder: Whether each epoch's last partial batch is left out
+            (reshuffled, every record is still seen). Defaults to False.
+        augment: `"digits"`, `"objects"` or None: one random affine warp per
+            image and epoch (see `AUGMENTATIONS`, `random_affine`); the
+            images of augmented batches are float32, of others as given.
+            Defaults to None.
+        seed: Seed of the order and the warps. Defaults to None (fresh).
+        num_classes: When given, labels are one-hot float32 rows of this
+            length (see `one_hot`). Defaults to None (int64 labels).
+
+    Example:
+
+    >>> import numpy as np
+    >>> batches = ArrayBatches(np.zeros((10, 4, 4, 1), "uint8"), np.arange(10), batch_size=4)
+    >>> len(batches), [len(y) for _, y in batches]
+    (3, [4, 4, 2])
+    >>> x, y = batches[0]
+    >>> x.shape, x.dtype, y.tolist()
+    ((4, 4, 4, 1), dtype('uint8'), [0, 1, 2, 3])
+    """
+
+    def __init__(self, images, labels, *, batch_size, shuffle=False, drop_remainder=False, augment=None,
+                 seed=None, num_classes=None):
+        super().__init__()
+        images, labels = np.asarray(images), np.asarray(labels).astype(np.int64)
+        if images.ndim != 4 or len(images) != len(labels):
+            raise ValueError(
+                "`images` must be (n, height, width, channels) with one label each. "
+                f"Received: images.shape={images.shape}, labels.shape={labels.shape}"
+            )
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
+        if augment is not None and augment not in AUGMENTATIONS:
+            raise ValueError(f"`augment` must be one of {sorted(AUGMENTATIONS)} or None. Received: augment={augment!r}")
+        self.images, self.labels = images, labels
+        self.batch_size, self.shuffle, self.drop_remainder = batch_size, bool(shuffle), bool(drop_remainder)
+        self.augment, self.num_classes = augment, num_classes
+        self.epoch = 0
+        self._entropy = _entropy(seed)
+        self._order = (None, None)  # (epoch, permutation)
+
+    def __len__(self):
+        count = len(self.labels)
+        return count // self.batch_size if self.drop_remainder else math.ceil(count / self.batch_size)
+
+    def _records(self):
+        if not self.shuffle:
+            return None
+        epoch, order = self._order
+        if epoch != self.epoch:
+            order = np.random.default_rng([self._entropy, 0, self.epoch]).permutation(len(self.labels))
+            self._order = (self.epoch, order)
+        return order
+
+    def __getitem__(self, index):
+        count = len(self)
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not -count <= index < count:
+            raise IndexError(f"Batch index out of range: {count} batches. Received: index={index!r}")
+        index = int(index) % count
+        rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        order = self._records()
+        if order is not None:
+            rows = order[rows]
+        x, y = self.images[rows], self.labels[rows]
+        if self.augment is not None:
+            rng = np.random.default_rng([self._entropy, 1, self.epoch, index])
+            x = _random_affine_numpy(x, rng, **AUGMENTATIONS[self.augment])
+        if self.num_classes is not None:
+            y = np.eye(self.num_classes, dtype=np.float32)[y]
+        return x, y
+
+    def __iter__(self):
+        """One epoch of `(images, labels)` batches; the next epoch starts when
+        the loop completes."""
+        for index in range(len(self)):
+            yield self[index]
+        self.on_epoch_end()
+
+    def on_epoch_end(self):
+        """Moves on to the next epoch: a new order and new warps."""
+        self.epoch += 1
+
+    def __repr__(self):
+        return (
+            f"<ArrayBatches: {len(self.labels)} records in {len(self)} batches of {self.batch_size}, "
+            f"images {self.images.shape[1:]}, shuffle={self.shuffle}, augment={self.augment!r}>"
+        )
+
+
+def one_hot(pipeline, num_classes: int):
+    """The pipeline with one-hot float32 labels, as categorical losses take them.
+
+    Args:
+        pipeline: A `tf.data.Dataset` of `(images, labels)` or an
+            `ArrayBatches`, as in `ImageData`.
+        num_classes: Length of the one-hot rows.
+
+    Returns:
+        A pipeline of the same kind: a mapped `tf.data.Dataset`, or an
+        `ArrayBatches` holding the same records in the same order (its own
+        epochs from the current one on).
+
+    Example:
+
+    >>> import numpy as np
+    >>> batches = ArrayBatches(np.zeros((6, 4, 4, 1), "uint8"), [0, 1, 2, 0, 1, 2], batch_size=4)
+    >>> one_hot(batches, 3)[1][1]
+    array([[0., 1., 0.],
+           [0., 0., 1.]], dtype=float32)
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+        raise ValueError(f"`num_classes` must be a positive integer. Received: num_classes={num_classes!r}")
+    if isinstance(pipeline, ArrayBatches):
+        labelled = copy.copy(pipeline)
+        labelled.num_classes = int(num_classes)
+        return labelled
+    if tensorflow_available():
+        import tensorflow as tf
+
+        if isinstance(pipeline, tf.data.Dataset):
+            return pipeline.map(
+                lambda x, y: (x, tf.one_hot(y, num_classes)), num_parallel_calls=tf.data.AUTOTUNE
+            )
+    raise TypeError(
+        f"`pipeline` must be a tf.data.Dataset or an ArrayBatches. Received: pipeline={type(pipeline).__name__}"
+    )
+
+
+def _resize_numpy(images, image_size, chunk=1024):
+    """Resizes uint8 images with `keras.ops.image.resize` (bilinear, no
+    antialiasing) on the configured backend, then truncates to uint8 as
+    `tf.cast` does in the TensorFlow path."""
+    height, width = image_size
+    if len(images) == 0:
+        return np.zeros((0, height, width, images.shape[-1]), np.uint8)
+    parts = []
+    for start in range(0, len(images), chunk):
+        resized = keras.ops.image.resize(
+            np.asarray(images[start:start + chunk], np.float32), (height, width), interpolation="bilinear"
+        )
+        parts.append(np.clip(keras.ops.convert_to_numpy(resized), 0, 255).astype(np.uint8))
+    return np.concatenate(parts)
+
+
+def _needs_tensorflow(dataset, reads, install="tensorflow", hint=""):
+    return ValueError(
+        f"`--dataset {dataset}` {reads} with TensorFlow, which is not installed: pip install {install}{hint}. "
+        f"Received: dataset={dataset!r}"
+    )
 
 
 def _pipelines(train, validation, test, *, train_count, batch_size, augment, seed):
@@ -312,7 +690,7 @@ def _pipelines(train, validation, test, *, train_count, batch_size, augment, see
     import tensorflow as tf
 
     autotune = tf.data.AUTOTUNE
-    drop = train_count >= batch_size
+    drop, steps = _train_steps(train_count, batch_size)
     train = train.cache().shuffle(
         max(train_count, 1), seed=seed, reshuffle_each_iteration=True
     ).batch(batch_size, drop_remainder=drop)
@@ -325,7 +703,6 @@ def _pipelines(train, validation, test, *, train_count, batch_size, augment, see
             num_parallel_calls=autotune,
         )
     finish = lambda d: d.cache().batch(batch_size).prefetch(autotune)  # noqa: E731
-    steps = train_count // batch_size if drop else 1
     return train.prefetch(autotune), finish(validation), finish(test), steps
 
 
@@ -337,18 +714,31 @@ def _split_arrays(x, y, validation_split):
 
 
 def _from_arrays(train, test, names, *, source, batch_size, validation_split, augment, seed, image_size):
-    import tensorflow as tf
-
+    """Pipelines of in-memory arrays: `tf.data`, or `ArrayBatches` without TensorFlow."""
     (x_train, y_train), (x_val, y_val) = _split_arrays(*train, validation_split)
     x_test, y_test = test
-    if image_size is not None and tuple(image_size) != x_train.shape[1:3]:
-        resize = lambda x: tf.cast(tf.image.resize(x, image_size), tf.uint8).numpy()  # noqa: E731
-        x_train, x_val, x_test = resize(x_train), resize(x_val), resize(x_test)
-    slices = tf.data.Dataset.from_tensor_slices
-    *pipes, steps = _pipelines(
-        slices((x_train, y_train)), slices((x_val, y_val)), slices((x_test, y_test)),
-        train_count=len(x_train), batch_size=batch_size, augment=augment, seed=seed,
-    )
+    resizing = image_size is not None and tuple(image_size) != x_train.shape[1:3]
+    if tensorflow_available():
+        import tensorflow as tf
+
+        if resizing:
+            resize = lambda x: tf.cast(tf.image.resize(x, image_size), tf.uint8).numpy()  # noqa: E731
+            x_train, x_val, x_test = resize(x_train), resize(x_val), resize(x_test)
+        slices = tf.data.Dataset.from_tensor_slices
+        *pipes, steps = _pipelines(
+            slices((x_train, y_train)), slices((x_val, y_val)), slices((x_test, y_test)),
+            train_count=len(x_train), batch_size=batch_size, augment=augment, seed=seed,
+        )
+    else:
+        if resizing:
+            x_train, x_val, x_test = (_resize_numpy(x, tuple(image_size)) for x in (x_train, x_val, x_test))
+        drop, steps = _train_steps(len(x_train), batch_size)
+        pipes = [
+            ArrayBatches(x_train, y_train, batch_size=batch_size, shuffle=True, drop_remainder=drop,
+                         augment=augment, seed=seed),
+            ArrayBatches(x_val, y_val, batch_size=batch_size),
+            ArrayBatches(x_test, y_test, batch_size=batch_size),
+        ]
     return ImageData(
         *pipes,
         steps_per_epoch=steps,
@@ -368,7 +758,8 @@ def _folder(data_dir, *, image_size, channels, batch_size, validation_split, aug
     out for validation and `max(validation_split, FOLDER_TEST_SPLIT)` for
     testing. The held-out images are the same whatever the seed.
     """
-    import keras
+    if not tensorflow_available():
+        raise _needs_tensorflow("folder", "reads images")
     import tensorflow as tf
 
     if data_dir is None or not Path(data_dir).is_dir():
@@ -418,8 +809,22 @@ def _folder(data_dir, *, image_size, channels, batch_size, validation_split, aug
 
 
 def _tfds(name, data_dir, *, tried, batch_size, validation_split, augment, seed, image_size):
+    layout = RAW_LAYOUT.get(name)
+    alternatives = [f"put the official files in DIR/{layout}/ and pass --data-dir DIR"] if layout else []
+    alternatives += [f"use --dataset {name}:sample"] if f"{name}:sample" in SAMPLES else []
+    hint = f" (or {', or '.join(alternatives)})" if alternatives else ""
+    found = f"tried {'; '.join(tried)}, and " if tried else ""
+    if not tensorflow_available():
+        raise _needs_tensorflow(name, f"{found}reads tensorflow-datasets", "tensorflow tensorflow-datasets", hint)
     import tensorflow as tf
-    import tensorflow_datasets as tfds
+
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError:
+        raise ValueError(
+            f"`--dataset {name}` {found}reads tensorflow-datasets, which is not installed: "
+            f"pip install tensorflow-datasets{hint}. Received: dataset={name!r}"
+        ) from None
 
     try:
         builder = tfds.builder(name, data_dir=data_dir)
