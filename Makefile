@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow clean
+.PHONY: demo test test-torch test-slow clean
 
 # Stamp files re-run the install whenever pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -23,8 +23,29 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/zoo train mnist_convnet --dataset mnist:sample --out runs/demo
 	$(VENV)/bin/zoo export runs/demo/model.keras --format tflite --quantize int8 --out runs/demo/model_int8.tflite
 
+# The model, layer and training tests run again on Keras' JAX backend (and, by
+# `make test-torch`, PyTorch's); tests of TensorFlow itself skip there (see
+# tests/conftest.py). Left out there for time: export parity and the slowest
+# training tests, whose backend paths tests/test_backends.py covers (seeds,
+# resuming after SIGKILL, fine-tuning and exports, on each backend).
+BACKEND_TESTS := tests/test_models.py tests/test_layers.py tests/test_training.py -k "not export_parity" \
+	--deselect tests/test_training.py::test_resumes_after_sigkill \
+	--deselect tests/test_training.py::test_seed_makes_a_cpu_run_reproducible \
+	--deselect tests/test_training.py::test_a_run_stopped_after_its_last_backup_finishes_from_disk \
+	--deselect tests/test_training.py::test_finetune_vgg16_on_an_image_folder
+# The CPU build of PyTorch; elsewhere than a machine with a local wheel, add
+# TORCH_PIP_ARGS=--index-url=https://download.pytorch.org/whl/cpu (PyPI's build bundles CUDA, several GB).
+TORCH ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
+
 test: $(VENV)/.installed-test
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow and not torch" $(PYTEST_ARGS)
+	KERAS_BACKEND=jax $(PY) -m pytest -m "not slow" $(BACKEND_TESTS) $(PYTEST_ARGS)
+
+test-torch: $(VENV)/.installed-test
+	$(PY) -m pip install --quiet $(TORCH_PIP_ARGS) "$(TORCH)"
+	$(PY) -m pytest -m torch tests/test_backends.py $(PYTEST_ARGS)
+	KERAS_BACKEND=torch $(PY) -m pytest -m "not slow" $(BACKEND_TESTS) $(PYTEST_ARGS)
 
 test-slow: $(VENV)/.installed-test
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)

@@ -8,10 +8,12 @@ batch 1 and 64 for the Keras model, its SavedModel and its TFLite float32 and
 int8 files, parameters, FLOPs and file sizes; and the same figures for its
 plain-Keras baseline (`zoo.baselines`), as ratios.
 
-On another Keras backend (JAX on a GPU machine, say) the run measures what
-that backend runs: training and the Keras model's latency; SavedModel and
-TFLite need TensorFlow and are left out. A run on an accelerator is recorded
-beside the CPU figures, under its device's name, never in their place.
+On another Keras backend (JAX or PyTorch, on a GPU machine, say) the run
+measures what that backend runs: training and the Keras model's latency;
+SavedModel and TFLite are TensorFlow's and are left out. On PyTorch, Keras
+runs one training step per call (`steps_per_execution` 1). A run on an
+accelerator is recorded beside the CPU figures, under its device's name,
+never in their place.
 
 Real images from the samples shipped with the package feed every measurement
 (int8 calibration included). Training FLOPs are counted as three times the
@@ -65,8 +67,13 @@ def accelerator() -> str | None:
 
         gpus = tf.config.list_physical_devices("GPU")
         names = [tf.config.experimental.get_device_details(g).get("device_name", "GPU") for g in gpus]
+    elif backend == "torch":
+        import torch
+
+        names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] \
+            if torch.cuda.is_available() else []
     else:
-        raise ValueError(f"zoo bench runs on the TensorFlow or JAX backend. Received: backend={backend!r}")
+        raise ValueError(f"zoo bench runs on the TensorFlow, JAX or PyTorch backend. Received: backend={backend!r}")
     return f"{names[0]} ({len(names)} GPU)" if names else None
 
 
@@ -95,19 +102,32 @@ def matmul_peak_gflops(dtype: str = "float32", n: int | None = None, repeats: in
     """The best matmul rate of this machine in `dtype`, in GFLOP/s.
 
     The probe every throughput is compared with: `n`x`n` products in a
-    compiled function of Keras' backend, the best of `repeats` timed calls
-    (`n` defaults to 2048 on a CPU, 8192 on a GPU). CPUs with bfloat16
+    compiled function of Keras' backend (an eager `torch.matmul` on
+    PyTorch), the best of `repeats` timed calls (`n` defaults to 2048 on a
+    CPU, 8192 on a GPU). CPUs with bfloat16
     instructions multiply bfloat16 faster than float32, so recipes that
     train in bfloat16 are compared with the bfloat16 probe.
     """
     n = n or (8192 if accelerator() else 2048)
     a = np.random.default_rng(0).random((n, n), dtype="float32")
-    if keras.backend.backend() == "jax":
+    backend = keras.backend.backend()
+    if backend == "jax":
         import jax
 
         a = jax.numpy.asarray(a, dtype)
         product = jax.jit(lambda m: m @ m)
         call = lambda: product(a).block_until_ready()  # noqa: E731
+    elif backend == "torch":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        a = torch.as_tensor(a, device=device).to(getattr(torch, dtype))
+        sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+
+        def call():
+            with torch.no_grad():
+                torch.matmul(a, a)
+            sync()
     else:
         import tensorflow as tf
 
@@ -145,6 +165,8 @@ def training_throughput(model: keras.Model, optimizer, batch_size: int, x, label
     hits both alike.
     """
     classes = model.output_shape[-1]
+    if keras.backend.backend() == "torch":  # Keras' torch trainer runs one step per call
+        steps_per_execution = 1
     steps = max(steps, steps_per_execution) // steps_per_execution * steps_per_execution
     model.compile(optimizer, "categorical_crossentropy", metrics=["accuracy"], steps_per_execution=steps_per_execution)
     if keras.backend.backend() == "tensorflow":

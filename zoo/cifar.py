@@ -149,7 +149,9 @@ def init_whitening(model: keras.Model, images, *, layer: str = "stem_conv", epsi
     covariance, count = np.zeros((size, size)), 0
     for i in range(0, len(images), 512):
         # training=True: the layer's input without test-time views.
-        x = np.asarray(probe(np.asarray(images[i:i + 512], "float32"), training=True), "float64")
+        # Through float32: PyTorch tensors in bfloat16 have no NumPy view.
+        x = probe(np.asarray(images[i:i + 512], "float32"), training=True)
+        x = keras.ops.convert_to_numpy(keras.ops.cast(x, "float32")).astype("float64")
         patches = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(1, 2))  # (n, h', w', c, kh, kw)
         patches = patches.transpose(0, 1, 2, 4, 5, 3).reshape(-1, size)  # kernel order: (kh, kw, c)
         covariance += patches.T @ patches

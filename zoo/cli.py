@@ -353,7 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="default: the recipe's")
     p.add_argument("--lr", type=float, help="peak learning rate; default: the recipe's")
     p.add_argument("--seed", type=int, help="make a CPU run reproducible")
-    p.add_argument("--strategy", choices=["mirrored", "multiworker"], help="tf.distribute strategy")
+    p.add_argument("--strategy", choices=["mirrored", "multiworker"],
+                   help="tf.distribute strategy (Keras' TensorFlow backend only)")
     p.add_argument("--out", help="output directory (default: runs/MODEL)")
     p.set_defaults(run=cmd_train)
 

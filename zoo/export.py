@@ -25,6 +25,12 @@ shipped for the model's input, `mnist:sample` for 1 channel and
 `cifar10:sample` for 3, resized to the input size.
 
 Every file is written atomically: a crash never leaves a half-written export.
+
+SavedModel and TFLite are TensorFlow's formats: exporting needs TensorFlow
+installed, on any Keras backend (on JAX Keras converts through jax2tf). On
+PyTorch, Keras' own SavedModel export needs torch_xla and fails on the zoo's
+models, so `export_model` converts there in a child process on Keras'
+TensorFlow backend: a `.keras` file is the same on every backend.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ import datetime
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 
 import keras
@@ -61,6 +69,32 @@ PARITY_IMAGES = 500
 # quantized files are judged by top-1 agreement instead.
 TOLERANCES = {("saved_model", "none"): 1e-5, ("tflite", "none"): 1e-4}
 _BATCH = 64
+
+
+def check_tensorflow(what: str = "Exporting to SavedModel or TFLite") -> None:
+    """Raises one line naming the package to install where TensorFlow is not.
+
+    Raises:
+        ValueError: If TensorFlow cannot be imported.
+    """
+    from zoo.data import tensorflow_available
+
+    if not tensorflow_available():
+        raise ValueError(
+            f"{what} needs TensorFlow, which is not installed: pip install tensorflow "
+            f"(Keras' {keras.backend.backend()} backend trains and predicts without it)."
+        )
+
+
+def _check_backend(what: str) -> None:
+    """Refuses, in one line, the direct exports Keras cannot do on PyTorch."""
+    check_tensorflow()
+    if keras.backend.backend() == "torch":
+        raise ValueError(
+            f"{what} cannot run on Keras' PyTorch backend (Keras exports SavedModels from PyTorch through "
+            "torch_xla, which fails on these models): use zoo.export.export_model or `zoo export`, which convert "
+            "on the TensorFlow backend, or set KERAS_BACKEND=tensorflow."
+        )
 
 
 def check_out(path: str, format: str) -> str:
@@ -114,6 +148,7 @@ def export_saved_model(model: keras.Model, path: str) -> str:
     >>> import tempfile, zoo
     >>> path = export_saved_model(zoo.mnist_convnet(), tempfile.mkdtemp() + "/sm")
     """
+    _check_backend("export_saved_model")
     _publish(path, lambda target: model.export(target, format="tf_saved_model", verbose=False), "saved_model")
     return path
 
@@ -141,6 +176,7 @@ def tflite_bytes(model: keras.Model, quantize: str = "none", calibration=None) -
     >>> len(tflite_bytes(zoo.mnist_convnet(), "dynamic")) < 150_000
     True
     """
+    _check_backend("tflite_bytes")
     import tensorflow as tf
 
     check_choice("quantize", quantize, QUANTIZATIONS)
@@ -350,6 +386,12 @@ def export_model(
     check_positive_int("calibration_images", calibration_images)
     check_positive_int("parity_images", parity_images)
     path = check_out(path, format)
+    check_tensorflow()
+    if keras.backend.backend() == "torch":
+        return _export_on_tensorflow(
+            model, path, format=format, quantize=quantize, dataset=dataset, data_dir=data_dir,
+            calibration_images=calibration_images, parity_images=parity_images, classes=classes,
+        )
     source = None
     if not isinstance(model, keras.Model):
         source = os.fspath(model)
@@ -400,7 +442,57 @@ def export_model(
         "tolerance": tolerance,
         "within_tolerance": None if tolerance is None else parity["max_abs_diff"] <= tolerance,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "backend": keras.backend.backend(),
         "versions": _versions(),
     }
+    atomic_write(report_path(path), lambda f: json.dump(report, f, indent=2))
+    return report
+
+
+# Runs `export_model` on Keras' TensorFlow backend for a PyTorch process;
+# bad input comes back as the same exception type and message.
+_CHILD = """
+import json, sys
+from zoo import export
+try:
+    export.export_model(**json.loads(sys.argv[1]))
+except (ValueError, OSError) as e:
+    with open(sys.argv[2], "w") as f:
+        json.dump({"type": "FileNotFoundError" if isinstance(e, FileNotFoundError) else
+                   "ValueError" if isinstance(e, ValueError) else "OSError", "message": str(e)}, f)
+    sys.exit(1)
+"""
+
+
+def _export_on_tensorflow(model, path: str, **kwargs) -> dict:
+    """`export_model` in a child process on Keras' TensorFlow backend (see the module docstring)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        source = None
+        if isinstance(model, keras.Model):
+            keras_file = os.path.join(tmp, "model.keras")
+            model.save(keras_file)
+        else:
+            keras_file = source = os.fspath(model)
+        error_file = os.path.join(tmp, "error.json")
+        arguments = json.dumps({"model": keras_file, "path": os.fspath(path), **kwargs})
+        env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        done = subprocess.run([sys.executable, "-c", _CHILD, arguments, error_file], env=env,
+                              capture_output=True, text=True, check=False)
+        if os.path.exists(error_file):
+            with open(error_file) as f:
+                error = json.load(f)
+            raise {"FileNotFoundError": FileNotFoundError, "OSError": OSError}.get(error["type"], ValueError)(
+                error["message"]
+            )
+        if done.returncode != 0:
+            last = next((line for line in reversed(done.stderr.splitlines()) if line.strip()), "no message")
+            raise RuntimeError(f"The export on Keras' TensorFlow backend failed (exit status "
+                               f"{done.returncode}): {last.strip()}")
+    with open(report_path(path)) as f:
+        report = json.load(f)
+    report["backend"] = "tensorflow (converted for a process on Keras' torch backend)"
+    if source is None:  # an in-memory model: the temporary file is no source
+        report["source"], report["sizes"]["keras_bytes"] = None, None
     atomic_write(report_path(path), lambda f: json.dump(report, f, indent=2))
     return report

@@ -460,6 +460,10 @@ class ReverseChannels(keras.layers.Layer):
         channels = inputs.shape[-1]
         if channels is None:
             return ops.flip(inputs, axis=-1)
+        if keras.backend.backend() == "jax":
+            # jax2tf lowers a constant gather to vhlo.dynamic_gather_v1, which
+            # the TFLite converter cannot translate: slices, concatenated.
+            return ops.concatenate(ops.split(inputs, channels, axis=-1)[::-1], axis=-1)
         # A gather, not a reverse: TFLite's int8 REVERSE_V2 gives its output
         # a new scale but copies the raw values, which wrecks a quantized VGG.
         return ops.take(inputs, list(range(channels - 1, -1, -1)), axis=-1)

@@ -87,6 +87,19 @@ def quiet_native_logs():
             os.close(saved)
 
 
+def _check_tensorflow(what: str) -> None:
+    """Raises one line naming the package to install where TensorFlow is not."""
+    from zoo.data import tensorflow_available
+
+    if not tensorflow_available():
+        import keras
+
+        raise ValueError(
+            f"{what} needs TensorFlow, which is not installed: pip install tensorflow "
+            f"(Keras' {keras.backend.backend()} backend runs .keras models without it)."
+        )
+
+
 def report_path(path) -> str:
     """Where the export report of an exported file or directory lives."""
     return os.fspath(path).rstrip("/\\") + REPORT_SUFFIX
@@ -221,6 +234,7 @@ class SavedModelRunner:
     """
 
     def __init__(self, path):
+        _check_tensorflow("Running a SavedModel")
         import tensorflow as tf
 
         path = os.fspath(path)
@@ -500,12 +514,15 @@ def read_image(path, shape: Sequence) -> np.ndarray:
     >>> read_image(path, (28, 28, 3)).shape
     (28, 28, 3)
     """
-    import tensorflow as tf
     from PIL import Image
 
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No such image file. Received: image={path!r}")
+    # The decoder and resize of the training folder pipeline, TensorFlow's.
+    _check_tensorflow("Reading images as the training folder pipeline does")
+    import tensorflow as tf
+
     height, width, channels = _image_shape(shape)
     try:
         with warnings.catch_warnings():

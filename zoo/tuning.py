@@ -30,6 +30,7 @@ from pathlib import Path
 import keras
 import keras_tuner as kt
 
+from zoo import data as zoo_data
 from zoo import distribution, figures, training
 from zoo._common import check_choice
 from zoo.callbacks import _write_csv, atomic_write, check_resumable, save_model_atomic
@@ -415,6 +416,11 @@ def tune(name: str, *, dataset: str | None = None, data_dir=None, tuner: str = "
     started = time.perf_counter()
     _check_model(name)
     check_choice("tuner", tuner, TUNERS)
+    if not zoo_data.tensorflow_available():
+        raise ValueError(
+            "zoo tune trains its trials on tf.data pipelines and needs TensorFlow, which is not installed: "
+            f"pip install tensorflow (zoo train runs without it on Keras' {keras.backend.backend()} backend)."
+        )
     if tuner == "bayesian":
         try:
             import sklearn  # noqa: F401  (keras-tuner's Gaussian process)
@@ -473,7 +479,8 @@ def tune(name: str, *, dataset: str | None = None, data_dir=None, tuner: str = "
         return {"role": "worker", "tuner_id": os.environ["KERASTUNER_TUNER_ID"], "trials_run": model.trials_run,
                 "out": str(run.out)}
     summary = _write_results(search, model, run, settings)
-    summary.update(max_trials=max_trials, seed=seed, seconds=round(time.perf_counter() - started, 2),
+    summary.update(max_trials=max_trials, seed=seed, backend=keras.backend.backend(),
+                   seconds=round(time.perf_counter() - started, 2),
                    command=command or f"zoo.tuning.tune({name!r}, ...)", versions=training._versions(),
                    precision_reason=run.precision.reason, device=run.precision.device.to_json())
     atomic_write(str(run.out / "best_hyperparameters.json"), lambda f: json.dump(summary, f, indent=2))
