@@ -66,11 +66,13 @@ def run_reference(task, data_dir):
     return {"accuracy": float(match.group(1)), "wall_seconds": round(seconds, 1)}
 
 
-def run_zoo(task, data_dir, out_dir, shown_data_dir):
+def run_zoo(task, data_dir, out_dir, shown_data_dir, env=None):
+    """Times `zoo train` with nothing but the dataset and data directory
+    (`env`: the environment, default this one's); returns its figures."""
     model = TASKS[task]["model"]
     zoo = str(Path(sys.executable).with_name("zoo"))
     command = [zoo, "train", model, "--dataset", task, "--data-dir", data_dir, "--out", out_dir]
-    seconds, _ = timed(command)
+    seconds, _ = timed(command, env=env)
     summary = json.loads((Path(out_dir) / "summary.json").read_text())
     return {
         "accuracy": summary["test_accuracy"],

@@ -3,8 +3,8 @@
 - docs/models/NAME.md: each model's card (`zoo info NAME --markdown`);
 - docs/models.md and the README: the `zoo list` tables;
 - docs/tuning.md: the search-space table;
-- docs/benchmarks/training.md and export.md: the recorded figures of every
-  kind of machine.
+- docs/benchmarks/training.md, export.md and backends.md: the recorded
+  figures of every kind of machine.
 
 Run it after a benchmark records new figures; tests/test_docs.py fails while
 any of these is stale.
@@ -51,14 +51,19 @@ def main():
     replace_block(ROOT / "docs" / "tuning.md", "<!-- begin: search spaces -->", "<!-- end: search spaces -->",
                   tuning.search_space_markdown())
     # The benchmark pages list every kind of machine recorded in zoo/results.json.
+    import benchmark_backends
     import benchmark_export
     import benchmark_training
 
-    models = json.loads((ROOT / "zoo" / "results.json").read_text())["models"]
-    for page, lines in (("training.md", benchmark_training.page_lines(models)),
-                        ("export.md", benchmark_export.page_lines(models))):
+    results = json.loads((ROOT / "zoo" / "results.json").read_text())
+    models = results["models"]
+    pages = [("training.md", benchmark_training.page_lines(models)),
+             ("export.md", benchmark_export.page_lines(models))]
+    if "backends" in results:
+        pages.append(("backends.md", benchmark_backends.page_lines(results["backends"])))
+    for page, lines in pages:
         (ROOT / "docs" / "benchmarks" / page).write_text("\n".join(lines) + "\n")
-    print("rewrote docs/models/*.md, docs/models.md, docs/tuning.md, docs/benchmarks/{training,export}.md "
+    print("rewrote docs/models/*.md, docs/models.md, docs/tuning.md, docs/benchmarks/{training,export,backends}.md "
           "and the README's zoo list")
 
 
