@@ -127,3 +127,16 @@ def test_benchmark_pages_are_current():
 def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci and "make test" in (ROOT / "README.md").read_text()
+
+
+def test_readme_backend_figures_are_the_recorded_ones():
+    """The README's backend table quotes zoo/results.json's `backends` section."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Keras backends")[1].split("## Troubleshooting")[0]
+    recorded = json.loads((ROOT / "zoo" / "results.json").read_text())["backends"]
+    for key, tasks in recorded.items():
+        for task, runs in tasks.items():
+            for backend, r in runs.items():
+                assert r["machine_key"] == key
+                figure = f"{100 * r['accuracy']:.2f} % in {r['wall_seconds']:.0f} s"
+                assert figure in section and _cpu(r) in section, (task, backend, figure)
