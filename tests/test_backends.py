@@ -204,6 +204,10 @@ def test_cifar10_net_resumes_after_sigkill_and_loads_on_tensorflow(backend, tmp_
     assert done.returncode == 0, done.stderr[-3000:]
 
 
+# Slow on JAX (about 45 s on 2 cores): `make test-slow` runs it, `make
+# test-torch` runs it on PyTorch; the default suite keeps train, resume,
+# predict and export on JAX.
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_finetune_tune_and_bench(backend, tmp_path):
     """`zoo finetune` and a one-trial `zoo tune` on a tiny image folder, from
