@@ -201,7 +201,7 @@ def test_seed_makes_a_cpu_run_reproducible(tmp_path):
 def test_nan_loss_stops_and_keeps_the_last_good_model(tmp_path, monkeypatch):
     import tensorflow as tf
 
-    real_one_hot = training._one_hot
+    real_one_hot = zoo_data.one_hot
 
     def poisoned(dataset, num_classes):
         # Targets turn NaN after the first epoch: the loss is NaN from there on.
@@ -215,7 +215,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_model(tmp_path, monkeypatch):
 
         return real_one_hot(dataset, num_classes).map(poison)
 
-    monkeypatch.setattr(training, "_one_hot", poisoned)
+    monkeypatch.setattr(zoo_data, "one_hot", poisoned)
     out = tmp_path / "run"
     with pytest.raises(FloatingPointError, match="NaN at epoch 2") as info:
         training.train("mnist_convnet", dataset="mnist:sample", epochs=3, out=out, verbose=0)

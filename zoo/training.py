@@ -376,11 +376,6 @@ def _steps_per_execution(recipe: Recipe, replicas: int = 1) -> int:
     return recipe.steps_per_execution
 
 
-def _one_hot(dataset, num_classes):
-    """The pipeline with one-hot labels (`zoo.data.one_hot`): tf.data or NumPy batches."""
-    return zoo_data.one_hot(dataset, num_classes)
-
-
 def _start(run: _Run, **settings) -> None:
     """Creates the output folder; refuses to resume a run begun with other settings.
 
@@ -411,8 +406,8 @@ def _fit(model, run: _Run, *, epochs, log: EpochLog, backup: ResumableBackup, in
     validation = run.data.validation if run.data.counts["validation"] else None
     started = time.perf_counter()
     model.fit(
-        _one_hot(run.data.train, run.data.num_classes),
-        validation_data=None if validation is None else _one_hot(validation, run.data.num_classes),
+        zoo_data.one_hot(run.data.train, run.data.num_classes),
+        validation_data=None if validation is None else zoo_data.one_hot(validation, run.data.num_classes),
         epochs=epochs,
         initial_epoch=initial_epoch,
         callbacks=callbacks,
@@ -445,7 +440,7 @@ def _finish(model, run: _Run, *, train_seconds, epochs_run, log: EpochLog, backu
             f"in {str(model_path)!r}. Try a lower --lr (received {run.lr:g}) with another --out."
         )
     scores = model.evaluate(
-        _one_hot(run.data.test, run.data.num_classes), verbose=0, return_dict=True
+        zoo_data.one_hot(run.data.test, run.data.num_classes), verbose=0, return_dict=True
     )
     save_model_atomic(_float32(model, build), str(model_path))
     summary = {

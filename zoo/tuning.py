@@ -207,8 +207,8 @@ class ZooHyperModel(kt.HyperModel):
     def _fit(self, model, train, validation, recipe, *, lr, total_steps, callbacks, **kwargs):
         training._compile_recipe(model, recipe, lr=lr, total_steps=total_steps)
         return model.fit(
-            training._one_hot(train, self.classes),
-            validation_data=None if validation is None else training._one_hot(validation, self.classes),
+            zoo_data.one_hot(train, self.classes),
+            validation_data=None if validation is None else zoo_data.one_hot(validation, self.classes),
             callbacks=[*callbacks, keras.callbacks.TerminateOnNaN()], shuffle=False, **kwargs,
         )
 
