@@ -1,7 +1,7 @@
 """Rewrites the documentation that is generated from code and recorded results.
 
 - docs/models/NAME.md: each model's card (`zoo info NAME --markdown`);
-- docs/models.md and the README: the `zoo list` tables;
+- docs/models.md and the README: the `zoo list` tables and the weights table;
 - docs/tuning.md: the search-space table;
 - docs/benchmarks/training.md, export.md and backends.md: the recorded
   figures of every kind of machine.
@@ -39,7 +39,7 @@ def zoo(*args: str) -> str:
 
 def main():
     from zoo import list_models, tuning
-    from zoo.modelcard import model_card
+    from zoo.modelcard import model_card, weights_table
 
     cards = ROOT / "docs" / "models"
     cards.mkdir(parents=True, exist_ok=True)
@@ -48,6 +48,9 @@ def main():
     replace_block(ROOT / "docs" / "models.md", "<!-- begin: zoo list --markdown -->",
                   "<!-- end: zoo list --markdown -->", zoo("list", "--markdown"))
     replace_block(ROOT / "README.md", "$ zoo list", "```", zoo("list"))
+    for page in (ROOT / "README.md", ROOT / "docs" / "models.md"):
+        replace_block(page, "<!-- weights table: written by recipes/make_docs.py from zoo/weights/*.json -->",
+                      "<!-- end weights table -->", weights_table())
     replace_block(ROOT / "docs" / "tuning.md", "<!-- begin: search spaces -->", "<!-- end: search spaces -->",
                   tuning.search_space_markdown())
     # The benchmark pages list every kind of machine recorded in zoo/results.json.

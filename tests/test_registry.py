@@ -56,7 +56,8 @@ def test_model_info_matches_a_real_build():
     assert info["params"] == model.count_params() == 93_322
     assert info["trainable_params"] == 93_322
     assert info["input_shape"] == (28, 28, 1) and info["classes"] == 10
-    assert info["pretrained"] == [] and zoo.model_info("vgg16")["pretrained"] == ["imagenet"]
+    assert info["pretrained"] == ["mnist"] and zoo.model_info("vgg16")["pretrained"] == ["imagenet"]
+    assert info["weights"]["mnist"]["file"] == "mnist_convnet.mnist.weights.h5"
     lm = zoo.model_info("lm_convnet")
     assert lm["params"] - lm["trainable_params"] == 49 * 49 * 48 + 2 * 48  # bank + BN statistics
     json.dumps(info)  # JSON-friendly

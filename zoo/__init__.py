@@ -14,12 +14,14 @@ Example:
 
 from zoo import layers
 from zoo.cifar import cifar10_net
+from zoo.features import feature_extractor
 from zoo.filter_convnets import edge_convnet, lm_convnet
 from zoo.flops import count_flops
 from zoo.mnist import mnist_convnet
 from zoo.registry import create_model, list_models, model_info, register_model
 from zoo.tuning import hypermodel
 from zoo.vgg import vgg16, vgg19
+from zoo.weights import decode_predictions
 
 __version__ = "0.1.0"
 
@@ -27,7 +29,9 @@ __all__ = [
     "cifar10_net",
     "count_flops",
     "create_model",
+    "decode_predictions",
     "edge_convnet",
+    "feature_extractor",
     "hypermodel",
     "layers",
     "list_models",

@@ -220,12 +220,39 @@ def load_weights_file(model: keras.Model, path: str) -> None:
         ) from None
 
 
-def finish_model(inputs, outputs, *, name: str, weights: str | None) -> keras.Model:
-    """Wraps the graph in a Functional model and loads `weights` if given."""
+def finish_model(
+    inputs, outputs, *, name: str, weights: str | None, factory=None, input_tensor=None
+) -> keras.Model:
+    """Wraps the graph in a Functional model and loads `weights` if given.
+
+    Args:
+        inputs: The model's input, from `image_input`.
+        outputs: Its output.
+        name: The model name.
+        weights: None, a tag of the factory's shipped weights, or a file.
+        factory: The registered factory, for shipped weights.
+        input_tensor: The caller's `input_tensor`; the model then starts at
+            its source inputs, as keras.applications' models do.
+    """
+    if input_tensor is not None:
+        inputs = keras.utils.get_source_inputs(input_tensor)
     model = keras.Model(inputs, outputs, name=name)
-    if weights is not None:
+    if weights is None:
+        return model
+    if factory is not None and weights in pretrained_tags(factory):
+        from zoo.weights import load_pretrained
+
+        load_pretrained(model, factory, factory.__name__, weights)
+    else:
         load_weights_file(model, weights)
     return model
+
+
+def pretrained_tags(factory) -> tuple[str, ...]:
+    """The shipped weight sets of a factory's model (`zoo.weights.tags`)."""
+    from zoo.weights import tags
+
+    return tags(factory.__name__)
 
 
 def classifier_head(x, *, classes, classifier_activation, name="predictions"):
@@ -242,6 +269,35 @@ def global_pool(x, pooling):
     return x
 
 
-def image_input(input_shape):
-    """A float32 image input; uint8 arrays are cast on the way in."""
-    return keras.Input(shape=input_shape, name="image")
+def image_input(input_shape, input_tensor=None):
+    """The model's image input: a new float32 `keras.Input`, or `input_tensor`.
+
+    Raises:
+        ValueError: If `input_tensor` is not a Keras tensor, or its shape
+            disagrees with `input_shape`.
+    """
+    if input_tensor is None:
+        return keras.Input(shape=input_shape, name="image")
+    if tuple(input_tensor.shape[1:]) != tuple(input_shape):
+        raise ValueError(
+            f"`input_tensor` has shape {tuple(input_tensor.shape)}, `input_shape` says "
+            f"{tuple(input_shape)}. Received: input_shape={input_shape!r}"
+        )
+    return input_tensor
+
+
+def input_shape_of(input_tensor, input_shape):
+    """The `input_shape` to build for: the caller's, else `input_tensor`'s.
+
+    Raises:
+        ValueError: If `input_tensor` is not a 4D Keras tensor (Keras 3
+            wraps no other tensors, unlike Keras 2's `Input(tensor=...)`).
+    """
+    if input_tensor is None:
+        return input_shape
+    if not keras.backend.is_keras_tensor(input_tensor) or len(input_tensor.shape) != 4:
+        raise ValueError(
+            "`input_tensor` must be a 4D Keras tensor, such as `keras.Input((32, 32, 3))` or a "
+            f"layer's output. Received: input_tensor={input_tensor!r}"
+        )
+    return tuple(input_tensor.shape[1:]) if input_shape is None else input_shape

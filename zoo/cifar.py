@@ -26,6 +26,7 @@ import keras
 import numpy as np
 
 from zoo import _common
+from zoo.features import build_feature_model
 from zoo.registry import register_model
 
 DEFAULT_INPUT_SHAPE = (32, 32, 3)
@@ -197,6 +198,9 @@ def cifar10_net(
     logit_scale: float = 0.125,
     include_preprocessing: bool = True,
     test_time_augmentation: str | None = "flip",
+    input_tensor=None,
+    features_only: bool = False,
+    out_indices: Sequence[int] | None = None,
     name: str = "cifar10_net",
 ) -> keras.Model:
     """Builds the CIFAR-10 pyramid convnet.
@@ -220,8 +224,10 @@ def cifar10_net(
             to True.
         pooling: For `include_top=False`: None, `"avg"` or `"max"`. Defaults
             to None.
-        weights: None or the path to a weights file saved from the same
-            configuration. Defaults to None.
+        weights: None, `"cifar10"` (trained by the zoo's recipe on a real
+            CIFAR-10 subset and shipped with the package; see
+            `model_info("cifar10_net")["weights"]`), or the path to a weights
+            file saved from the same configuration. Defaults to None.
         classifier_activation: Activation of the last layer; None for logits.
             Defaults to `"softmax"`.
         stem_filters: Filters of the stem convolution; for whitening, an
@@ -249,6 +255,14 @@ def cifar10_net(
             cost of `"flip"`, for +0.3 points on average) or None. Defaults
             to `"flip"` (2x the inference cost of None, +1.6 points on
             average over 5 trained models on the CIFAR-10 subset).
+        input_tensor: A Keras tensor to use as the model's input. Defaults
+            to None.
+        features_only: Whether to return the feature map of each stage
+            (the stem's, then each stage's last activation) instead of the
+            classifier, without test-time views; `include_top` and
+            `pooling` are ignored. Defaults to False.
+        out_indices: With `features_only`, which stages to return.
+            None for all. Defaults to None.
         name: Model name. Defaults to `"cifar10_net"`.
 
     Returns:
@@ -264,6 +278,8 @@ def cifar10_net(
     >>> model.output_shape
     (None, 10)
     """
+    if features_only:
+        return build_feature_model(cifar10_net, locals())
     _common.check_positive_int("stem_filters", stem_filters)
     _common.check_positive_int("stem_kernel_size", stem_kernel_size)
     _common.check_choice("test_time_augmentation", test_time_augmentation, (None, *TEST_TIME_AUGMENTATIONS))
@@ -286,15 +302,15 @@ def cifar10_net(
         classes=classes,
         classifier_activation=classifier_activation,
     )
-    weights = _common.check_weights_path(weights)
+    weights = _common.check_weights_path(weights, named=_common.pretrained_tags(cifar10_net))
     input_shape = _common.check_input_shape(
-        input_shape,
+        _common.input_shape_of(input_tensor, input_shape),
         default=DEFAULT_INPUT_SHAPE,
         min_size=2 ** len(filters) + stem_kernel_size - 1,
         require_static=False,
     )
 
-    inputs = _common.image_input(input_shape)
+    inputs = _common.image_input(input_shape, input_tensor)
     x = inputs
     if include_preprocessing:
         mean, variance = np.array(CIFAR10_MEAN), np.square(CIFAR10_STD)
@@ -330,4 +346,6 @@ def cifar10_net(
     else:
         x = _common.global_pool(x, pooling)
 
-    return _common.finish_model(inputs, x, name=name, weights=weights)
+    return _common.finish_model(
+        inputs, x, name=name, weights=weights, factory=cifar10_net, input_tensor=input_tensor
+    )

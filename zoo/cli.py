@@ -52,10 +52,11 @@ def cmd_list(args) -> int:
     import zoo
     from zoo._common import format_count
 
-    names = zoo.list_models(args.pattern)
+    names = zoo.list_models(args.pattern, pretrained=args.pretrained)
     if not names:
+        what = "model with weights" if args.pretrained else "model"
         raise ValueError(
-            f"No model matches the pattern. Received: pattern={args.pattern!r}"
+            f"No {what} matches the pattern. Received: pattern={args.pattern!r}"
         )
     header = ("model", "input", "params", "FLOPs", "weights", "top-1 (measured)")
     rows = []
@@ -337,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("list", help="list the registered models")
     p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern (default: *)")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    p.add_argument("--pretrained", action="store_true", help="only models with weight sets")
     p.set_defaults(run=cmd_list)
 
     p = commands.add_parser("info", help="describe one model")
@@ -405,7 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_export)
 
     p = commands.add_parser("predict", help="top-k classes of PNG/JPEG images")
-    p.add_argument("model", help="a .keras file, SavedModel directory or .tflite file")
+    p.add_argument("model", help="a .keras file, SavedModel directory, .tflite file, or MODEL:TAG "
+                   "for shipped weights (e.g. mnist_convnet:mnist)")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG files")
     p.add_argument("--top-k", type=_positive_int, default=5, metavar="K", help="classes per image (default: 5)")
     p.add_argument("--json", action="store_true", help="print JSON")

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import keras
 
 from zoo import _common
+from zoo.features import build_feature_model
 from zoo.layers import EdgeFilters, LeungMalikFilters
 from zoo.mnist import build_classic_convnet
 from zoo.registry import register_model
@@ -41,6 +42,9 @@ def edge_convnet(
     dense_units: int = 64,
     dropout: float = 0.0,
     include_preprocessing: bool = True,
+    input_tensor=None,
+    features_only: bool = False,
+    out_indices: Sequence[int] | None = None,
     name: str = "edge_convnet",
 ) -> keras.Model:
     """Builds a convnet whose first layer is a frozen 3x3 edge filter pair.
@@ -56,8 +60,10 @@ def edge_convnet(
         include_top: Whether to include the flatten-dense head. Defaults to True.
         pooling: For `include_top=False`: None, `"avg"` or `"max"`. Defaults
             to None.
-        weights: None or the path to a weights file saved from the same
-            configuration. Defaults to None.
+        weights: None, `"mnist"` (trained by the zoo's recipe on a real
+            MNIST subset and shipped with the package; see
+            `model_info(name)["weights"]`), or the path to a weights file
+            saved from the same configuration. Defaults to None.
         classifier_activation: Activation of the last layer; None for logits.
             Defaults to `"softmax"`.
         operator: `"sobel"`, `"prewitt"` or `"scharr"`. Defaults to `"sobel"`.
@@ -66,6 +72,14 @@ def edge_convnet(
         dropout: Dropout rate before the classifier. Defaults to 0.0.
         include_preprocessing: Whether the model rescales raw [0, 255] pixels
             to [0, 1] itself. Defaults to True.
+        input_tensor: A Keras tensor to use as the model's input. Defaults
+            to None.
+        features_only: Whether to return the feature map of each stage
+            (the normalised filter-bank maps, then one per convolution)
+            instead of the classifier; `include_top` and `pooling` are
+            ignored. Defaults to False.
+        out_indices: With `features_only`, which stages to return.
+            None for all. Defaults to None.
         name: Model name. Defaults to `"edge_convnet"`.
 
     Returns:
@@ -81,8 +95,12 @@ def edge_convnet(
     >>> tuple(model.get_layer("edge_filters").kernel.shape)
     (3, 3, 1, 2)
     """
+    if features_only:
+        return build_feature_model(edge_convnet, locals())
     return _build_filter_convnet(
         EdgeFilters(operator=operator, name="edge_filters"),
+        factory=edge_convnet,
+        input_tensor=input_tensor,
         input_shape=input_shape,
         classes=classes,
         include_top=include_top,
@@ -113,6 +131,9 @@ def lm_convnet(
     dense_units: int = 64,
     dropout: float = 0.0,
     include_preprocessing: bool = True,
+    input_tensor=None,
+    features_only: bool = False,
+    out_indices: Sequence[int] | None = None,
     name: str = "lm_convnet",
 ) -> keras.Model:
     """Builds a convnet whose first layer is the frozen Leung-Malik bank.
@@ -126,8 +147,10 @@ def lm_convnet(
         include_top: Whether to include the flatten-dense head. Defaults to True.
         pooling: For `include_top=False`: None, `"avg"` or `"max"`. Defaults
             to None.
-        weights: None or the path to a weights file saved from the same
-            configuration. Defaults to None.
+        weights: None, `"mnist"` (trained by the zoo's recipe on a real
+            MNIST subset and shipped with the package; see
+            `model_info(name)["weights"]`), or the path to a weights file
+            saved from the same configuration. Defaults to None.
         classifier_activation: Activation of the last layer; None for logits.
             Defaults to `"softmax"`.
         support: Side of the LM filters. Defaults to 49.
@@ -140,6 +163,14 @@ def lm_convnet(
         dropout: Dropout rate before the classifier. Defaults to 0.0.
         include_preprocessing: Whether the model rescales raw [0, 255] pixels
             to [0, 1] itself. Defaults to True.
+        input_tensor: A Keras tensor to use as the model's input. Defaults
+            to None.
+        features_only: Whether to return the feature map of each stage
+            (the normalised filter-bank maps, then one per convolution)
+            instead of the classifier; `include_top` and `pooling` are
+            ignored. Defaults to False.
+        out_indices: With `features_only`, which stages to return.
+            None for all. Defaults to None.
         name: Model name. Defaults to `"lm_convnet"`.
 
     Returns:
@@ -154,10 +185,14 @@ def lm_convnet(
     >>> tuple(lm_convnet().get_layer("lm_filters").kernel.shape)
     (49, 49, 1, 48)
     """
+    if features_only:
+        return build_feature_model(lm_convnet, locals())
     return _build_filter_convnet(
         LeungMalikFilters(
             support=support, scales=scales, blob_scales=blob_scales, name="lm_filters"
         ),
+        factory=lm_convnet,
+        input_tensor=input_tensor,
         input_shape=input_shape,
         classes=classes,
         include_top=include_top,

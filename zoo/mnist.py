@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 import keras
 
 from zoo import _common
+from zoo.features import build_feature_model
 from zoo.registry import register_model
 
 DEFAULT_INPUT_SHAPE = (28, 28, 1)
@@ -36,6 +37,9 @@ def mnist_convnet(
     batch_norm: bool = False,
     padding: str = "valid",
     include_preprocessing: bool = True,
+    input_tensor=None,
+    features_only: bool = False,
+    out_indices: Sequence[int] | None = None,
     name: str = "mnist_convnet",
 ) -> keras.Model:
     """Builds the classic MNIST convnet.
@@ -50,8 +54,13 @@ def mnist_convnet(
         include_top: Whether to include the flatten-dense head. Defaults to True.
         pooling: For `include_top=False`: None (4D feature map), `"avg"` or
             `"max"` global pooling. Defaults to None.
-        weights: None (random initialisation) or the path to a weights file
-            saved from the same configuration. Defaults to None.
+        weights: None (random initialisation), `"mnist"` (trained by the
+            zoo's recipe on a real MNIST subset and shipped with the package;
+            see `model_info("mnist_convnet")["weights"]`), or the path to a
+            weights file saved from the same configuration. Shipped weights
+            serve any channel count (the first convolution is adapted, see
+            `zoo.weights.adapt_kernel`) and a new `classes` (new classifier).
+            Defaults to None.
         classifier_activation: Activation of the last layer; None for logits.
             Defaults to `"softmax"`.
         filters: Filters of each convolution; its length is the depth.
@@ -64,6 +73,14 @@ def mnist_convnet(
             Defaults to `"valid"`.
         include_preprocessing: Whether the model rescales raw [0, 255] pixels
             to [0, 1] itself. Defaults to True.
+        input_tensor: A Keras tensor to use as the model's input, as in
+            keras.applications. Defaults to None.
+        features_only: Whether to return the feature map of each stage
+            instead of the classifier (`zoo.feature_extractor`): a list, one
+            map per convolution; `include_top` and `pooling` are ignored.
+            Defaults to False.
+        out_indices: With `features_only`, which stages to return (indices,
+            negative ones from the last), None for all. Defaults to None.
         name: Model name. Defaults to `"mnist_convnet"`.
 
     Returns:
@@ -80,8 +97,12 @@ def mnist_convnet(
     >>> model.count_params()
     93322
     """
+    if features_only:
+        return build_feature_model(mnist_convnet, locals())
     return build_classic_convnet(
         None,
+        factory=mnist_convnet,
+        input_tensor=input_tensor,
         input_shape=input_shape,
         classes=classes,
         include_top=include_top,
@@ -101,6 +122,8 @@ def mnist_convnet(
 def build_classic_convnet(
     front: Callable | None,
     *,
+    factory,
+    input_tensor,
     input_shape,
     classes,
     include_top,
@@ -132,15 +155,16 @@ def build_classic_convnet(
         classes=classes,
         classifier_activation=classifier_activation,
     )
-    weights = _common.check_weights_path(weights)
+    weights = _common.check_weights_path(weights, named=_common.pretrained_tags(factory))
     input_shape = _common.check_input_shape(
-        input_shape, default=DEFAULT_INPUT_SHAPE, min_size=1, require_static=include_top
+        _common.input_shape_of(input_tensor, input_shape),
+        default=DEFAULT_INPUT_SHAPE, min_size=1, require_static=include_top,
     )
     _common.check_conv_stack_fits(
         input_shape, len(filters), padding, halvings=0 if front is None else 1
     )
 
-    inputs = _common.image_input(input_shape)
+    inputs = _common.image_input(input_shape, input_tensor)
     x = inputs
     if include_preprocessing:
         x = keras.layers.Rescaling(1.0 / 255, name="rescaling")(x)
@@ -171,4 +195,6 @@ def build_classic_convnet(
         )
     else:
         x = _common.global_pool(x, pooling)
-    return _common.finish_model(inputs, x, name=name, weights=weights)
+    return _common.finish_model(
+        inputs, x, name=name, weights=weights, factory=factory, input_tensor=input_tensor
+    )

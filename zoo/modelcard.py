@@ -18,7 +18,7 @@ import sys
 
 from zoo import training, tuning
 from zoo._common import format_count
-from zoo.registry import by_machine, get_model_factory, model_info
+from zoo.registry import by_machine, get_model_factory, list_models, model_info
 
 
 def docstring_args(fn) -> dict[str, str]:
@@ -148,6 +148,51 @@ def _measured(measured: dict) -> list[str]:
     return lines
 
 
+def _weights(info: dict) -> list[str]:
+    if not info["weights"]:
+        return ["None shipped: `weights=None` or a weights file of your own."]
+    lines = []
+    for tag, record in info["weights"].items():
+        test = record["metrics"]["test"]
+        top5 = f", top-5 {test['top5']:.1%}" if "top5" in test else ""
+        where = f"; measured on {record['metrics']['machine']}" if record["metrics"].get("machine") else ""
+        if record["file"]:
+            source = (f"shipped in the package ({record['size'] / 1e6:.2f} MB, sha256 `{record['sha256'][:12]}…`), "
+                      f"trained by `{record['command']}`")
+        else:
+            source = f"downloaded once from [keras.applications]({record['files']['top']['url']}), md5-checked"
+        lines.append(
+            f"- **`weights={tag!r}`**: {source}. Trained on {record['dataset']}. Top-1 {test['top1']:.2%}{top5} "
+            f"on {test['records']:,} records ({test['split']}){where}. Input: {record['preprocessing']}."
+        )
+    lines.append(f"- Any channel count takes them (the first convolution is adapted) and a new `classes` "
+                 f"keeps the trained base: `zoo.{info['name']}(weights=..., input_shape=..., classes=...)`.")
+    return lines
+
+
+def _features(info: dict) -> list[str]:
+    lines = [f"`zoo.{info['name']}(features_only=True)` returns these maps (`out_indices` picks some); "
+             "`zoo.feature_extractor(model)` taps them in any instance:", "",
+             "| index | layer | channels | reduction |", "| --- | --- | --- | --- |"]
+    for f in info["feature_info"]:
+        lines.append(f"| {f['index']} | `{f['layer']}` | {f['channels']} | {f['reduction']:g} |")
+    return lines
+
+
+def weights_table() -> str:
+    """The Markdown table of every weight set, from their records (README, docs/models.md)."""
+    lines = ["| model | `weights=` | top-1 | test records | trained on | file | measured on |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for name in list_models(pretrained=True):
+        for tag, record in model_info(name)["weights"].items():
+            test = record["metrics"]["test"]
+            size = f"{record['size'] / 1e6:.2f} MB, shipped" if record["file"] else "downloaded"
+            machine = record["metrics"].get("machine") or "published by keras.applications"
+            lines.append(f"| {name} | `{tag!r}` | {test['top1']:.2%} | {test['records']:,} | "
+                         f"{record['train_records']:,} images | {size} | {machine} |")
+    return "\n".join(lines) + "\n"
+
+
 def model_card(name: str) -> str:
     """The Markdown model card of a registered model.
 
@@ -165,6 +210,8 @@ def model_card(name: str) -> str:
         f"{format_count(info['flops'])} FLOPs per image; pretrained weights: {', '.join(info['pretrained']) or 'none'}.",
         "", "```python", "import zoo", f"model = zoo.{name}()  # or zoo.create_model({name!r}, ...)", "```",
         "", "## Measured", "", *_measured(info["measured"]),
+        "", "## Weights", "", *_weights(info),
+        "", "## Features", "", *_features(info),
         "", "## Arguments", "", *_arguments(name),
         "", "## Recipe", "", *_recipe(name),
     ]

@@ -406,11 +406,25 @@ def class_names(path) -> list | None:
     return classes
 
 
+def shipped_weights(spec) -> tuple[str, str] | None:
+    """`(model, tag)` when `spec` names a weight set as `MODEL:TAG`, such as `mnist_convnet:mnist`."""
+    from zoo.registry import list_models
+
+    if not isinstance(spec, str) or spec.count(":") != 1 or os.path.exists(spec):
+        return None
+    name, tag = spec.split(":")
+    return (name, tag) if name in list_models() else None
+
+
 def load_predictor(path) -> Predictor:
-    """Opens a `.keras` file, SavedModel directory or `.tflite` file to run on pixels.
+    """Opens a model to run on pixels: a `.keras` file, SavedModel directory,
+    `.tflite` file, or a zoo model with a weight set, `MODEL:TAG`.
 
     Args:
-        path: The model.
+        path: The model. `MODEL:TAG` (`mnist_convnet:mnist`) builds it
+            with those weights (`zoo.create_model(MODEL, weights=TAG)`); its
+            class names come from the weight set's record, as
+            `zoo.decode_predictions` gives them.
 
     Returns:
         A `Predictor`; its `outputs` come from the `.keras` model's last
@@ -429,6 +443,15 @@ def load_predictor(path) -> Predictor:
     >>> load_predictor(path).outputs
     'logits'
     """
+    weights = shipped_weights(path)
+    if weights is not None:
+        from zoo.registry import create_model
+        from zoo.weights import class_names as weight_class_names
+
+        name, tag = weights
+        model = create_model(name, weights=tag)
+        return Predictor(run=model.predict_on_batch, input_shape=tuple(model.input_shape[1:]), kind="keras",
+                         outputs=output_kind(model), classes=weight_class_names(name, tag))
     kind = model_kind(path)
     if kind == "keras":
         model = load_keras_model(path)

@@ -6,6 +6,7 @@ from `zoo/results.json`, which benchmarks write; nothing is typed by hand.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import fnmatch
 import functools
@@ -17,20 +18,19 @@ from pathlib import Path
 import keras
 
 _MODELS: dict[str, Callable[..., keras.Model]] = {}
-_PRETRAINED: dict[str, tuple[str, ...]] = {}
 
 # Written by the benchmark recipes; the source of model_info()["measured"].
 RESULTS_PATH = Path(__file__).with_name("results.json")
 
 
-def register_model(fn=None, *, pretrained: tuple[str, ...] = ()):
+def register_model(fn: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
     """Registers a model factory under its function name.
+
+    Its weight sets are the records in `zoo/weights/` (`zoo.weights.tags`).
 
     Args:
         fn: The factory, a function taking keyword-only arguments and
             returning a `keras.Model`.
-        pretrained: Names of the weight sets the factory can load, such as
-            `("imagenet",)`. Defaults to none.
 
     Returns:
         The factory, unchanged.
@@ -38,23 +38,21 @@ def register_model(fn=None, *, pretrained: tuple[str, ...] = ()):
     Raises:
         ValueError: If a model of that name is already registered.
     """
-
-    def register(factory):
-        name = factory.__name__
-        if name in _MODELS:
-            raise ValueError(f"A model named {name!r} is already registered.")
-        _MODELS[name] = factory
-        _PRETRAINED[name] = tuple(pretrained)
-        return factory
-
-    return register(fn) if fn is not None else register
+    name = fn.__name__
+    if name in _MODELS:
+        raise ValueError(f"A model named {name!r} is already registered. Received: {fn!r}")
+    _MODELS[name] = fn
+    return fn
 
 
-def list_models(pattern: str = "*") -> list[str]:
+def list_models(pattern: str = "*", *, pretrained: bool = False) -> list[str]:
     """Lists the registered model names matching a shell-style pattern.
 
     Args:
         pattern: An `fnmatch` pattern. Defaults to `"*"`.
+        pretrained: Whether to list only models with weight sets (trained
+            weights shipped with the zoo, or downloadable as VGG's
+            `"imagenet"`). Defaults to False.
 
     Returns:
         Sorted model names.
@@ -63,10 +61,17 @@ def list_models(pattern: str = "*") -> list[str]:
 
     >>> list_models("*convnet")
     ['edge_convnet', 'lm_convnet', 'mnist_convnet']
+    >>> list_models("vgg*", pretrained=True)
+    ['vgg16', 'vgg19']
     """
+    from zoo.weights import tags
+
     if not isinstance(pattern, str):
         raise ValueError(f"`pattern` must be a string. Received: pattern={pattern!r}")
-    return sorted(n for n in _MODELS if fnmatch.fnmatchcase(n, pattern))
+    if not isinstance(pretrained, bool):
+        raise ValueError(f"`pretrained` must be True or False. Received: pretrained={pretrained!r}")
+    names = sorted(n for n in _MODELS if fnmatch.fnmatchcase(n, pattern))
+    return [n for n in names if tags(n)] if pretrained else names
 
 
 def get_model_factory(name: str) -> Callable[..., keras.Model]:
@@ -165,7 +170,9 @@ def measured_results(name: str) -> dict:
 
 @functools.cache
 def _static_info(name: str) -> dict:
+    from zoo.features import feature_info
     from zoo.flops import count_flops
+    from zoo.weights import tags, weights_info
 
     factory = get_model_factory(name)
     model = factory()
@@ -178,7 +185,9 @@ def _static_info(name: str) -> dict:
         "params": model.count_params(),
         "trainable_params": trainable,
         "flops": count_flops(model),
-        "pretrained": list(_PRETRAINED[name]),
+        "pretrained": list(tags(name)),
+        "weights": weights_info(name),
+        "feature_info": feature_info(factory(include_top=False, input_shape=model.input_shape[1:])),
     }
 
 
@@ -191,15 +200,22 @@ def model_info(name: str) -> dict:
     Returns:
         A dict with `name`, `summary`, `input_shape`, `classes`, `params`,
         `trainable_params`, `flops` (per image, 2 per multiply-add),
-        `pretrained` (weight sets it can load) and `measured` (figures that
-        a benchmark recorded, empty when none has run).
+        `pretrained` (the tags of its weight sets), `weights` (each set's
+        record, `{tag: {...}}`: class names, input shape, preprocessing,
+        measured accuracy with its test records and machine, the command
+        that trained it, sha256 and size), `feature_info` (per stage of
+        `features_only`: `index`, `layer`, `channels` and `reduction`, the
+        input size over the map's at the default input) and `measured`
+        (figures that a benchmark recorded, empty when none has run).
 
     Example:
 
     >>> info = model_info("mnist_convnet")
     >>> info["params"], info["input_shape"]
     (93322, (28, 28, 1))
+    >>> [(f["layer"], f["channels"]) for f in info["feature_info"]]
+    [('conv1', 32), ('conv2', 64), ('conv3', 64)]
     """
-    info = dict(_static_info(name))
+    info = copy.deepcopy(_static_info(name))
     info["measured"] = measured_results(name)
     return info

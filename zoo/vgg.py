@@ -16,14 +16,17 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+from collections.abc import Sequence
 
 import h5py
 import keras
 import numpy as np
 
 from zoo import _common
+from zoo.features import build_feature_model
 from zoo.layers import ReverseChannels
 from zoo.registry import register_model
+from zoo.weights import adapt_kernel
 
 # Convolutions per block; every block ends in a 2x2 max pool.
 VGG_CONFIGS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
@@ -105,34 +108,39 @@ def _read_legacy_h5(path: str) -> dict[str, list[np.ndarray]]:
         raise ValueError(f"Could not read VGG weights from {path!r}: {e}") from None
 
 
-def _grey_first_conv(kernel: np.ndarray, bias: np.ndarray) -> list[np.ndarray]:
-    """`block1_conv1`'s weights for grey minus `IMAGENET_MEAN_GREY`, from BGR ones.
+def _adapt_first_conv(kernel: np.ndarray, bias: np.ndarray, channels: int) -> list[np.ndarray]:
+    """`block1_conv1`'s weights for `channels` inputs minus `IMAGENET_MEAN_GREY`, from BGR ones.
 
-    On R = G = B = g the BGR kernel `K` sees `g - m_c` in channel `c`, the
-    summed kernel `g - IMAGENET_MEAN_GREY`; the difference,
+    The kernel's colour channels are put in RGB order and adapted to
+    `channels` (`zoo.weights.adapt_kernel`: one channel gets their sum, more
+    repeat them, rescaled), so its sum over input channels is the file's.
+    On equal channels `g` the BGR kernel `K` sees `g - m_c` in channel `c`;
+    the adapted one `g - IMAGENET_MEAN_GREY` everywhere; the difference,
     `sum K[i, j, c] * (IMAGENET_MEAN_GREY - m_c)` over taps and channels, is
-    the same at every pixel whose 3x3 window lies inside the image, so it goes
-    into the bias. Only the 1-pixel border differs: there some taps fall on
-    the zero padding, which both models see as 0, and their share of the
+    the same at every pixel whose 3x3 window lies inside the image, so it
+    goes into the bias. Only the 1-pixel border differs: there some taps fall
+    on the zero padding, which both models see as 0, and their share of the
     folded term is not due.
 
     Args:
         kernel: The file's kernel, `(3, 3, 3, filters)`, input channels BGR.
         bias: The file's bias, `(filters,)`.
+        channels: The model's input channels.
 
     Returns:
-        The kernel `(3, 3, 1, filters)` and the bias.
+        The kernel `(3, 3, channels, filters)` and the bias.
     """
     residual = IMAGENET_MEAN_GREY - np.asarray(IMAGENET_MEAN_BGR)
     folded = bias + np.einsum("ijcf,c->f", kernel.astype("float64"), residual)
-    return [kernel.sum(axis=2, keepdims=True), folded.astype(bias.dtype)]
+    return [adapt_kernel(kernel[:, :, ::-1], channels), folded.astype(bias.dtype)]
 
 
 def _load_by_name(model: keras.Model, path: str, load_head: bool) -> None:
     """Copies weights from a keras.applications-style `.h5` file by layer name.
 
-    Loads the convolutional base, and the head when `load_head`; a 1-channel
-    model gets the file's 3-channel `block1_conv1` through `_grey_first_conv`.
+    Loads the convolutional base, and the head when `load_head`; a model for
+    another channel count than 3 gets the file's `block1_conv1` through
+    `_adapt_first_conv`.
     """
     saved = _read_legacy_h5(path)
     # VGG-19 files hold every VGG-16 layer name: compare the whole base.
@@ -156,11 +164,11 @@ def _load_by_name(model: keras.Model, path: str, load_head: bool) -> None:
         arrays = saved[layer.name]
         if (
             layer.name == "block1_conv1"
-            and layer.kernel.shape[2] == 1
+            and layer.kernel.shape[2] != 3
             and len(arrays) == 2
             and arrays[0].shape[2] == 3
         ):
-            arrays = _grey_first_conv(*arrays)
+            arrays = _adapt_first_conv(*arrays, layer.kernel.shape[2])
         expected = [tuple(w.shape) for w in layer.weights]
         if [a.shape for a in arrays] != expected:
             raise ValueError(
@@ -175,11 +183,14 @@ def _build_vgg(
     *,
     include_top,
     weights,
+    input_tensor,
     input_shape,
     pooling,
     classes,
     classifier_activation,
     include_preprocessing,
+    features_only,
+    out_indices,
     name,
 ) -> keras.Model:
     _common.check_head(
@@ -192,16 +203,12 @@ def _build_vgg(
     weights = _common.check_weights_path(weights, named=("imagenet",))
     default = (224, 224, 3) if include_top else (None, None, 3)
     input_shape = _common.check_input_shape(
-        input_shape, default=default, min_size=32, require_static=include_top
+        _common.input_shape_of(input_tensor, input_shape),
+        default=default, min_size=32, require_static=include_top,
     )
     channels = input_shape[-1]
     # The pretrained head needs a 7x7x512 map from a 224x224 input.
     full_head = include_top and classes == 1000
-    if weights is not None and channels not in (1, 3):
-        raise ValueError(
-            "Pretrained VGG weights need 1 or 3 input channels. "
-            f"Received: input_shape={input_shape}"
-        )
     if weights is not None and full_head and input_shape[:2] != (224, 224):
         raise ValueError(
             "The pretrained 1000-class head needs a 224x224 input. Pass another "
@@ -209,7 +216,7 @@ def _build_vgg(
             f"Received: input_shape={input_shape}"
         )
 
-    inputs = _common.image_input(input_shape)
+    inputs = _common.image_input(input_shape, input_tensor)
     x = inputs
     if include_preprocessing:
         if channels == 3:
@@ -234,7 +241,7 @@ def _build_vgg(
         )
     else:
         x = _common.global_pool(x, pooling)
-    model = keras.Model(inputs, x, name=name)
+    model = _common.finish_model(inputs, x, name=name, weights=None, input_tensor=input_tensor)
 
     if weights == "imagenet":
         _load_by_name(model, imagenet_weights_path(arch, full_head), load_head=full_head)
@@ -246,16 +253,19 @@ def _build_vgg(
     return model
 
 
-@register_model(pretrained=("imagenet",))
+@register_model
 def vgg16(
     *,
     include_top: bool = True,
     weights: str | None = None,
+    input_tensor=None,
     input_shape: tuple | None = None,
     pooling: str | None = None,
     classes: int = 1000,
     classifier_activation: str | None = "softmax",
     include_preprocessing: bool = True,
+    features_only: bool = False,
+    out_indices: Sequence[int] | None = None,
     name: str = "vgg16",
 ) -> keras.Model:
     """Builds VGG-16: 13 3x3 convolutions in 5 blocks, then 3 dense layers.
@@ -272,16 +282,23 @@ def vgg16(
             `.weights.h5` file saved from the same configuration. Unlike
             keras.applications, nothing is downloaded unless asked for.
             Defaults to None.
+        input_tensor: A Keras tensor to use as the model's input, as in
+            keras.applications; `input_shape` defaults to its shape.
+            Defaults to None.
         input_shape: `(height, width, channels)`, at least 32x32. Defaults to
             `(224, 224, 3)`, or `(None, None, 3)` when `include_top=False`.
-            With pretrained weights and 1 channel, the first convolution's
-            kernel is summed over the file's colour channels and their
-            ImageNet means are folded into its bias, so a grey image gives
-            the RGB model's `block1_conv1` responses on R = G = B exactly,
-            but for the 1-pixel border, where the zero padding differs. That
-            border moves the pooled features by 0.4-1.1 % at 32x32 and
-            0.02-0.06 % at 224x224 (relative L2 difference; random weights,
-            uniform-noise and smooth grey images; AMD EPYC Zen 4 CPU).
+            Any channel count takes pretrained weights. With other than 3,
+            the model subtracts `IMAGENET_MEAN_GREY` from every channel, the
+            first convolution's kernel is adapted from the file's RGB one
+            (summed for 1 channel; repeated and rescaled for more, see
+            `zoo.weights.adapt_kernel`) and the ImageNet channel means are
+            folded into its bias, so an image with equal channels gives the
+            RGB model's `block1_conv1` responses on R = G = B exactly, but
+            for the 1-pixel border, where the zero padding differs. That
+            border moves the pooled features of a grey model by 0.4-1.1 %
+            at 32x32 and 0.02-0.06 % at 224x224 (relative L2 difference;
+            random weights, uniform-noise and smooth grey images; AMD EPYC
+            Zen 4 CPU).
         pooling: For `include_top=False`: None, `"avg"` or `"max"`. Defaults
             to None.
         classes: Number of classes. With pretrained weights, any value other
@@ -295,6 +312,12 @@ def vgg16(
             returns (BGR minus the ImageNet means), a 1-channel one grey
             pixels minus `IMAGENET_MEAN_GREY` (114.799), the mean of those
             means, which its pretrained weights expect.
+        features_only: Whether to return the feature map of each block
+            (its last convolution, before the pool) instead of the
+            classifier; `include_top` and `pooling` are ignored, so any
+            input of at least 32x32 works. Defaults to False.
+        out_indices: With `features_only`, which blocks to return (indices,
+            negative ones from the last), None for all five. Defaults to None.
         name: Model name. Defaults to `"vgg16"`.
 
     Returns:
@@ -311,19 +334,24 @@ def vgg16(
     >>> base.count_params(), base.output_shape
     (14714688, (None, 512))
     """
+    if features_only:
+        return build_feature_model(vgg16, locals())
     return _build_vgg("vgg16", **locals())
 
 
-@register_model(pretrained=("imagenet",))
+@register_model
 def vgg19(
     *,
     include_top: bool = True,
     weights: str | None = None,
+    input_tensor=None,
     input_shape: tuple | None = None,
     pooling: str | None = None,
     classes: int = 1000,
     classifier_activation: str | None = "softmax",
     include_preprocessing: bool = True,
+    features_only: bool = False,
+    out_indices: Sequence[int] | None = None,
     name: str = "vgg19",
 ) -> keras.Model:
     """Builds VGG-19: 16 3x3 convolutions in 5 blocks, then 3 dense layers.
@@ -341,4 +369,6 @@ def vgg19(
     >>> vgg19(include_top=False, input_shape=(32, 32, 3)).count_params()
     20024384
     """
+    if features_only:
+        return build_feature_model(vgg19, locals())
     return _build_vgg("vgg19", **locals())
