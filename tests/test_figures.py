@@ -37,11 +37,13 @@ def test_each_figure_is_a_png(samples, tmp_path):
     assert not list(tmp_path.glob("*partial*"))
 
 
-def test_feature_maps_default_to_each_activation(samples, tmp_path):
-    model = zoo.cifar10_net()
-    activations = [layer.name for layer in model.layers if layer.name.endswith("_act")]
-    assert activations[0] == "stem_act" and len(activations) == 7
+def test_feature_maps_default_to_the_pyramid(samples, tmp_path, monkeypatch):
+    model = zoo.cifar10_net(weights="cifar10")
+    drawn = []
+    extractor = zoo.features.feature_extractor
+    monkeypatch.setattr(zoo.features, "feature_extractor", lambda m, layers: drawn.append(layers) or extractor(m, layers))
     figures.draw_feature_maps(model, samples[2][0], tmp_path / "maps.png")
+    assert drawn == [[f["layer"] for f in zoo.model_info("cifar10_net")["feature_info"]]]
 
 
 def test_unknown_bank():

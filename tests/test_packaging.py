@@ -71,6 +71,8 @@ def test_wheel_built_with_the_oldest_setuptools_works_outside_the_checkout(tmp_p
     wheel = build_wheel(tmp_path, _setuptools_floor())
     names = zipfile.ZipFile(wheel).namelist()
     assert {"zoo/results.json", "zoo/samples/mnist.npz", "zoo/samples/cifar10.npz", "zoo_cli.py"} <= set(names)
+    shipped_weights = {f"zoo/weights/{p.name}" for p in (ROOT / "zoo" / "weights").iterdir()}
+    assert shipped_weights and shipped_weights <= set(names), shipped_weights - set(names)
     assert "License-Expression: Apache-2.0" in zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith(".dist-info/METADATA"))
     ).decode()
@@ -83,7 +85,9 @@ def test_wheel_built_with_the_oldest_setuptools_works_outside_the_checkout(tmp_p
         "import sys, zoo; from zoo import data;"
         "assert zoo.__file__.startswith(sys.argv[1]), zoo.__file__;"
         "d = data.load_dataset('cifar10:sample', batch_size=8, validation_split=0.0); print(d.counts['train']);"
-        "print(zoo.model_info('mnist_convnet')['params'])"
+        "print(zoo.model_info('mnist_convnet')['params']);"
+        "m = zoo.cifar10_net(weights='cifar10'); print(zoo.decode_predictions("
+        "m.predict(d.test.take(1).get_single_element()[0], verbose=0), weights=('cifar10_net', 'cifar10'))[0][0][0])"
     )
     cwd = tmp_path / "elsewhere"
     cwd.mkdir()
@@ -93,7 +97,8 @@ def test_wheel_built_with_the_oldest_setuptools_works_outside_the_checkout(tmp_p
     assert done.returncode == 0, done.stderr[-3000:]
     with np.load(ROOT / "zoo" / "samples" / "cifar10.npz") as sample:
         shipped = len(sample["x_train"])
-    assert done.stdout.split() == [str(shipped), "93322"]
+    *counts, label = done.stdout.split()
+    assert counts == [str(shipped), "93322"] and label in zoo.weights.class_names("cifar10_net", "cifar10")
     listed = subprocess.run([str(site / "bin" / "zoo"), "list", "--markdown"], cwd=cwd, env=env,
                             capture_output=True, text=True, timeout=300)
     assert listed.returncode == 0 and listed.stderr == "", listed.stderr[-3000:]

@@ -179,22 +179,25 @@ def draw_learned_filters(model: keras.Model, path: str, layer: str = "conv1") ->
 
 def draw_feature_maps(model: keras.Model, image, path: str, layers: list[str] | None = None,
                       maps: int = 8) -> str:
-    """Draws the first `maps` feature maps of each named layer for one image.
+    """Draws the feature-map pyramid of a zoo model for one image: the first
+    `maps` maps at the end of each stage, from `zoo.feature_extractor`.
 
     Args:
-        model: A Functional model.
+        model: A zoo model (any Functional model when `layers` is given).
         image: `(height, width, channels)` raw pixels.
         path: The PNG to write.
-        layers: Layer names, in order. Defaults to each activation layer.
+        layers: Layer names, in order. Defaults to the end of each stage.
         maps: Feature maps per layer. Defaults to 8.
 
     Returns:
         `path`.
     """
+    from zoo.features import feature_extractor, stage_ends
+
     if layers is None:
-        layers = [layer.name for layer in model.layers if layer.name.endswith("_act")]
-    probe = keras.Model(model.inputs, [model.get_layer(name).output for name in layers])
-    outputs = probe([np.asarray(image)[None]])
+        layers = stage_ends(model)
+    probe = feature_extractor(model, layers)
+    outputs = probe(np.asarray(image, "float32")[None])
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
     plt = pyplot()
     fig, axes = plt.subplots(len(layers), maps + 1, figsize=(1.3 * (maps + 1), 1.4 * len(layers)), squeeze=False)
@@ -208,7 +211,8 @@ def draw_feature_maps(model: keras.Model, image, path: str, layers: list[str] | 
         axes[row, 1].set_ylabel(label, fontsize=7)
         for i in range(maps):
             _show(axes[row, i + 1], out[..., i % out.shape[-1]], cmap="viridis")
-    fig.suptitle(f"Feature maps through {model.name}: each stage halves the map and widens the features")
+    fig.suptitle(f"The feature pyramid of {model.name} (zoo.feature_extractor): each stage shrinks the map "
+                 "and widens the features", fontsize=9)
     return save_figure(fig, path)
 
 
