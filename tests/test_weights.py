@@ -260,3 +260,13 @@ def test_every_keras_applications_argument_is_accepted(ours, theirs):
             assert accepted[name].default == inspect.signature(theirs).parameters[name].default, name
     # keras.applications builds with ImageNet weights by default; the zoo downloads only when asked.
     assert accepted["weights"].default is None
+
+
+@pytest.mark.parametrize("name,tag", SHIPPED)
+def test_shipped_weights_load_into_the_feature_model(name, tag):
+    shape = tuple(zoo.model_info(name)["input_shape"])
+    x = pixels((2, *shape)).astype("float32")
+    classifier = zoo.create_model(name, weights=tag)
+    features = zoo.create_model(name, weights=tag, features_only=True)
+    for a, b in zip(features(x), zoo.feature_extractor(classifier)(x)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)

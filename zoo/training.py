@@ -588,20 +588,29 @@ def train(
 
 
 def _blocks(model: keras.Model) -> dict[int, list]:
-    """The layers of each numbered block (`block5_conv1` is in block 5)."""
+    """The layers of each stage, numbered from 1 (`zoo.features.stage_ends`):
+    a stage runs from after the previous stage's end to its own. For VGG a
+    stage is a block (`block5_conv1` is in stage 5)."""
+    from zoo.features import stage_ends
+
+    ends = stage_ends(model)
     blocks: dict[int, list] = {}
+    stage = 1
     for layer in model.layers:
-        head, _, _ = layer.name.partition("_")
-        if head.startswith("block") and head[5:].isdigit():
-            blocks.setdefault(int(head[5:]), []).append(layer)
+        if stage > len(ends):
+            break
+        blocks.setdefault(stage, []).append(layer)
+        if layer.name == ends[stage - 1]:
+            stage += 1
     return blocks
 
 
 def _finetune_model(name: str, *, weights, input_shape, classes: int) -> keras.Model:
-    """The pretrained base (frozen) with a new head: global average pooling,
-    dropout and a softmax layer."""
-    base = create_model(name, include_top=False, pooling="avg", weights=weights, input_shape=input_shape)
-    x = keras.layers.Dropout(0.3, name="head_dropout")(base.output)
+    """The pretrained feature extractor (frozen) with a new head on its pooled
+    last-stage features: global average pooling, dropout and a softmax layer."""
+    base = create_model(name, features_only=True, out_indices=[-1], weights=weights, input_shape=input_shape)
+    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(base.outputs[0])
+    x = keras.layers.Dropout(0.3, name="head_dropout")(x)
     outputs = keras.layers.Dense(classes, activation="softmax", name="predictions")(x)
     model = keras.Model(base.input, outputs, name=f"{name}_finetuned")
     _unfreeze(model, 0)
@@ -647,8 +656,10 @@ def finetune(
     """Fine-tunes a pretrained zoo model on a new dataset, in two phases.
 
     Phase 1 puts a new head (global average pooling, dropout, a softmax
-    layer) on the frozen pretrained base and trains it; phase 2 unfreezes the
-    top `unfreeze` blocks and trains on at a lower learning rate. The outputs
+    layer) on the pooled last-stage features of the frozen pretrained
+    feature extractor (`features_only=True`) and trains it; phase 2
+    unfreezes the top `unfreeze` stages (blocks) and trains on at a lower
+    learning rate. The outputs
     are those of `train`; `history.csv` numbers the epochs of both phases in
     one sequence, with a `phase` column.
 
