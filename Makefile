@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 XDIST := -n $(PYTEST_WORKERS) --dist loadfile
 
-.PHONY: demo test test-torch test-slow clean
+.PHONY: demo test test-torch test-slow docs screenshots clean
 
 # Stamp files re-run the install whenever pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -54,5 +54,14 @@ test-torch: $(VENV)/.installed-test
 test-slow: $(VENV)/.installed-test
 	$(PY) -m pytest $(XDIST) -m slow $(PYTEST_ARGS)
 
+# The documentation site, into site/: strict, so a broken link or an
+# unresolved API reference fails. `make screenshots` then photographs its
+# home page, a model card and an API page in headless Chromium.
+docs: $(VENV)/.installed-test
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+screenshots: docs
+	$(PY) tools/screenshot_docs.py site /tmp/keras-zoo-screenshots
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache site

@@ -140,3 +140,31 @@ def test_readme_backend_figures_are_the_recorded_ones():
                 assert r["machine_key"] == key
                 figure = f"{100 * r['accuracy']:.2f} % in {r['wall_seconds']:.0f} s"
                 assert figure in section and _cpu(r) in section, (task, backend, figure)
+
+
+def test_site_builds_strictly_with_every_page_and_api_entry(tmp_path):
+    """`make docs`: MkDocs with --strict, so a broken link, a page left out of
+    the navigation or an unresolved API reference fails here."""
+    import os
+    import subprocess
+    import sys
+
+    site = tmp_path / "site"
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(site)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # Every Markdown page under docs/ is a page of the site.
+    for page in (ROOT / "docs").rglob("*.md"):
+        relative = page.relative_to(ROOT / "docs").with_suffix("")
+        built = site / ("index.html" if relative.name == "index" else relative / "index.html")
+        assert built.is_file(), page
+    # The API reference holds every public name of `zoo` and every layer.
+    api = "".join(p.read_text() for p in (site / "api").rglob("index.html"))
+    for name in zoo.__all__:
+        if name != "layers":
+            assert f'id="zoo.' in api and re.search(rf'id="zoo\.[\w.]*\b{name}"', api), name
+    for layer in ("EdgeFilters", "LeungMalikFilters", "ReverseChannels"):
+        assert f'id="zoo.layers.{layer}"' in api, layer
+    home = (site / "index.html").read_text()
+    assert "keras-zoo" in home and 'href="models/' in home  # the README, its links rewritten

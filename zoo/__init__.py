@@ -3,13 +3,13 @@
 Importing `zoo` registers its layers with Keras, so `.keras` files holding
 them load with `keras.saving.load_model` and no `custom_objects`.
 
-Example:
+Examples:
 
->>> from zoo import list_models, create_model
->>> list_models()
-['cifar10_net', 'edge_convnet', 'lm_convnet', 'mnist_convnet', 'vgg16', 'vgg19']
->>> create_model("mnist_convnet").count_params()
-93322
+    >>> from zoo import list_models, create_model
+    >>> list_models()
+    ['cifar10_net', 'edge_convnet', 'lm_convnet', 'mnist_convnet', 'vgg16', 'vgg19']
+    >>> create_model("mnist_convnet").count_params()
+    93322
 """
 
 from zoo import layers

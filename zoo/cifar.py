@@ -58,12 +58,12 @@ class TestTimeViews(keras.layers.Layer):
         mode: `"flip"` or `"flip_translate"`. Defaults to `"flip"`.
         **kwargs: Base layer arguments such as `name` and `dtype`.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> x = np.arange(4, dtype="float32").reshape(1, 1, 4, 1)
-    >>> np.asarray(TestTimeViews()(x))[:, 0, :, 0].tolist()
-    [[0.0, 1.0, 2.0, 3.0], [3.0, 2.0, 1.0, 0.0]]
+        >>> import numpy as np
+        >>> x = np.arange(4, dtype="float32").reshape(1, 1, 4, 1)
+        >>> np.asarray(TestTimeViews()(x))[:, 0, :, 0].tolist()
+        [[0.0, 1.0, 2.0, 3.0], [3.0, 2.0, 1.0, 0.0]]
     """
 
     def __init__(self, mode: str = "flip", **kwargs):
@@ -271,12 +271,12 @@ def cifar10_net(
     Raises:
         ValueError: For an invalid argument.
 
-    Example:
+    Examples:
 
-    >>> from zoo import cifar10_net
-    >>> model = cifar10_net()
-    >>> model.output_shape
-    (None, 10)
+        >>> from zoo import cifar10_net
+        >>> model = cifar10_net()
+        >>> model.output_shape
+        (None, 10)
     """
     if features_only:
         return build_feature_model(cifar10_net, locals())

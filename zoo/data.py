@@ -102,10 +102,10 @@ def tensorflow_available() -> bool:
     Returns:
         True when `import tensorflow` works.
 
-    Example:
+    Examples:
 
-    >>> isinstance(tensorflow_available(), bool)
-    True
+        >>> isinstance(tensorflow_available(), bool)
+        True
     """
     try:
         if importlib.util.find_spec("tensorflow") is None:
@@ -270,12 +270,12 @@ def augmentation(kind: str | None):
         `augment(images, seed)`, mapping a float32 batch `(n, h, w, c)` and a
         stateless seed (two integers) to an augmented batch; None for None.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> augment = augmentation("objects")
-    >>> augment(np.zeros((4, 32, 32, 3), "float32"), [1, 2]).shape
-    TensorShape([4, 32, 32, 3])
+        >>> import numpy as np
+        >>> augment = augmentation("objects")
+        >>> augment(np.zeros((4, 32, 32, 3), "float32"), [1, 2]).shape
+        TensorShape([4, 32, 32, 3])
     """
     if kind is None:
         return None
@@ -319,11 +319,11 @@ def affine_transforms(u, height, width, *, rotation=0.0, zoom=0.0, shift=0.0, fl
         `tf.raw_ops.ImageProjectiveTransformV3` and `_warp_numpy` take them;
         of the kind of `u`.
 
-    Example:
+    Examples:
 
-    >>> u = np.array([[0, 0, 0.5, 0, -1]], "float32")  # mirrored, shifted by 1 of 32
-    >>> affine_transforms(u, 32, 32, shift=1 / 16, flip=True) + 0.0  # + 0.0: no -0.
-    array([[-1.,  0., 32.,  0.,  1.,  0.,  0.,  0.]], dtype=float32)
+        >>> u = np.array([[0, 0, 0.5, 0, -1]], "float32")  # mirrored, shifted by 1 of 32
+        >>> affine_transforms(u, 32, 32, shift=1 / 16, flip=True) + 0.0  # + 0.0: no -0.
+        array([[-1.,  0., 32.,  0.,  1.,  0.,  0.,  0.]], dtype=float32)
     """
     if type(u).__module__.split(".")[0] == "tensorflow":  # eager or graph tensors, in tf.data
         import tensorflow as xp
@@ -536,15 +536,15 @@ class ArrayBatches(keras.utils.PyDataset):
         num_classes: When given, labels are one-hot float32 rows of this
             length (see `one_hot`). Defaults to None (int64 labels).
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> batches = ArrayBatches(np.zeros((10, 4, 4, 1), "uint8"), np.arange(10), batch_size=4)
-    >>> len(batches), [len(y) for _, y in batches]
-    (3, [4, 4, 2])
-    >>> x, y = batches[0]
-    >>> x.shape, x.dtype, y.tolist()
-    ((4, 4, 4, 1), dtype('uint8'), [0, 1, 2, 3])
+        >>> import numpy as np
+        >>> batches = ArrayBatches(np.zeros((10, 4, 4, 1), "uint8"), np.arange(10), batch_size=4)
+        >>> len(batches), [len(y) for _, y in batches]
+        (3, [4, 4, 2])
+        >>> x, y = batches[0]
+        >>> x.shape, x.dtype, y.tolist()
+        ((4, 4, 4, 1), dtype('uint8'), [0, 1, 2, 3])
     """
 
     def __init__(self, images, labels, *, batch_size, shuffle=False, drop_remainder=False, augment=None,
@@ -628,13 +628,13 @@ def one_hot(pipeline, num_classes: int):
         `ArrayBatches` holding the same records in the same order (its own
         epochs from the current one on).
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> batches = ArrayBatches(np.zeros((6, 4, 4, 1), "uint8"), [0, 1, 2, 0, 1, 2], batch_size=4)
-    >>> one_hot(batches, 3)[1][1]
-    array([[0., 1., 0.],
-           [0., 0., 1.]], dtype=float32)
+        >>> import numpy as np
+        >>> batches = ArrayBatches(np.zeros((6, 4, 4, 1), "uint8"), [0, 1, 2, 0, 1, 2], batch_size=4)
+        >>> one_hot(batches, 3)[1][1]
+        array([[0., 1., 0.],
+               [0., 0., 1.]], dtype=float32)
     """
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
         raise ValueError(f"`num_classes` must be a positive integer. Received: num_classes={num_classes!r}")
@@ -931,11 +931,11 @@ def load_dataset(
         FileNotFoundError: When the data is nowhere to be found; the message
             names the sources tried and how to provide the data.
 
-    Example:
+    Examples:
 
-    >>> data = load_dataset("mnist:sample", batch_size=64)
-    >>> data.image_shape, data.num_classes
-    ((28, 28, 1), 10)
+        >>> data = load_dataset("mnist:sample", batch_size=64)
+        >>> data.image_shape, data.num_classes
+        ((28, 28, 1), 10)
     """
     if not isinstance(dataset, str) or not dataset:
         raise ValueError(f"`dataset` must be a dataset name. Received: dataset={dataset!r}")

@@ -143,10 +143,10 @@ def export_saved_model(model: keras.Model, path: str) -> str:
     Returns:
         `path`.
 
-    Example:
+    Examples:
 
-    >>> import tempfile, zoo
-    >>> path = export_saved_model(zoo.mnist_convnet(), tempfile.mkdtemp() + "/sm")
+        >>> import tempfile, zoo
+        >>> path = export_saved_model(zoo.mnist_convnet(), tempfile.mkdtemp() + "/sm")
     """
     _check_backend("export_saved_model")
     _publish(path, lambda target: model.export(target, format="tf_saved_model", verbose=False), "saved_model")
@@ -170,11 +170,11 @@ def tflite_bytes(model: keras.Model, quantize: str = "none", calibration=None) -
         ValueError: For bad arguments, or if the model needs ops outside the
             TFLite builtins (or, for int8, outside the integer builtins).
 
-    Example:
+    Examples:
 
-    >>> import zoo
-    >>> len(tflite_bytes(zoo.mnist_convnet(), "dynamic")) < 150_000
-    True
+        >>> import zoo
+        >>> len(tflite_bytes(zoo.mnist_convnet(), "dynamic")) < 150_000
+        True
     """
     _check_backend("tflite_bytes")
     import tensorflow as tf
@@ -246,10 +246,10 @@ def run_tflite(model: str | bytes, images, num_threads: int | None = None) -> np
 def default_dataset(input_shape) -> str:
     """The shipped sample that calibrates and checks a model of this input shape.
 
-    Example:
+    Examples:
 
-    >>> default_dataset((28, 28, 1)), default_dataset((224, 224, 3))
-    ('mnist:sample', 'cifar10:sample')
+        >>> default_dataset((28, 28, 1)), default_dataset((224, 224, 3))
+        ('mnist:sample', 'cifar10:sample')
     """
     channels = input_shape[-1]
     if channels not in DEFAULT_DATASETS:
@@ -369,13 +369,13 @@ def export_model(
             model that does not convert.
         FileNotFoundError: For a missing model file or data.
 
-    Example:
+    Examples:
 
-    >>> import tempfile, zoo
-    >>> report = export_model(zoo.mnist_convnet(), tempfile.mkdtemp() + "/m.tflite",
-    ...                       format="tflite", parity_images=64)
-    >>> report["parity"]["max_abs_diff"] < 1e-4
-    True
+        >>> import tempfile, zoo
+        >>> report = export_model(zoo.mnist_convnet(), tempfile.mkdtemp() + "/m.tflite",
+        ...                       format="tflite", parity_images=64)
+        >>> report["parity"]["max_abs_diff"] < 1e-4
+        True
     """
     check_choice("format", format, FORMATS)
     check_choice("quantize", quantize, QUANTIZATIONS)

@@ -156,12 +156,12 @@ def feature_extractor(
         ValueError: If the model has no zoo stages and no `layers` were given,
             or a layer name or index does not exist.
 
-    Example:
+    Examples:
 
-    >>> import zoo
-    >>> features = zoo.feature_extractor(zoo.mnist_convnet())
-    >>> [tuple(s) for s in features.output_shape]
-    [(None, 26, 26, 32), (None, 11, 11, 64), (None, 3, 3, 64)]
+        >>> import zoo
+        >>> features = zoo.feature_extractor(zoo.mnist_convnet())
+        >>> [tuple(s) for s in features.output_shape]
+        [(None, 26, 26, 32), (None, 11, 11, 64), (None, 3, 3, 64)]
     """
     if not isinstance(model, keras.Model):
         raise ValueError(f"`model` must be a keras.Model. Received: model={model!r}")
@@ -193,11 +193,11 @@ def feature_info(model: keras.Model) -> list[dict]:
     `reduction` is the input height over the stage's map height, from the
     model's own shapes (None where the input size is not fixed).
 
-    Example:
+    Examples:
 
-    >>> import zoo
-    >>> [f["reduction"] for f in feature_info(zoo.vgg16(include_top=False, input_shape=(224, 224, 3)))]
-    [1.0, 2.0, 4.0, 8.0, 16.0]
+        >>> import zoo
+        >>> [f["reduction"] for f in feature_info(zoo.vgg16(include_top=False, input_shape=(224, 224, 3)))]
+        [1.0, 2.0, 4.0, 8.0, 16.0]
     """
     height = model.input_shape[1]
     info = []

@@ -63,11 +63,11 @@ def draw_bank(bank: str, path: str) -> str:
     Returns:
         `path`.
 
-    Example:
+    Examples:
 
-    >>> import tempfile
-    >>> draw_bank("edge", tempfile.mkdtemp() + "/edge.png").endswith("edge.png")
-    True
+        >>> import tempfile
+        >>> draw_bank("edge", tempfile.mkdtemp() + "/edge.png").endswith("edge.png")
+        True
     """
     check_choice("bank", bank, BANKS)
     plt = pyplot()

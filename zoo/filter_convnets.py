@@ -88,12 +88,12 @@ def edge_convnet(
     Raises:
         ValueError: For an invalid argument.
 
-    Example:
+    Examples:
 
-    >>> from zoo import edge_convnet
-    >>> model = edge_convnet()
-    >>> tuple(model.get_layer("edge_filters").kernel.shape)
-    (3, 3, 1, 2)
+        >>> from zoo import edge_convnet
+        >>> model = edge_convnet()
+        >>> tuple(model.get_layer("edge_filters").kernel.shape)
+        (3, 3, 1, 2)
     """
     if features_only:
         return build_feature_model(edge_convnet, locals())
@@ -179,11 +179,11 @@ def lm_convnet(
     Raises:
         ValueError: For an invalid argument.
 
-    Example:
+    Examples:
 
-    >>> from zoo import lm_convnet
-    >>> tuple(lm_convnet().get_layer("lm_filters").kernel.shape)
-    (49, 49, 1, 48)
+        >>> from zoo import lm_convnet
+        >>> tuple(lm_convnet().get_layer("lm_filters").kernel.shape)
+        (49, 49, 1, 48)
     """
     if features_only:
         return build_feature_model(lm_convnet, locals())

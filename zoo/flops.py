@@ -55,10 +55,10 @@ def count_flops(model: keras.Model) -> int:
     Returns:
         FLOPs per image, counting 2 per multiply-add.
 
-    Example:
+    Examples:
 
-    >>> from zoo import mnist_convnet
-    >>> count_flops(mnist_convnet())
-    5588480
+        >>> from zoo import mnist_convnet
+        >>> count_flops(mnist_convnet())
+        5588480
     """
     return sum(_layer_flops(layer) for layer in model.layers)

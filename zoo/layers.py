@@ -121,15 +121,15 @@ class EdgeFilters(FixedFilterBank):
         padding: `"same"` or `"valid"`. Defaults to `"same"`.
         **kwargs: Base layer arguments such as `name` and `dtype`.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> step = np.zeros((1, 5, 5, 1), "float32"); step[..., 3:, :] = 1.0
-    >>> edges = EdgeFilters(padding="valid")(step)
-    >>> tuple(edges.shape)
-    (1, 3, 3, 2)
-    >>> np.asarray(edges)[0, 0, :, 0].tolist()  # vertical edges, first row
-    [0.0, 4.0, 4.0]
+        >>> import numpy as np
+        >>> step = np.zeros((1, 5, 5, 1), "float32"); step[..., 3:, :] = 1.0
+        >>> edges = EdgeFilters(padding="valid")(step)
+        >>> tuple(edges.shape)
+        (1, 3, 3, 2)
+        >>> np.asarray(edges)[0, 0, :, 0].tolist()  # vertical edges, first row
+        [0.0, 4.0, 4.0]
     """
 
     def __init__(self, operator: str = "sobel", padding: str = "same", **kwargs):
@@ -246,14 +246,14 @@ class LeungMalikFilters(FixedFilterBank):
             round-off (about 1e-6 of the input's range). Defaults to `"auto"`.
         **kwargs: Base layer arguments such as `name` and `dtype`.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> bank = LeungMalikFilters()
-    >>> tuple(bank(np.zeros((2, 64, 64, 1), "float32")).shape)
-    (2, 64, 64, 48)
-    >>> tuple(bank.kernel.shape)
-    (49, 49, 1, 48)
+        >>> import numpy as np
+        >>> bank = LeungMalikFilters()
+        >>> tuple(bank(np.zeros((2, 64, 64, 1), "float32")).shape)
+        (2, 64, 64, 48)
+        >>> tuple(bank.kernel.shape)
+        (49, 49, 1, 48)
     """
 
     def __init__(
@@ -417,12 +417,12 @@ def with_dense_filter_banks(model: keras.Model) -> keras.Model:
     Returns:
         The copy, or `model` itself when it holds no `LeungMalikFilters`.
 
-    Example:
+    Examples:
 
-    >>> import zoo
-    >>> dense = with_dense_filter_banks(zoo.lm_convnet())
-    >>> dense.get_layer("lm_filters").implementation
-    'dense'
+        >>> import zoo
+        >>> dense = with_dense_filter_banks(zoo.lm_convnet())
+        >>> dense.get_layer("lm_filters").implementation
+        'dense'
     """
     if not any(isinstance(layer, LeungMalikFilters) for layer in model._flatten_layers()):
         return model
@@ -449,11 +449,11 @@ def with_dense_filter_banks(model: keras.Model) -> keras.Model:
 class ReverseChannels(keras.layers.Layer):
     """Reverses the channel axis (RGB to BGR and back); holds no weights.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> np.asarray(ReverseChannels()(np.array([[[[1.0, 2.0, 3.0]]]]))).ravel().tolist()
-    [3.0, 2.0, 1.0]
+        >>> import numpy as np
+        >>> np.asarray(ReverseChannels()(np.array([[[[1.0, 2.0, 3.0]]]]))).ravel().tolist()
+        [3.0, 2.0, 1.0]
     """
 
     def call(self, inputs):

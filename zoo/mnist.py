@@ -90,12 +90,12 @@ def mnist_convnet(
         ValueError: For an invalid argument, or an input too small for the
             requested depth.
 
-    Example:
+    Examples:
 
-    >>> from zoo import mnist_convnet
-    >>> model = mnist_convnet()
-    >>> model.count_params()
-    93322
+        >>> from zoo import mnist_convnet
+        >>> model = mnist_convnet()
+        >>> model.count_params()
+        93322
     """
     if features_only:
         return build_feature_model(mnist_convnet, locals())

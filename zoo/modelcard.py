@@ -196,10 +196,10 @@ def weights_table() -> str:
 def model_card(name: str) -> str:
     """The Markdown model card of a registered model.
 
-    Example:
+    Examples:
 
-    >>> model_card("mnist_convnet").splitlines()[0]
-    '# mnist_convnet'
+        >>> model_card("mnist_convnet").splitlines()[0]
+        '# mnist_convnet'
     """
     info = model_info(name)
     lines = [

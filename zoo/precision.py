@@ -76,10 +76,10 @@ class Device:
         `cpu-avx512-bf16`, `cpu-amx-bf16`, `cpu-avx512`, `cpu-avx2`, `cpu`, or
         `gpu-` and the GPU's name (`gpu-nvidia-h200`).
 
-        Example:
+        Examples:
 
-        >>> Device("cpu", "AMD EPYC", flags=("avx2", "fma")).key
-        'cpu-avx2'
+            >>> Device("cpu", "AMD EPYC", flags=("avx2", "fma")).key
+            'cpu-avx2'
         """
         if self.kind == "gpu":
             return "gpu-" + re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-")
@@ -157,10 +157,10 @@ def _gpu() -> Device | None:
 def current_device() -> Device:
     """The device this process computes on: the first GPU if any, else the CPU.
 
-    Example:
+    Examples:
 
-    >>> current_device().kind in ("cpu", "gpu")
-    True
+        >>> current_device().kind in ("cpu", "gpu")
+        True
     """
     gpu = _gpu()
     if gpu is not None:
@@ -200,14 +200,14 @@ def choose_precision(precision: str = "auto", device: Device | None = None) -> P
     Raises:
         ValueError: For an unknown precision.
 
-    Example:
+    Examples:
 
-    >>> zen3 = Device("cpu", "AMD EPYC", flags=("avx2", "fma"))
-    >>> choose_precision("auto", zen3).name
-    'float32'
-    >>> zen4 = Device("cpu", "AMD EPYC", flags=("avx2", "fma", "avx512f", "avx512_bf16"))
-    >>> choose_precision("auto", zen4).policy
-    'mixed_bfloat16'
+        >>> zen3 = Device("cpu", "AMD EPYC", flags=("avx2", "fma"))
+        >>> choose_precision("auto", zen3).name
+        'float32'
+        >>> zen4 = Device("cpu", "AMD EPYC", flags=("avx2", "fma", "avx512f", "avx512_bf16"))
+        >>> choose_precision("auto", zen4).policy
+        'mixed_bfloat16'
     """
     check_choice("precision", precision, PRECISIONS)
     device = current_device() if device is None else device

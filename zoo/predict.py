@@ -119,13 +119,13 @@ def load_keras_model(path):
         ValueError: If the file is not a readable `.keras` archive (corrupt,
             truncated) or holds Python code, such as a Lambda layer.
 
-    Example:
+    Examples:
 
-    >>> import tempfile, zoo
-    >>> path = tempfile.mkdtemp() + "/m.keras"
-    >>> zoo.mnist_convnet().save(path)
-    >>> load_keras_model(path).name
-    'mnist_convnet'
+        >>> import tempfile, zoo
+        >>> path = tempfile.mkdtemp() + "/m.keras"
+        >>> zoo.mnist_convnet().save(path)
+        >>> load_keras_model(path).name
+        'mnist_convnet'
     """
     import keras
 
@@ -179,13 +179,13 @@ class TFLiteRunner:
         model: A `.tflite` path or the flatbuffer bytes.
         num_threads: Interpreter threads. Defaults to the interpreter's default.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np, zoo
-    >>> from zoo.export import tflite_bytes
-    >>> run = TFLiteRunner(tflite_bytes(zoo.mnist_convnet()))
-    >>> run.input_shape, run(np.zeros((2, 28, 28, 1))).shape
-    ((28, 28, 1), (2, 10))
+        >>> import numpy as np, zoo
+        >>> from zoo.export import tflite_bytes
+        >>> run = TFLiteRunner(tflite_bytes(zoo.mnist_convnet()))
+        >>> run.input_shape, run(np.zeros((2, 28, 28, 1))).shape
+        ((28, 28, 1), (2, 10))
     """
 
     def __init__(self, model: str | bytes, num_threads: int | None = None):
@@ -301,13 +301,13 @@ class Predictor:
             docstring.
         classes: A name per class, or None when unknown.
 
-    Example:
+    Examples:
 
-    >>> import zoo
-    >>> model = zoo.mnist_convnet(classifier_activation=None)
-    >>> predictor = Predictor(model.predict_on_batch, (28, 28, 1), "keras", output_kind(model))
-    >>> predictor.outputs
-    'logits'
+        >>> import zoo
+        >>> model = zoo.mnist_convnet(classifier_activation=None)
+        >>> predictor = Predictor(model.predict_on_batch, (28, 28, 1), "keras", output_kind(model))
+        >>> predictor.outputs
+        'logits'
     """
 
     run: Callable
@@ -335,11 +335,11 @@ def output_kind(model) -> str:
     Returns:
         `"probabilities"` or `"logits"`.
 
-    Example:
+    Examples:
 
-    >>> import zoo
-    >>> output_kind(zoo.mnist_convnet()), output_kind(zoo.mnist_convnet(classifier_activation=None))
-    ('probabilities', 'logits')
+        >>> import zoo
+        >>> output_kind(zoo.mnist_convnet()), output_kind(zoo.mnist_convnet(classifier_activation=None))
+        ('probabilities', 'logits')
     """
     import keras
 
@@ -435,13 +435,13 @@ def load_predictor(path) -> Predictor:
         FileNotFoundError: If there is no such file.
         ValueError: If the file is corrupt, truncated or holds code.
 
-    Example:
+    Examples:
 
-    >>> import tempfile, zoo
-    >>> path = tempfile.mkdtemp() + "/m.keras"
-    >>> zoo.mnist_convnet(classifier_activation=None).save(path)
-    >>> load_predictor(path).outputs
-    'logits'
+        >>> import tempfile, zoo
+        >>> path = tempfile.mkdtemp() + "/m.keras"
+        >>> zoo.mnist_convnet(classifier_activation=None).save(path)
+        >>> load_predictor(path).outputs
+        'logits'
     """
     weights = shipped_weights(path)
     if weights is not None:
@@ -492,10 +492,10 @@ def fit_images(images: np.ndarray, shape: Sequence) -> np.ndarray:
     Grey becomes RGB by repeating it, RGB becomes grey by ITU-R 601 luma
     (as PIL does); sides are resized bilinearly.
 
-    Example:
+    Examples:
 
-    >>> fit_images(np.zeros((2, 28, 28, 1), "uint8"), (32, 32, 3)).shape
-    (2, 32, 32, 3)
+        >>> fit_images(np.zeros((2, 28, 28, 1), "uint8"), (32, 32, 3)).shape
+        (2, 32, 32, 3)
     """
     from PIL import Image
 
@@ -528,14 +528,14 @@ def read_image(path, shape: Sequence) -> np.ndarray:
         ValueError: If the file is not an image TensorFlow can decode, or is
             larger than `Image.MAX_IMAGE_PIXELS`.
 
-    Example:
+    Examples:
 
-    >>> import tempfile, numpy as np
-    >>> from PIL import Image
-    >>> path = tempfile.mkdtemp() + "/grey.png"
-    >>> Image.fromarray(np.zeros((20, 30), "uint8")).save(path)
-    >>> read_image(path, (28, 28, 3)).shape
-    (28, 28, 3)
+        >>> import tempfile, numpy as np
+        >>> from PIL import Image
+        >>> path = tempfile.mkdtemp() + "/grey.png"
+        >>> Image.fromarray(np.zeros((20, 30), "uint8")).save(path)
+        >>> read_image(path, (28, 28, 3)).shape
+        (28, 28, 3)
     """
     from PIL import Image
 
@@ -586,15 +586,15 @@ def predict_files(model, images: Sequence, *, top_k: int = 5) -> list[dict]:
         class names are unknown. A model's logits go through a softmax; its
         probabilities (softmax or sigmoid outputs) are shown as they are.
 
-    Example:
+    Examples:
 
-    >>> import tempfile, numpy as np, zoo
-    >>> from PIL import Image
-    >>> folder = tempfile.mkdtemp()
-    >>> zoo.mnist_convnet().save(folder + "/m.keras")
-    >>> Image.fromarray(np.zeros((28, 28), "uint8")).save(folder + "/black.png")
-    >>> len(predict_files(folder + "/m.keras", [folder + "/black.png"], top_k=3)[0]["top_k"])
-    3
+        >>> import tempfile, numpy as np, zoo
+        >>> from PIL import Image
+        >>> folder = tempfile.mkdtemp()
+        >>> zoo.mnist_convnet().save(folder + "/m.keras")
+        >>> Image.fromarray(np.zeros((28, 28), "uint8")).save(folder + "/black.png")
+        >>> len(predict_files(folder + "/m.keras", [folder + "/black.png"], top_k=3)[0]["top_k"])
+        3
     """
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"`top_k` must be a positive integer. Received: top_k={top_k!r}")

@@ -57,12 +57,12 @@ def list_models(pattern: str = "*", *, pretrained: bool = False) -> list[str]:
     Returns:
         Sorted model names.
 
-    Example:
+    Examples:
 
-    >>> list_models("*convnet")
-    ['edge_convnet', 'lm_convnet', 'mnist_convnet']
-    >>> list_models("vgg*", pretrained=True)
-    ['vgg16', 'vgg19']
+        >>> list_models("*convnet")
+        ['edge_convnet', 'lm_convnet', 'mnist_convnet']
+        >>> list_models("vgg*", pretrained=True)
+        ['vgg16', 'vgg19']
     """
     from zoo.weights import tags
 
@@ -105,11 +105,11 @@ def create_model(name: str, /, **kwargs) -> keras.Model:
     Raises:
         ValueError: For an unknown name or an invalid argument.
 
-    Example:
+    Examples:
 
-    >>> model = create_model("mnist_convnet", classes=5)
-    >>> model.output_shape
-    (None, 5)
+        >>> model = create_model("mnist_convnet", classes=5)
+        >>> model.output_shape
+        (None, 5)
     """
     factory = get_model_factory(name)
     accepted = inspect.signature(factory).parameters
@@ -146,10 +146,10 @@ def by_machine(section: dict | None, prefer: str | None = None) -> list[tuple[st
     Every benchmark records its figures under the kind of machine they were
     measured on (see `machine_key`), beside those of other kinds.
 
-    Example:
+    Examples:
 
-    >>> by_machine({"cpu-avx2": {"a": 1}, "cpu-avx512-bf16": {"a": 2}}, prefer="cpu-avx2")
-    [('cpu-avx2', {'a': 1}), ('cpu-avx512-bf16', {'a': 2})]
+        >>> by_machine({"cpu-avx2": {"a": 1}, "cpu-avx512-bf16": {"a": 2}}, prefer="cpu-avx2")
+        [('cpu-avx2', {'a': 1}), ('cpu-avx512-bf16', {'a': 2})]
     """
     items = sorted((section or {}).items())
     return sorted(items, key=lambda item: item[0] != prefer)
@@ -208,13 +208,13 @@ def model_info(name: str) -> dict:
         input size over the map's at the default input) and `measured`
         (figures that a benchmark recorded, empty when none has run).
 
-    Example:
+    Examples:
 
-    >>> info = model_info("mnist_convnet")
-    >>> info["params"], info["input_shape"]
-    (93322, (28, 28, 1))
-    >>> [(f["layer"], f["channels"]) for f in info["feature_info"]]
-    [('conv1', 32), ('conv2', 64), ('conv3', 64)]
+        >>> info = model_info("mnist_convnet")
+        >>> info["params"], info["input_shape"]
+        (93322, (28, 28, 1))
+        >>> [(f["layer"], f["channels"]) for f in info["feature_info"]]
+        [('conv1', 32), ('conv2', 64), ('conv3', 64)]
     """
     info = copy.deepcopy(_static_info(name))
     info["measured"] = measured_results(name)

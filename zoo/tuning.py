@@ -9,12 +9,12 @@ fine-tuning of `zoo.training.finetune`. `tune` searches on the data of
 shares a search between processes (keras-tuner's chief/worker mode, see
 `zoo.distribution`).
 
-Example:
+Examples:
 
->>> import keras_tuner as kt
->>> from zoo import hypermodel
->>> hypermodel("mnist_convnet").build(kt.HyperParameters()).count_params()
-93322
+    >>> import keras_tuner as kt
+    >>> from zoo import hypermodel
+    >>> hypermodel("mnist_convnet").build(kt.HyperParameters()).count_params()
+    93322
 """
 
 from __future__ import annotations
@@ -302,14 +302,14 @@ def hypermodel(name: str, *, input_shape: tuple | None = None, classes: int = 10
         ValueError: For an unknown model (naming close matches), or weights
             for a model without pretrained weights.
 
-    Example:
+    Examples:
 
-    >>> hp = kt.HyperParameters()
-    >>> hp.Float("dropout", 0.0, 0.5, step=0.1)
-    0.0
-    >>> tuner = kt.RandomSearch(hypermodel("mnist_convnet"), objective="val_accuracy", max_trials=5,
-    ...                         hyperparameters=hp, tune_new_entries=False)  # doctest: +SKIP
-    >>> tuner.search(data.train, validation_data=data.validation, epochs=2)  # doctest: +SKIP
+        >>> hp = kt.HyperParameters()
+        >>> hp.Float("dropout", 0.0, 0.5, step=0.1)
+        0.0
+        >>> tuner = kt.RandomSearch(hypermodel("mnist_convnet"), objective="val_accuracy", max_trials=5,
+        ...                         hyperparameters=hp, tune_new_entries=False)  # doctest: +SKIP
+        >>> tuner.search(data.train, validation_data=data.validation, epochs=2)  # doctest: +SKIP
     """
     _check_model(name)
     if name in training.FINETUNE_RECIPES:

@@ -327,12 +327,12 @@ def vgg16(
         ValueError: For an invalid argument, or a weights file that is
             corrupt, missing or does not fit.
 
-    Example:
+    Examples:
 
-    >>> from zoo import vgg16
-    >>> base = vgg16(include_top=False, input_shape=(32, 32, 3), pooling="avg")
-    >>> base.count_params(), base.output_shape
-    (14714688, (None, 512))
+        >>> from zoo import vgg16
+        >>> base = vgg16(include_top=False, input_shape=(32, 32, 3), pooling="avg")
+        >>> base.count_params(), base.output_shape
+        (14714688, (None, 512))
     """
     if features_only:
         return build_feature_model(vgg16, locals())
@@ -363,11 +363,11 @@ def vgg19(
     Args:
         name: Model name. Defaults to `"vgg19"`.
 
-    Example:
+    Examples:
 
-    >>> from zoo import vgg19
-    >>> vgg19(include_top=False, input_shape=(32, 32, 3)).count_params()
-    20024384
+        >>> from zoo import vgg19
+        >>> vgg19(include_top=False, input_shape=(32, 32, 3)).count_params()
+        20024384
     """
     if features_only:
         return build_feature_model(vgg19, locals())

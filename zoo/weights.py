@@ -53,11 +53,11 @@ def tags(name: str) -> tuple[str, ...]:
 def weights_info(name: str) -> dict[str, dict]:
     """The records of model `name`'s weight sets, `{tag: record}`.
 
-    Example:
+    Examples:
 
-    >>> record = weights_info("mnist_convnet")["mnist"]
-    >>> record["class_names"][:3], record["input_shape"]
-    (['0', '1', '2'], [28, 28, 1])
+        >>> record = weights_info("mnist_convnet")["mnist"]
+        >>> record["class_names"][:3], record["input_shape"]
+        (['0', '1', '2'], [28, 28, 1])
     """
     return {tag: dict(_records()[(name, tag)]) for tag in tags(name)}
 
@@ -132,11 +132,11 @@ def adapt_kernel(kernel: np.ndarray, channels: int) -> np.ndarray:
     Returns:
         A `(kh, kw, channels, filters)` kernel of the same dtype.
 
-    Example:
+    Examples:
 
-    >>> k = np.ones((1, 1, 3, 1), "float32")
-    >>> adapt_kernel(k, 4)[0, 0, :, 0].tolist(), float(adapt_kernel(k, 2).sum())
-    ([0.75, 0.75, 0.75, 0.75], 3.0)
+        >>> k = np.ones((1, 1, 3, 1), "float32")
+        >>> adapt_kernel(k, 4)[0, 0, :, 0].tolist(), float(adapt_kernel(k, 2).sum())
+        ([0.75, 0.75, 0.75, 0.75], 3.0)
     """
     old = kernel.shape[2]
     wide = kernel.astype("float64")
@@ -270,11 +270,11 @@ def decode_predictions(preds, *, weights: tuple[str, str], top: int = 5) -> list
         ValueError: If `preds` is not `(samples, classes)` with the weight
             set's class count, or `top` is not a positive integer.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> decode_predictions(np.eye(10)[[7]], weights=("mnist_convnet", "mnist"), top=2)
-    [[('7', 1.0), ('0', 0.0)]]
+        >>> import numpy as np
+        >>> decode_predictions(np.eye(10)[[7]], weights=("mnist_convnet", "mnist"), top=2)
+        [[('7', 1.0), ('0', 0.0)]]
     """
     if not (isinstance(weights, tuple) and len(weights) == 2):
         raise ValueError(f"`weights` must be (model name, tag). Received: weights={weights!r}")
