@@ -34,7 +34,7 @@ def test_readme_list_output_is_current(capsys):
 def test_model_cards_are_current(name, capsys):
     card = (ROOT / "docs" / "models" / f"{name}.md").read_text()
     code, out, _ = run(capsys, "info", name, "--markdown")
-    assert code == 0 and card == out, "regenerate with `python recipes/make_docs.py`"
+    assert code == 0 and card == out, "regenerate with `python tools/make_docs.py`"
 
 
 def test_model_card_facts():
@@ -109,7 +109,7 @@ def test_benchmark_pages_are_current():
     import subprocess
     import sys
 
-    script = ("import json, sys; sys.path.insert(0, 'recipes');"
+    script = ("import json, sys; sys.path.insert(0, 'benchmarks');"
               "import benchmark_training, benchmark_export, benchmark_backends;"
               "r = json.load(open('zoo/results.json')); m = r['models'];"
               "print(json.dumps({'training.md': benchmark_training.page_lines(m),"
@@ -121,7 +121,7 @@ def test_benchmark_pages_are_current():
         if lines is None:
             assert not path.exists(), f"{page} lists figures zoo/results.json lacks"
             continue
-        assert path.read_text() == "\n".join(lines) + "\n", f"regenerate {page} with `python recipes/make_docs.py`"
+        assert path.read_text() == "\n".join(lines) + "\n", f"regenerate {page} with `python tools/make_docs.py`"
 
 
 def test_ci_runs_the_readme_test_command():

@@ -32,6 +32,20 @@ def test_public_api():
     assert importlib.metadata.entry_points(group="console_scripts", name="zoo")
 
 
+def test_model_families_keep_their_import_paths():
+    """zoo/models/ groups the families; `zoo.vgg`, `from zoo.cifar import ...` still work."""
+    import zoo.cifar
+    import zoo.models
+    from zoo.vgg import IMAGENET_MEAN_BGR
+
+    for family in ("cifar", "filter_convnets", "mnist", "vgg"):
+        assert importlib.import_module(f"zoo.{family}") is getattr(zoo.models, family) is getattr(zoo, family)
+    assert zoo.cifar.init_whitening.__module__ == "zoo.models.cifar" and len(IMAGENET_MEAN_BGR) == 3
+    done = subprocess.run([sys.executable, "-c", "from zoo.filter_convnets import edge_convnet; print(edge_convnet.__module__)"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "zoo.models.filter_convnets", done.stderr[-2000:]
+
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -12,16 +12,24 @@ Examples:
     93322
 """
 
-from zoo import layers
-from zoo.cifar import cifar10_net
+import sys as _sys
+
+from zoo import layers, models
 from zoo.features import feature_extractor
-from zoo.filter_convnets import edge_convnet, lm_convnet
 from zoo.flops import count_flops
-from zoo.mnist import mnist_convnet
+from zoo.models.cifar import cifar10_net
+from zoo.models.filter_convnets import edge_convnet, lm_convnet
+from zoo.models.mnist import mnist_convnet
+from zoo.models.vgg import vgg16, vgg19
 from zoo.registry import create_model, list_models, model_info, register_model
 from zoo.tuning import hypermodel
-from zoo.vgg import vgg16, vgg19
 from zoo.weights import decode_predictions
+
+# The families' modules kept their paths when zoo/models/ grouped them:
+# `zoo.vgg`, `from zoo.cifar import init_whitening` and the rest still work.
+for _family in (models.cifar, models.filter_convnets, models.mnist, models.vgg):
+    _sys.modules[f"zoo.{_family.__name__.rsplit('.', 1)[1]}"] = _family
+cifar, filter_convnets, mnist, vgg = models.cifar, models.filter_convnets, models.mnist, models.vgg
 
 __version__ = "0.1.0"
 

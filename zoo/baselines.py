@@ -9,7 +9,7 @@
 - `keras.applications.VGG16` / `VGG19`, trained like the zoo's VGG recipe.
 
 Each takes inputs scaled to [0, 1], as the examples do; the zoo's models take
-raw pixels. `recipes/reference/` trains the two examples as they were
+raw pixels. `benchmarks/reference/` trains the two examples as they were
 written; `zoo bench` times all of them beside the zoo's models.
 """
 

@@ -1,7 +1,7 @@
 """Figures of filters, responses and feature maps, drawn with matplotlib.
 
 Each function takes arrays or models and writes one PNG, atomically;
-`recipes/make_figures.py` draws the documentation's figures with them from
+`tools/make_figures.py` draws the documentation's figures with them from
 real MNIST and CIFAR-10 images, and `zoo filters edge|lm --out PNG` draws a
 filter bank.
 """

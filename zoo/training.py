@@ -163,7 +163,7 @@ def whiten_stem(model, train) -> None:
     """Sets `stem_conv` to the patch-whitening bank of the first
     `WHITENING_IMAGES` images of `train` (batches, augmented as the network
     sees them) and freezes it."""
-    from zoo.cifar import init_whitening
+    from zoo.models.cifar import init_whitening
 
     batches, count = [], 0
     for x, _ in train:

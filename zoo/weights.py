@@ -2,7 +2,7 @@
 
 Each weight set is a tag of a model (`mnist_convnet(weights="mnist")`). Its
 record, `zoo/weights/MODEL.TAG.json`, sits beside its file and was written by
-the script that trained it (`recipes/make_weights.py`): the class names, the
+the script that trained it (`tools/make_weights.py`): the class names, the
 input and preprocessing, the accuracy measured on a held-out split with its
 record count and machine, the exact command, the file's sha256 and size.
 VGG's `"imagenet"` record holds keras.applications' URLs, hashes and the

@@ -8,7 +8,7 @@ benchmark's runs (runs/benchmark/mnist, runs/benchmark/cifar10) when they
 exist, else they are trained here with their recipes (about 2 minutes on two
 cores).
 
-    python recipes/make_figures.py --data-dir ../shared/data
+    python tools/make_figures.py --data-dir ../shared/data
 """
 
 import argparse

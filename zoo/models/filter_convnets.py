@@ -14,7 +14,7 @@ import keras
 from zoo import _common
 from zoo.features import build_feature_model
 from zoo.layers import EdgeFilters, LeungMalikFilters
-from zoo.mnist import build_classic_convnet
+from zoo.models.mnist import build_classic_convnet
 from zoo.registry import register_model
 
 

@@ -15,7 +15,7 @@ uncertain by about 2 points either way, so a gap there says little.
 With --record, writes the figures to zoo/results.json (`backends.KEY.TASK`,
 KEY this kind of machine, other kinds kept) and docs/benchmarks/backends.md.
 
-    python recipes/benchmark_backends.py --data-dir ../shared/data --record
+    python benchmarks/benchmark_backends.py --data-dir ../shared/data --record
 """
 
 import argparse
@@ -45,7 +45,7 @@ def page_lines(section: dict) -> list[str]:
     lines = [
         "# Backend benchmark",
         "",
-        "Measured by `python recipes/benchmark_backends.py --data-dir ../shared/data --record`: the same",
+        "Measured by `python benchmarks/benchmark_backends.py --data-dir ../shared/data --record`: the same",
         "`zoo train` command with `KERAS_BACKEND` set to each backend, one after the other on the machine",
         "named in each row. Wall time is the whole command, Python start-up included. The recipe and the",
         "tf.data input pipeline are the same on every backend. Single runs: on the CIFAR-10 subset's 423",

@@ -24,7 +24,7 @@ Keras; batch-1 int8 latency at least 10x lower than calling the Keras model
 KEY this kind of machine, other keys kept) and docs/benchmarks/export.md,
 which lists every kind of machine recorded.
 
-    python recipes/benchmark_export.py --data-dir ../shared/data --record
+    python benchmarks/benchmark_export.py --data-dir ../shared/data --record
 """
 
 import argparse
@@ -55,7 +55,7 @@ THREADS = os.cpu_count() or 1
 TARGET_INT8_DROP = 0.003  # top-1, as a fraction
 TARGET_SPEEDUP = 10.0
 TARGET_SIZE_RATIO = 1 / 3
-COMMAND = "python recipes/benchmark_export.py --data-dir ../shared/data --record"
+COMMAND = "python benchmarks/benchmark_export.py --data-dir ../shared/data --record"
 
 
 def latency_ms(call, x, runs=RUNS):

@@ -14,7 +14,7 @@ Targets (issue 12), on either kind of CPU: MNIST subset, mnist_convnet
 >= 99.1 % in at most 0.35x the reference's wall time; CIFAR-10 subset,
 cifar10_net >= 78 % in at most 0.35x the reference's wall time.
 
-    python recipes/benchmark_training.py --data-dir ../shared/data --record
+    python benchmarks/benchmark_training.py --data-dir ../shared/data --record
 """
 
 import argparse
@@ -34,13 +34,13 @@ ROOT = Path(__file__).resolve().parents[1]
 TASKS = {
     "mnist": {
         "model": "mnist_convnet",
-        "reference": "recipes/reference/keras_mnist_convnet.py",
+        "reference": "benchmarks/reference/keras_mnist_convnet.py",
         "reference_name": 'Keras "Simple MNIST convnet" (15 epochs)',
         "target_accuracy": 0.991,
     },
     "cifar10": {
         "model": "cifar10_net",
-        "reference": "recipes/reference/keras_cifar10_cnn.py",
+        "reference": "benchmarks/reference/keras_cifar10_cnn.py",
         "reference_name": "Keras cifar10_cnn (50 epochs)",
         "target_accuracy": 0.78,
     },
@@ -119,7 +119,7 @@ def page_lines(models: dict) -> list[str]:
     lines = [
         "# Training benchmark",
         "",
-        "Measured by `python recipes/benchmark_training.py --data-dir ../shared/data --record`, the",
+        "Measured by `python benchmarks/benchmark_training.py --data-dir ../shared/data --record`, the",
         "reference and `zoo train` one after the other on the machine named in each row. Wall time is the",
         "whole command, Python start-up included. The data are subsets of the official files (MNIST:",
         "14,262 train / 5,000 test; CIFAR-10: 4,660 train / 423 test), not the full datasets.",

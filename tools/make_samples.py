@@ -7,10 +7,11 @@ without pickle.
 
 Run from the repository root:
 
-    python recipes/make_samples.py ../shared/data
+    python tools/make_samples.py ../shared/data
 """
 
 import sys
+
 import numpy as np
 
 from zoo.data import SAMPLES_DIR, read_raw

@@ -9,7 +9,7 @@ preprocessing layers on the training pipeline; RMSprop's legacy `decay` is the
 InverseTimeDecay schedule it stood for; the data come from the official
 python pickles under DATA_DIR.
 
-    python recipes/reference/keras_cifar10_cnn.py ../shared/data
+    python benchmarks/reference/keras_cifar10_cnn.py ../shared/data
 """
 
 import sys

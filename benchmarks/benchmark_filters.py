@@ -11,7 +11,7 @@ ones.
 Target (the benchmarks issue): the DFT path at least 4x faster, with a max
 abs error of at most 1e-4.
 
-    python recipes/benchmark_filters.py [--batch 32] [--repeats 20] [--record]
+    python benchmarks/benchmark_filters.py [--batch 32] [--repeats 20] [--record]
 """
 
 import argparse
@@ -73,7 +73,7 @@ def main():
             "machine": bench.machine(),
             "machine_key": machine_key(),
             "measured": datetime.date.today().isoformat(),
-            "command": "python recipes/benchmark_filters.py --record",
+            "command": "python benchmarks/benchmark_filters.py --record",
         }
         # Beside the figures of other kinds of machine, never over them.
         update_results(lambda stored: stored.setdefault("layers", {}).setdefault("LeungMalikFilters", {})

@@ -5,7 +5,7 @@ Conv64-Pool-Flatten-Dropout(0.5)-Dense(10), Adam, batch 128, 15 epochs,
 validation_split 0.1. The only change: the data comes from the official IDX
 files under DATA_DIR (keras.datasets would download the full set).
 
-    python recipes/reference/keras_mnist_convnet.py ../shared/data
+    python benchmarks/reference/keras_mnist_convnet.py ../shared/data
 """
 
 import sys

@@ -12,8 +12,8 @@ zoo/vgg.py and its published accuracy, with the ImageNet class names
 
 Run from the repository root:
 
-    python recipes/make_weights.py --data-dir ../shared/data
-    python recipes/make_weights.py --imagenet-classes keras_hub-0.32.0-py3-none-any.whl
+    python tools/make_weights.py --data-dir ../shared/data
+    python tools/make_weights.py --imagenet-classes keras_hub-0.32.0-py3-none-any.whl
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ import numpy as np
 
 from zoo import data as zoo_data
 from zoo import weights as zoo_weights
+from zoo.models.vgg import _WEIGHTS_URL, IMAGENET_WEIGHTS
 from zoo.registry import get_model_factory
-from zoo.vgg import _WEIGHTS_URL, IMAGENET_WEIGHTS
 
 # model -> (weight tag, dataset)
 SHIPPED = {

@@ -9,7 +9,7 @@
 Run it after a benchmark records new figures; tests/test_docs.py fails while
 any of these is stale.
 
-    python recipes/make_docs.py
+    python tools/make_docs.py
 """
 
 import json
@@ -49,11 +49,12 @@ def main():
                   "<!-- end: zoo list --markdown -->", zoo("list", "--markdown"))
     replace_block(ROOT / "README.md", "$ zoo list", "```", zoo("list"))
     for page in (ROOT / "README.md", ROOT / "docs" / "models.md"):
-        replace_block(page, "<!-- weights table: written by recipes/make_docs.py from zoo/weights/*.json -->",
+        replace_block(page, "<!-- weights table: written by tools/make_docs.py from zoo/weights/*.json -->",
                       "<!-- end weights table -->", weights_table())
     replace_block(ROOT / "docs" / "tuning.md", "<!-- begin: search spaces -->", "<!-- end: search spaces -->",
                   tuning.search_space_markdown())
     # The benchmark pages list every kind of machine recorded in zoo/results.json.
+    sys.path.insert(0, str(ROOT / "benchmarks"))
     import benchmark_backends
     import benchmark_export
     import benchmark_training
