@@ -1,15 +1,19 @@
-"""Export benchmark: accuracy, batch-1 latency and size of SavedModel and TFLite exports.
+"""Export benchmark: accuracy, latency and size of SavedModel, TFLite and ONNX exports.
 
 For each model, trains it with `zoo train` (or takes a given `.keras` file),
-exports it with `zoo.export.export_model` as a SavedModel and as the four
+exports it with `zoo.export.export_model` as a SavedModel, as the four
 TFLite kinds (float32, float16, dynamic range, full int8 calibrated on 500
-training images), and measures on the real test images of --data-dir:
+training images) and as ONNX, and measures on the real test images of
+--data-dir:
 
 - top-1 accuracy of the Keras model and of every export;
 - batch-1 latency, the median of 200 calls after 20 warm-up calls, of
   calling the Keras model (`model(x)`, eager, and `model.predict_on_batch`),
-  the SavedModel's `serving_default` signature, and each TFLite file in the
-  plain `ai_edge_litert` interpreter (one thread per logical CPU);
+  the SavedModel's `serving_default` signature, each TFLite file in the
+  plain `ai_edge_litert` interpreter and the ONNX file in ONNX Runtime (one
+  thread per logical CPU each);
+- batch-64 latency, the median of 20 calls, of `predict_on_batch`, the TFLite
+  files and ONNX Runtime;
 - file sizes.
 
 Models: mnist_convnet on MNIST and cifar10_net on CIFAR-10 with their
@@ -51,6 +55,7 @@ TASKS = {
 }
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 WARMUP, RUNS = 20, 200
+BATCH, BATCH_RUNS = 64, 20
 THREADS = os.cpu_count() or 1
 TARGET_INT8_DROP = 0.003  # top-1, as a fraction
 TARGET_SPEEDUP = 10.0
@@ -100,7 +105,7 @@ def obtain_model(name, args, out):
 def measure(name, keras_path, args, out):
     from zoo import export
     from zoo.data import read_raw
-    from zoo.predict import SavedModelRunner, TFLiteRunner, fit_images, load_keras_model
+    from zoo.predict import OnnxRunner, SavedModelRunner, TFLiteRunner, fit_images, load_keras_model
 
     dataset = TASKS[name]["dataset"]
     raw = read_raw(dataset, args.data_dir)
@@ -109,11 +114,12 @@ def measure(name, keras_path, args, out):
     _, (x_test, y_test), _ = raw
     model = load_keras_model(keras_path)
     x = fit_images(x_test, model.input_shape[1:]).astype("float32")
-    one = x[:1]
+    one, batch = x[:1], x[:BATCH]
     rows = {"keras": {
         "top1": top1(lambda b: model.predict_on_batch(b), x, y_test),
         "bytes": size_bytes(keras_path),
         "latency_ms": latency_ms(lambda b: model(b, training=False), one, args.runs),
+        "batch64_ms": latency_ms(model.predict_on_batch, batch, BATCH_RUNS),
         "predict_on_batch_ms": latency_ms(model.predict_on_batch, one, args.runs),
     }}
     common = dict(dataset=dataset, data_dir=args.data_dir)
@@ -130,9 +136,19 @@ def measure(name, keras_path, args, out):
         runner = TFLiteRunner(str(path), num_threads=THREADS)
         rows[f"tflite_{quantize}"] = {
             "top1": top1(runner, x, y_test), "bytes": size_bytes(path), "latency_ms": latency_ms(runner, one, args.runs),
+            "batch64_ms": latency_ms(runner, batch, BATCH_RUNS),
             "max_abs_diff": report["parity"]["max_abs_diff"],
             "top1_agreement": report["parity"]["top1_agreement"],
         }
+    path = out / "model.onnx"
+    report = export.export_model(keras_path, str(path), format="onnx", **common)
+    runner = OnnxRunner(str(path), num_threads=THREADS)
+    rows["onnx"] = {
+        "top1": top1(runner, x, y_test), "bytes": size_bytes(path), "latency_ms": latency_ms(runner, one, args.runs),
+        "batch64_ms": latency_ms(runner, batch, BATCH_RUNS),
+        "max_abs_diff": report["parity"]["max_abs_diff"],
+        "top1_agreement": report["parity"]["top1_agreement"],
+    }
     return {"dataset": dataset, "test_images": len(y_test), "runtimes": rows}
 
 
@@ -152,6 +168,7 @@ def targets(rows):
 LABELS = {
     "keras": "Keras `model(x)`", "saved_model": "SavedModel", "tflite_none": "TFLite float32",
     "tflite_float16": "TFLite float16", "tflite_dynamic": "TFLite dynamic range", "tflite_int8": "TFLite int8",
+    "onnx": "ONNX Runtime float32",
 }
 
 
@@ -159,17 +176,20 @@ def table(result):
     """The Markdown table of one model's figures."""
     rows = result["runtimes"]
     keras = rows["keras"]
-    lines = ["| runtime | top-1 | batch-1 latency | vs `model(x)` | size | max abs diff | top-1 agreement |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    batched = any("batch64_ms" in row for row in rows.values())
+    lines = ["| runtime | top-1 | batch-1 latency | vs `model(x)` |" + (" batch-64 latency |" if batched else "")
+             + " size | max abs diff | top-1 agreement |",
+             "| --- | --- | --- | --- |" + (" --- |" if batched else "") + " --- | --- | --- |"]
     for key, row in rows.items():
         diff = f"{row['max_abs_diff']:.2g}" if "max_abs_diff" in row else "-"
         agreement = f"{row['top1_agreement']:.2%}" if "top1_agreement" in row else "-"
+        b64 = (f" {row['batch64_ms']:.2f} ms |" if "batch64_ms" in row else " - |") if batched else ""
         lines.append(
             f"| {LABELS[key]} | {row['top1']:.2%} | {row['latency_ms']:.3f} ms | "
-            f"{keras['latency_ms'] / row['latency_ms']:.1f}x | {row['bytes'] / 1e6:.2f} MB | {diff} | {agreement} |"
+            f"{keras['latency_ms'] / row['latency_ms']:.1f}x |{b64} {row['bytes'] / 1e6:.2f} MB | {diff} | {agreement} |"
         )
     lines.append(f"| Keras `predict_on_batch` | | {keras['predict_on_batch_ms']:.3f} ms | "
-                 f"{keras['latency_ms'] / keras['predict_on_batch_ms']:.1f}x | | | |")
+                 f"{keras['latency_ms'] / keras['predict_on_batch_ms']:.1f}x |" + (" |" if batched else "") + " | | |")
     return lines
 
 
@@ -184,8 +204,9 @@ def record(results, host, key, date, runs):
             stored.setdefault("models", {}).setdefault(name, {}).setdefault("export", {})[key] = {
                 **result,
                 "data": "subset of the official files (../shared/data), not the full dataset",
-                "latency": f"batch 1, median of {runs} calls after {WARMUP} warm-up calls; TFLite: "
-                           f"ai_edge_litert interpreter, {THREADS} threads",
+                "latency": f"batch 1, median of {runs} calls after {WARMUP} warm-up calls; batch {BATCH}, median "
+                           f"of {BATCH_RUNS}; TFLite: ai_edge_litert interpreter, ONNX Runtime: CPU provider, "
+                           f"{THREADS} threads each",
                 "command": COMMAND, "measured": date, "machine": host, "machine_key": key,
             }
 

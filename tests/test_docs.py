@@ -76,8 +76,12 @@ def test_readme_figures_are_the_recorded_ones():
     export_section = readme.split("benchmark_export.py")[1].split("## Benchmarks")[0]
     for name in ("mnist_convnet", "cifar10_net", "vgg16"):
         for key, export in results[name]["export"].items():
-            keras_top1, int8_top1 = export["runtimes"]["keras"]["top1"], export["runtimes"]["tflite_int8"]["top1"]
-            assert f"| {100 * keras_top1:.2f} % / {100 * int8_top1:.2f} % |" in export_section, name
+            runtimes = export["runtimes"]
+            keras_top1, int8_top1 = runtimes["keras"]["top1"], runtimes["tflite_int8"]["top1"]
+            onnx = f" / {100 * runtimes['onnx']['top1']:.2f} %" if "onnx" in runtimes else ""
+            assert f"| {100 * keras_top1:.2f} % / {100 * int8_top1:.2f} %{onnx} |" in export_section, name
+            if onnx:
+                assert f"| {runtimes['onnx']['latency_ms']:.3f} ms |" in export_section, name
             assert _cpu(export) in " ".join(export_section.split()), key
     words = " ".join(readme.split())
     layers_page = " ".join((ROOT / "docs" / "layers.md").read_text().split())

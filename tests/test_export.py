@@ -33,9 +33,9 @@ def exports(trained, tmp_path_factory):
     """`{kind: (path, report)}`: the SavedModel and the four TFLite files, default settings."""
     folder = tmp_path_factory.mktemp("exports")
     made = {}
-    for kind in ("saved_model", *QUANTIZATIONS):
-        fmt, quantize = ("saved_model", "none") if kind == "saved_model" else ("tflite", kind)
-        path = str(folder / (kind if fmt == "saved_model" else f"{kind}.tflite"))
+    for kind in ("saved_model", "onnx", *QUANTIZATIONS):
+        fmt, quantize = (kind, "none") if kind in ("saved_model", "onnx") else ("tflite", kind)
+        path = str(folder / {"saved_model": kind, "onnx": "model.onnx"}.get(fmt, f"{kind}.tflite"))
         made[kind] = path, export.export_model(trained, path, format=fmt, quantize=quantize)
     return made
 
@@ -206,7 +206,7 @@ def test_cli_int8_calibrates_on_a_folder_or_tfds(capsys, tmp_path, source):
     assert report["parity"]["dataset"] == dataset and report["parity"]["images"] == parity_images
 
 
-@pytest.mark.parametrize("kind", ["keras", "saved_model", "int8"])
+@pytest.mark.parametrize("kind", ["keras", "saved_model", "int8", "onnx"])
 def test_predict_every_kind(capsys, trained, exports, images, kind):
     model = trained if kind == "keras" else exports[kind][0]
     code, out, err = run(capsys, "predict", model, *images, "--json", "--top-k", "3")
@@ -220,6 +220,48 @@ def test_predict_every_kind(capsys, trained, exports, images, kind):
     x = np.asarray(Image.open(images[0]), "float32")[None, ..., None]
     best = int(keras.saving.load_model(trained).predict(x, verbose=0).argmax())
     assert (digit["top_k"][0]["index"], digit["top_k"][0]["name"]) == (best, str(best))
+
+
+def test_onnx_export_report_and_graph(trained, exports):
+    """Raw pixels in, a dynamic batch, within 1e-4 of Keras on real images, as the CLI reports it."""
+    import onnx
+
+    path, report = exports["onnx"]
+    assert report["format"] == "onnx" and report["quantization"] is None and report["outputs"] == "probabilities"
+    assert report["within_tolerance"] and report["tolerance"] == 1e-4 and report["parity"]["images"] == 500
+    assert report["parity"]["exported_top1"] == report["parity"]["keras_top1"]
+    assert report["input"] == {"shape": [28, 28, 1], "dtype": "float32", "pixels": "raw, [0, 255]", "batch": "dynamic"}
+    graph = onnx.load(path).graph
+    assert len(graph.input) == 1 and graph.input[0].type.tensor_type.shape.dim[0].dim_param
+    assert {"tf2onnx", "onnx", "onnxruntime"} <= set(report["versions"])
+    x, _ = _mnist_test(64)
+    model = keras.saving.load_model(trained)
+    np.testing.assert_allclose(predict.OnnxRunner(path)(x), model.predict(x, verbose=0), atol=1e-4)
+
+
+def test_onnx_without_the_extra_is_one_line(trained, tmp_path):
+    """Without tf2onnx, `--format onnx` names the extra to install and writes nothing."""
+    import subprocess
+    import sys
+
+    hide = (
+        "import importlib.machinery, sys\n"
+        "class Hidden:\n"
+        "    @staticmethod\n"
+        "    def find_spec(name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'tf2onnx': return None\n"
+        "        return importlib.machinery.PathFinder.find_spec(name, path, target)\n"
+        "    @staticmethod\n"
+        "    def invalidate_caches(): importlib.machinery.PathFinder.invalidate_caches()\n"
+        "sys.meta_path[:] = [Hidden if f is importlib.machinery.PathFinder else f for f in sys.meta_path]\n"
+        "import zoo_cli; sys.exit(zoo_cli.main())\n"
+    )
+    out = tmp_path / "out" / "m.onnx"
+    done = subprocess.run([sys.executable, "-c", hide, "export", trained, "--format", "onnx", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and done.stdout == ""
+    assert_one_line_error(done.stderr, "needs tf2onnx", "pip install 'keras-zoo[onnx]'")
+    assert not (tmp_path / "out").exists()
 
 
 def test_predict_converts_channels_and_size(capsys, images, tmp_path):
@@ -283,7 +325,8 @@ def test_unreadable_image_is_one_line(capsys, trained, broken_files):
 @pytest.mark.parametrize(
     "flags,code,fragments",
     [
-        (["--format", "onnx"], 2, ["invalid choice: 'onnx'"]),
+        (["--format", "onnnx"], 2, ["invalid choice: 'onnnx'"]),
+        (["--format", "onnx", "--quantize", "int8"], 1, ["TFLite files only", "quantize='int8'"]),
         (["--format", "tflite", "--quantize", "int4"], 2, ["invalid choice: 'int4'"]),
         (["--format", "saved_model", "--quantize", "int8"], 1, ["TFLite files only", "quantize='int8'"]),
         (["--format", "tflite", "--calibration-images", "0"], 2, ["positive integer"]),

@@ -1,11 +1,11 @@
 """The `zoo` command line.
 
-    zoo list [PATTERN] [--markdown]  the registered models, with size and cost
+    zoo list [PATTERN] [--pretrained] the registered models, with size and cost
     zoo info NAME [--json|--markdown] one model's facts and measured results, or its card
     zoo train MODEL [--dataset ...]  train a model with its recipe
     zoo finetune vgg16 --data-dir D  fine-tune a pretrained model on an image folder
     zoo tune MODEL [--tuner ...]     search a model's hyperparameters with keras-tuner
-    zoo export M.keras --format F    SavedModel or TFLite (quantized), checked on real images
+    zoo export M.keras --format F    SavedModel, TFLite (quantized) or ONNX, checked on real images
     zoo predict MODEL IMAGE...       top-k classes of PNG/JPEG images
     zoo filters edge|lm --out PNG    draw a fixed filter bank
     zoo bench [MODEL...]             training and inference speed beside plain-Keras baselines
@@ -391,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from zoo.export import CALIBRATION_IMAGES, FORMATS, PARITY_IMAGES, QUANTIZATIONS
 
-    p = commands.add_parser("export", help="export a .keras model to SavedModel or TFLite, checked on real images")
+    p = commands.add_parser("export", help="export a .keras model to SavedModel, TFLite or ONNX, checked on real images")
     p.add_argument("model", help="a .keras file, e.g. runs/mnist_convnet/model.keras")
     p.add_argument("--format", required=True, choices=FORMATS)
     p.add_argument("--quantize", default="none", choices=QUANTIZATIONS, help="TFLite only (default: none)")
@@ -407,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_export)
 
     p = commands.add_parser("predict", help="top-k classes of PNG/JPEG images")
-    p.add_argument("model", help="a .keras file, SavedModel directory, .tflite file, or MODEL:TAG "
+    p.add_argument("model", help="a .keras file, SavedModel directory, .tflite or .onnx file, or MODEL:TAG "
                    "for shipped weights (e.g. mnist_convnet:mnist)")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG files")
     p.add_argument("--top-k", type=_positive_int, default=5, metavar="K", help="classes per image (default: 5)")

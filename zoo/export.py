@@ -1,4 +1,4 @@
-"""Export to SavedModel and TFLite, with a parity report: `zoo export`.
+"""Export to SavedModel, TFLite and ONNX, with a parity report: `zoo export`.
 
 SavedModels come from Keras' own `model.export`, with the `serving_default`
 signature TensorFlow Serving loads. TFLite files are converted from that
@@ -15,6 +15,12 @@ SavedModel with builtin ops only (no Flex / select-TF ops), so the plain
   is the probabilities in steps of 1/256. `zoo.predict.TFLiteRunner`,
   `run_tflite` and `zoo predict` quantize and dequantize with the tensors'
   own parameters.
+
+ONNX files come from Keras' `model.export(format="onnx")` (tf2onnx on
+TensorFlow), float32 with a dynamic batch dimension, for ONNX Runtime,
+TensorRT, OpenVINO and the browser; they need the `onnx` extra
+(`pip install 'keras-zoo[onnx]'`), and `zoo predict` runs them with ONNX
+Runtime.
 
 `export_model` also measures the export against the Keras model on real
 labelled test images (max abs difference, top-1 agreement, accuracy of both)
@@ -42,6 +48,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 
 import keras
 import numpy as np
@@ -49,6 +56,7 @@ import numpy as np
 from zoo._common import check_choice, check_positive_int
 from zoo.callbacks import atomic_write, make_output_folder, output_folder
 from zoo.predict import (
+    OnnxRunner,
     SavedModelRunner,
     TFLiteRunner,
     class_names,
@@ -59,7 +67,7 @@ from zoo.predict import (
     report_path,
 )
 
-FORMATS = ("saved_model", "tflite")
+FORMATS = ("saved_model", "tflite", "onnx")
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 # Calibration and parity data when no dataset is named, by input channels.
 DEFAULT_DATASETS = {1: "mnist:sample", 3: "cifar10:sample"}
@@ -67,8 +75,10 @@ CALIBRATION_IMAGES = 500
 PARITY_IMAGES = 500
 # The largest difference from Keras an export of each kind is held to;
 # quantized files are judged by top-1 agreement instead.
-TOLERANCES = {("saved_model", "none"): 1e-5, ("tflite", "none"): 1e-4}
+TOLERANCES = {("saved_model", "none"): 1e-5, ("tflite", "none"): 1e-4, ("onnx", "none"): 1e-4}
 _BATCH = 64
+# ONNX Runtime 1.18 and later run opset 17; TensorRT 8.6 and OpenVINO 2023 read it.
+ONNX_OPSET = 17
 
 
 def check_tensorflow(what: str = "Exporting to SavedModel or TFLite") -> None:
@@ -108,8 +118,8 @@ def check_out(path: str, format: str) -> str:
     """
     path = os.fspath(path)
     if os.path.isdir(path):
-        if format == "tflite":
-            raise ValueError(f"The output path is a directory, not a .tflite file. Received: out={path!r}")
+        if format != "saved_model":
+            raise ValueError(f"The output path is a directory, not a .{format} file. Received: out={path!r}")
         if not os.path.isfile(os.path.join(path, "saved_model.pb")):
             raise ValueError(f"The output path is a directory that is not a SavedModel. Received: out={path!r}")
     elif os.path.exists(path) and format == "saved_model":
@@ -224,6 +234,78 @@ def export_tflite(model: keras.Model, path: str, quantize: str = "none", calibra
     return path
 
 
+def check_onnx() -> None:
+    """Raises one line naming the extra to install where ONNX export cannot run.
+
+    Raises:
+        ValueError: If tf2onnx, onnx or onnxruntime is missing.
+    """
+    from zoo.predict import _onnx_module
+
+    for name in ("tf2onnx", "onnx", "onnxruntime"):
+        _onnx_module(name, "Exporting to ONNX")
+
+
+def _write_onnx(model: keras.Model, target: str) -> None:
+    """Converts through a SavedModel, frozen: Keras' direct `format="onnx"`
+    leaves the constants of layers such as `Normalization` as extra graph
+    inputs, which ONNX Runtime then demands."""
+    check_onnx()
+    import logging
+
+    import tf2onnx
+    from tf2onnx import tf_loader
+
+    from zoo.layers import with_dense_filter_banks
+
+    try:  # Keras' own numpy 2 fixes for tf2onnx, which its ONNX export applies
+        from keras.src.export.tf2onnx_lib import patch_tf2onnx
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # its np.object probe
+            patch_tf2onnx()
+    except ImportError:
+        pass
+    loggers = [logging.getLogger(name) for name in ("tf2onnx", "tensorflow")]
+    levels = [logger.level for logger in loggers]
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            for logger in loggers:
+                logger.setLevel(logging.ERROR)
+            with quiet_native_logs():
+                # Leung-Malik banks filter densely, as in TFLite: no FFT ops.
+                with_dense_filter_banks(model).export(tmp, format="tf_saved_model", verbose=False)
+                graph_def, inputs, outputs = tf_loader.from_saved_model(tmp, None, None)[:3]
+                tf2onnx.convert.from_graph_def(
+                    graph_def, input_names=inputs, output_names=outputs, opset=ONNX_OPSET, output_path=target
+                )
+        except Exception as e:  # tf2onnx raises many types
+            reason = " ".join(str(e).split())[:300]
+            raise ValueError(f"{model.name!r} does not convert to ONNX: {reason}") from None
+        finally:
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)
+
+
+def export_onnx(model: keras.Model, path: str) -> str:
+    """Writes `model` as a float32 ONNX file with a dynamic batch dimension.
+
+    Args:
+        model: A Keras model.
+        path: The `.onnx` file to write.
+
+    Returns:
+        `path`.
+
+    Raises:
+        ValueError: If the onnx extra is not installed, or the model does not
+            convert.
+    """
+    _check_backend("export_onnx")
+    _publish(path, lambda target: _write_onnx(model, target), "onnx")
+    return path
+
+
 def _write_bytes(path: str, content: bytes) -> None:
     with open(path, "wb") as f:
         f.write(content)
@@ -312,7 +394,13 @@ def _versions() -> dict:
 
     from zoo.training import _versions as library_versions
 
-    return {**library_versions(), "ai-edge-litert": version("ai-edge-litert")}
+    versions = {**library_versions(), "ai-edge-litert": version("ai-edge-litert")}
+    for name in ("tf2onnx", "onnx", "onnxruntime"):
+        try:
+            versions[name] = version(name)
+        except Exception:  # not installed: the onnx extra is optional
+            pass
+    return versions
 
 
 def _parity(expected, got, labels, *, labelled: bool) -> dict:
@@ -343,8 +431,8 @@ def export_model(
     Args:
         model: A `keras.Model`, or a `.keras` file (loaded in safe mode; class
             names are read from the `summary.json` of `zoo train` beside it).
-        path: The SavedModel directory or `.tflite` file to write.
-        format: `"saved_model"` or `"tflite"`.
+        path: The SavedModel directory, `.tflite` or `.onnx` file to write.
+        format: `"saved_model"`, `"tflite"` or `"onnx"`.
         quantize: For TFLite: `"none"`, `"float16"`, `"dynamic"` or `"int8"`.
             Defaults to `"none"`.
         dataset: A `zoo.data.load_dataset` name: int8 calibration images from
@@ -379,7 +467,7 @@ def export_model(
     """
     check_choice("format", format, FORMATS)
     check_choice("quantize", quantize, QUANTIZATIONS)
-    if format == "saved_model" and quantize != "none":
+    if format != "tflite" and quantize != "none":
         raise ValueError(
             f"Quantization applies to TFLite files only: use --format tflite. Received: quantize={quantize!r}"
         )
@@ -387,6 +475,8 @@ def export_model(
     check_positive_int("parity_images", parity_images)
     path = check_out(path, format)
     check_tensorflow()
+    if format == "onnx":
+        check_onnx()
     if keras.backend.backend() == "torch":
         return _export_on_tensorflow(
             model, path, format=format, quantize=quantize, dataset=dataset, data_dir=data_dir,
@@ -416,6 +506,11 @@ def export_model(
                 model.export(target, format="tf_saved_model", verbose=False)
             runner = SavedModelRunner(target)
             found["input_dtype"] = runner.spec.dtype.name
+        elif format == "onnx":
+            _write_onnx(model, target)
+            runner = OnnxRunner(target)
+            found["input_dtype"] = "float32"
+            found["batch"] = runner.session.get_inputs()[0].shape[0]
         else:
             _write_bytes(target, tflite_bytes(model, quantize, calibration))
             runner = TFLiteRunner(target)
@@ -432,7 +527,9 @@ def export_model(
         "file": os.path.basename(path.rstrip("/\\")),
         "source": source,
         "model": model.name,
-        "input": {"shape": list(shape), "dtype": found["input_dtype"], "pixels": "raw, [0, 255]"},
+        "input": {"shape": list(shape), "dtype": found["input_dtype"], "pixels": "raw, [0, 255]",
+                  **({"batch": found["batch"] if isinstance(found["batch"], int) else "dynamic"}
+                     if "batch" in found else {})},
         "outputs": output_kind(model),
         "classes": classes,
         "sizes": {"keras_bytes": size_bytes(source) if source else None, "exported_bytes": found["size"]},

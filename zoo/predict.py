@@ -287,6 +287,72 @@ class SavedModelRunner:
         return "probabilities" if node is not None and node.op in ("Softmax", "Sigmoid") else "logits"
 
 
+class OnnxRunner:
+    """Runs an ONNX file with ONNX Runtime on batches of raw pixels.
+
+    Args:
+        path: The `.onnx` file.
+        num_threads: Intra-op threads. Defaults to ONNX Runtime's default.
+
+    Raises:
+        ValueError: If ONNX Runtime is not installed, or the file is not a
+            model it can load.
+
+    Examples:
+
+        >>> import tempfile, zoo
+        >>> from zoo.export import export_onnx
+        >>> path = export_onnx(zoo.mnist_convnet(), tempfile.mkdtemp() + "/m.onnx")
+        >>> run = OnnxRunner(path)
+        >>> run.input_shape, run(np.zeros((2, 28, 28, 1))).shape
+        ((28, 28, 1), (2, 10))
+    """
+
+    def __init__(self, path, num_threads: int | None = None):
+        onnxruntime = _onnx_module("onnxruntime", "Running ONNX files")
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        if num_threads:
+            options.intra_op_num_threads = num_threads
+        self.path = os.fspath(path)
+        try:
+            self.session = onnxruntime.InferenceSession(self.path, options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own types for a bad file
+            raise ValueError(f"Could not load the ONNX file {self.path!r}: {_one_line(e)}") from None
+        self.input = self.session.get_inputs()[0]
+        self.input_shape = tuple(s if isinstance(s, int) and s > 0 else None for s in self.input.shape[1:])
+
+    def __call__(self, images) -> np.ndarray:
+        return self.session.run(None, {self.input.name: np.asarray(images, np.float32)})[0]
+
+    def graph_outputs(self) -> str:
+        """`"probabilities"` when the graph ends in a softmax or sigmoid, else `"logits"`."""
+        try:
+            import onnx
+
+            graph = onnx.load(self.path).graph
+        except Exception:  # no onnx package, or a graph it cannot read: nothing known
+            return "logits"
+        producers = {out: node for node in graph.node for out in node.output}
+        node = producers.get(graph.output[0].name)
+        while node is not None and node.op_type in ("Identity", "Reshape", "Flatten"):
+            node = producers.get(node.input[0])
+        return "probabilities" if node is not None and node.op_type in ("Softmax", "Sigmoid") else "logits"
+
+
+def _onnx_module(name: str, what: str):
+    """Imports an ONNX package, or raises one line naming the extra to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise ValueError(
+            f"{what} needs {name}, which is not installed: pip install 'keras-zoo[onnx]' "
+            "(tf2onnx, onnx and onnxruntime)."
+        ) from None
+
+
 @dataclasses.dataclass
 class Predictor:
     """A model ready to run on raw pixels.
@@ -295,7 +361,7 @@ class Predictor:
         run: Maps a float32 batch `(n, height, width, channels)` of raw pixels
             in [0, 255] to the model's float outputs.
         input_shape: `(height, width, channels)`, None for a free side.
-        kind: `"keras"`, `"saved_model"` or `"tflite"`.
+        kind: `"keras"`, `"saved_model"`, `"tflite"` or `"onnx"`.
         outputs: `"probabilities"`, shown as they are, or `"logits"`, put
             through a softmax; decided once per model, see the module
             docstring.
@@ -372,13 +438,17 @@ def model_kind(path) -> str:
         return "saved_model"
     if path.endswith(".keras"):
         return "keras"
+    if path.endswith(".onnx"):
+        return "onnx"
     with open(path, "rb") as f:
         head = f.read(8)
     if path.endswith(".tflite") or head[4:8] == b"TFL3":  # the flatbuffer file identifier
         return "tflite"
     if head[:4] == b"PK\x03\x04":
         return "keras"
-    raise ValueError(f"Expected a .keras file, a SavedModel directory or a .tflite file. Received: model={path!r}")
+    raise ValueError(
+        f"Expected a .keras file, a SavedModel directory, a .tflite or an .onnx file. Received: model={path!r}"
+    )
 
 
 def _read_json(path: str) -> dict:
@@ -459,7 +529,8 @@ def load_predictor(path) -> Predictor:
             raise ValueError(f"Expected one input and one output, {os.fspath(path)!r} has more.")
         run, shape, outputs = model.predict_on_batch, tuple(model.input_shape[1:]), output_kind(model)
     else:
-        run = SavedModelRunner(path) if kind == "saved_model" else TFLiteRunner(path)
+        runners = {"saved_model": SavedModelRunner, "tflite": TFLiteRunner, "onnx": OnnxRunner}
+        run = runners[kind](path)
         shape = run.input_shape
         outputs = _read_json(report_path(path)).get("outputs")
         if outputs not in OUTPUTS:  # no report, or one from before reports said
