@@ -36,7 +36,9 @@ SavedModel and TFLite are TensorFlow's formats: exporting needs TensorFlow
 installed, on any Keras backend (on JAX Keras converts through jax2tf). On
 PyTorch, Keras' own SavedModel export needs torch_xla and fails on the zoo's
 models, so `export_model` converts there in a child process on Keras'
-TensorFlow backend: a `.keras` file is the same on every backend.
+TensorFlow backend: a `.keras` file is the same on every backend. ONNX files
+are converted there from JAX too: tf2onnx cannot read the XlaCallModule op
+of jax2tf's graphs.
 """
 
 from __future__ import annotations
@@ -302,6 +304,12 @@ def export_onnx(model: keras.Model, path: str) -> str:
             convert.
     """
     _check_backend("export_onnx")
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError(
+            f"export_onnx runs on Keras' TensorFlow backend only (tf2onnx cannot read jax2tf's XlaCallModule op): "
+            f"use zoo.export.export_model or `zoo export`, which convert there. "
+            f"Received: backend={keras.backend.backend()!r}"
+        )
     _publish(path, lambda target: _write_onnx(model, target), "onnx")
     return path
 
@@ -477,7 +485,9 @@ def export_model(
     check_tensorflow()
     if format == "onnx":
         check_onnx()
-    if keras.backend.backend() == "torch":
+    # ONNX goes through a TensorFlow graph that tf2onnx can read: jax2tf's
+    # XlaCallModule op is not one, so JAX converts in the child process too.
+    if keras.backend.backend() == "torch" or (format == "onnx" and keras.backend.backend() != "tensorflow"):
         return _export_on_tensorflow(
             model, path, format=format, quantize=quantize, dataset=dataset, data_dir=data_dir,
             calibration_images=calibration_images, parity_images=parity_images, classes=classes,
@@ -588,7 +598,7 @@ def _export_on_tensorflow(model, path: str, **kwargs) -> dict:
                                f"{done.returncode}): {last.strip()}")
     with open(report_path(path)) as f:
         report = json.load(f)
-    report["backend"] = "tensorflow (converted for a process on Keras' torch backend)"
+    report["backend"] = f"tensorflow (converted for a process on Keras' {keras.backend.backend()} backend)"
     if source is None:  # an in-memory model: the temporary file is no source
         report["source"], report["sizes"]["keras_bytes"] = None, None
     atomic_write(report_path(path), lambda f: json.dump(report, f, indent=2))
