@@ -43,6 +43,7 @@ of jax2tf's graphs.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -165,6 +166,20 @@ def export_saved_model(model: keras.Model, path: str) -> str:
     return path
 
 
+@contextlib.contextmanager
+def _converter_input(model: keras.Model):
+    """A temporary SavedModel of `model` for the TFLite and ONNX converters.
+
+    Leung-Malik banks filter densely there: a small, quantizable kernel, and
+    no FFT ops for either converter.
+    """
+    from zoo.layers import with_dense_filter_banks
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with_dense_filter_banks(model).export(tmp, format="tf_saved_model", verbose=False)
+        yield tmp
+
+
 def tflite_bytes(model: keras.Model, quantize: str = "none", calibration=None) -> bytes:
     """Converts `model` to a TFLite flatbuffer with builtin ops only.
 
@@ -194,12 +209,8 @@ def tflite_bytes(model: keras.Model, quantize: str = "none", calibration=None) -
     check_choice("quantize", quantize, QUANTIZATIONS)
     if quantize == "int8" and (calibration is None or len(calibration) == 0):
         raise ValueError("int8 quantization needs calibration images. Received: calibration=None")
-    from zoo.layers import with_dense_filter_banks
-
-    with tempfile.TemporaryDirectory() as tmp:
-        # Leung-Malik banks filter densely in TFLite: a small, quantizable kernel.
-        with_dense_filter_banks(model).export(tmp, format="tf_saved_model", verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
+    with _converter_input(model) as saved_model:
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
         # Keras' own litert export allows select-TF ops; the plain
         # interpreter cannot run those, so only builtins are allowed here.
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -258,8 +269,6 @@ def _write_onnx(model: keras.Model, target: str) -> None:
     import tf2onnx
     from tf2onnx import tf_loader
 
-    from zoo.layers import with_dense_filter_banks
-
     try:  # Keras' own numpy 2 fixes for tf2onnx, which its ONNX export applies
         from keras.src.export.tf2onnx_lib import patch_tf2onnx
 
@@ -270,23 +279,20 @@ def _write_onnx(model: keras.Model, target: str) -> None:
         pass
     loggers = [logging.getLogger(name) for name in ("tf2onnx", "tensorflow")]
     levels = [logger.level for logger in loggers]
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            for logger in loggers:
-                logger.setLevel(logging.ERROR)
-            with quiet_native_logs():
-                # Leung-Malik banks filter densely, as in TFLite: no FFT ops.
-                with_dense_filter_banks(model).export(tmp, format="tf_saved_model", verbose=False)
-                graph_def, inputs, outputs = tf_loader.from_saved_model(tmp, None, None)[:3]
-                tf2onnx.convert.from_graph_def(
-                    graph_def, input_names=inputs, output_names=outputs, opset=ONNX_OPSET, output_path=target
-                )
-        except Exception as e:  # tf2onnx raises many types
-            reason = " ".join(str(e).split())[:300]
-            raise ValueError(f"{model.name!r} does not convert to ONNX: {reason}") from None
-        finally:
-            for logger, level in zip(loggers, levels):
-                logger.setLevel(level)
+    try:
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        with quiet_native_logs(), _converter_input(model) as saved_model:
+            graph_def, inputs, outputs = tf_loader.from_saved_model(saved_model, None, None)[:3]
+            tf2onnx.convert.from_graph_def(
+                graph_def, input_names=inputs, output_names=outputs, opset=ONNX_OPSET, output_path=target
+            )
+    except Exception as e:  # tf2onnx raises many types
+        reason = " ".join(str(e).split())[:300]
+        raise ValueError(f"{model.name!r} does not convert to ONNX: {reason}") from None
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def export_onnx(model: keras.Model, path: str) -> str:
@@ -398,7 +404,7 @@ def size_bytes(path) -> int:
 
 
 def _versions() -> dict:
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
     from zoo.training import _versions as library_versions
 
@@ -406,7 +412,7 @@ def _versions() -> dict:
     for name in ("tf2onnx", "onnx", "onnxruntime"):
         try:
             versions[name] = version(name)
-        except Exception:  # not installed: the onnx extra is optional
+        except PackageNotFoundError:  # the onnx extra is optional
             pass
     return versions
 

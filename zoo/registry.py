@@ -187,7 +187,8 @@ def _static_info(name: str) -> dict:
         "flops": count_flops(model),
         "pretrained": list(tags(name)),
         "weights": weights_info(name),
-        "feature_info": feature_info(factory(include_top=False, input_shape=model.input_shape[1:])),
+        # The classifier's stage ends are the feature model's layers, at the default input.
+        "feature_info": feature_info(model),
     }
 
 

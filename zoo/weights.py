@@ -279,7 +279,7 @@ def decode_predictions(preds, *, weights: tuple[str, str], top: int = 5) -> list
     if not (isinstance(weights, tuple) and len(weights) == 2):
         raise ValueError(f"`weights` must be (model name, tag). Received: weights={weights!r}")
     names = class_names(*weights)
-    preds = np.asarray(keras.ops.convert_to_numpy(preds) if not isinstance(preds, np.ndarray) else preds)
+    preds = np.asarray(keras.ops.convert_to_numpy(preds))
     if preds.ndim != 2 or preds.shape[1] != len(names):
         raise ValueError(
             f"`decode_predictions` expects a batch of predictions, shape (samples, {len(names)}) "
