@@ -33,12 +33,13 @@ demo: $(VENV)/.installed
 # mnist_convnet, converted in a TensorFlow child process) and the slowest
 # training tests, whose backend paths tests/test_backends.py covers (seeds,
 # resuming after SIGKILL, fine-tuning and exports, on each backend).
-BACKEND_TESTS := tests/test_models.py tests/test_layers.py tests/test_training.py \
+BACKEND_TESTS := tests/test_models.py tests/test_model_exports.py tests/test_layers.py tests/test_training.py \
 	-k "not export_parity and (not onnx_parity or mnist_convnet)" \
 	--deselect tests/test_training.py::test_resumes_after_sigkill \
 	--deselect tests/test_training.py::test_seed_makes_a_cpu_run_reproducible \
 	--deselect tests/test_training.py::test_a_run_stopped_after_its_last_backup_finishes_from_disk \
-	--deselect tests/test_training.py::test_finetune_vgg16_on_an_image_folder
+	--deselect tests/test_training.py::test_finetune_vgg16_on_an_image_folder \
+	--deselect tests/test_training.py::test_finetune_a_batch_normalised_model_on_an_image_folder
 # The CPU build of PyTorch; elsewhere than a machine with a local wheel, add
 # TORCH_PIP_ARGS=--index-url=https://download.pytorch.org/whl/cpu (PyPI's build bundles CUDA, several GB).
 TORCH ?= torch==2.13.0

@@ -15,6 +15,8 @@ DATA = os.path.join(os.path.dirname(__file__), "data")
 SMALL_KWARGS = {
     "vgg16": {"input_shape": (32, 32, 3), "classes": 10},
     "vgg19": {"input_shape": (32, 32, 3), "classes": 10},
+    "resnet50": {"input_shape": (32, 32, 3), "classes": 10},
+    "mobilenet_v2": {"input_shape": (32, 32, 3), "classes": 10},
 }
 
 
@@ -47,7 +49,7 @@ NOT_ON = {
     # tests/test_backends.py checks.
     "torch": {
         "tests/test_layers.py::test_export_parity": "direct exports (zoo.export.export_tflite) refuse PyTorch",
-        "tests/test_models.py::test_export_parity": "direct exports (zoo.export.export_tflite) refuse PyTorch",
+        "tests/test_model_exports.py::test_export_parity": "direct exports (zoo.export.export_tflite) refuse PyTorch",
         "tests/test_layers.py::TestLeungMalik::test_tflite_of_a_wrapped_lm_convnet_is_as_small_as_its_own":
             "direct exports (zoo.export.tflite_bytes) refuse PyTorch",
     },
@@ -109,6 +111,19 @@ def save_keras_applications_h5(model: keras.Model, path: str) -> str:
             for name, w in zip(names, layer.weights):
                 group.create_dataset(name.decode(), data=np.asarray(w))
     return path
+
+
+def calibrate_batch_norm(model, images):
+    """Sets every batch normalisation's statistics to those of `images`, in
+    one pass (momentum 0): random weights, but the activation ranges of a
+    trained network, which is what int8 calibration sees."""
+    layers = {l: l.momentum for l in model.layers if isinstance(l, keras.layers.BatchNormalization)}
+    for layer in layers:
+        layer.momentum = 0.0
+    model(images, training=True)
+    for layer, momentum in layers.items():
+        layer.momentum = momentum
+    return model
 
 
 @pytest.fixture

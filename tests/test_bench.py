@@ -61,7 +61,7 @@ def test_record(results, tmp_path):
 @pytest.mark.parametrize(
     "argv,fragments",
     [
-        (["bench", "resnet50"], ["Received: name='resnet50'"]),
+        (["bench", "resnet51"], ["Received: name='resnet51'"]),
         (["bench", "mnist_convnet", "--steps", "0"], ["--steps"]),
     ],
 )
@@ -102,6 +102,24 @@ def test_record_a_gpu_run_beside_the_cpu_figures(results, tmp_path, monkeypatch)
     assert stored[results["machine_key"]]["machine"] == results["machine"]  # the CPU figures stay
     gpu = stored["gpu-nvidia-h100-80gb-hbm3"]
     assert gpu["accelerator"] == "NVIDIA H100 80GB HBM3 (1 GPU)" and set(gpu["zoo"]["inference"]) == {"keras"}
+
+
+def test_a_run_of_some_models_adds_to_the_page(results, tmp_path, monkeypatch):
+    """`zoo bench resnet50 --record` after a full run keeps the other rows,
+    and the page names the run each row came from."""
+    monkeypatch.setattr(bench, "DOCS", tmp_path)
+    path = tmp_path / "results.json"
+    bench.record(results, path)
+    later = json.loads(json.dumps(results))
+    later["models"] = {"other_net": later["models"]["mnist_convnet"]}
+    later.update(command="zoo bench other_net --record", measured="2027-01-01")
+    page = bench.record(later, path).read_text()
+    assert "| mnist_convnet | 93,322 |" in page and "| other_net | 93,322 |" in page
+    assert "in 2 runs" in page and "`zoo bench other_net --record`, 2027-01-01" in page
+    assert page.count("| mnist_convnet | keras |") == page.count("| other_net | keras |") == 1
+    # Again with the same models: one run's figures replace its own, the page has one run once more.
+    assert "in 2 runs" not in bench.record({**results, "models": {**results["models"], "other_net":
+                                                                  results["models"]["mnist_convnet"]}}, path).read_text()
 
 
 def test_markdown_of_a_keras_only_run(results):

@@ -43,7 +43,7 @@ def test_info_json(capsys):
     "argv,code,fragments",
     [
         (["info", "vgg61"], 1, ["Received: name='vgg61'", "vgg16"]),
-        (["list", "resnet*"], 1, ["Received: pattern='resnet*'"]),
+        (["list", "nonet*"], 1, ["Received: pattern='nonet*'"]),
         (["frob"], 2, ["invalid choice: 'frob'"]),
         ([], 2, ["required"]),
         (["info"], 2, ["name"]),

@@ -167,7 +167,7 @@ def test_site_builds_strictly_with_every_page_and_api_entry(tmp_path):
     api = "".join(p.read_text() for p in (site / "api").rglob("index.html"))
     for name in zoo.__all__:
         if name != "layers":
-            assert f'id="zoo.' in api and re.search(rf'id="zoo\.[\w.]*\b{name}"', api), name
+            assert 'id="zoo.' in api and re.search(rf'id="zoo\.[\w.]*\b{name}"', api), name
     for layer in ("EdgeFilters", "LeungMalikFilters", "ReverseChannels"):
         assert f'id="zoo.layers.{layer}"' in api, layer
     home = (site / "index.html").read_text()

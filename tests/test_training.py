@@ -286,7 +286,7 @@ def test_multiworker_strategy_on_localhost(tmp_path):
 @pytest.mark.parametrize(
     "argv,fragments",
     [
-        (["train", "resnet50"], ["Received: name='resnet50'"]),
+        (["train", "resnet51"], ["Received: name='resnet51'"]),
         (["train", "mnist_convnet", "--epochs", "0"], ["Received: epochs=0"]),
         (["train", "mnist_convnet", "--lr", "-1"], ["Received: lr=-1.0"]),
         (["train", "mnist_convnet", "--batch-size", "0"], ["Received: batch_size=0"]),
@@ -334,6 +334,51 @@ def test_finetune_vgg16_on_an_image_folder(tmp_path, capsys):
         layer = f"block{block}_conv1"
         same = np.array_equal(model.get_layer(layer).kernel, reference.get_layer(layer).kernel)
         assert same == (block < 5), layer  # only the top block trained, in phase 2
+
+
+@pytest.mark.parametrize(
+    "name,theirs,top,below",
+    [
+        ("mobilenet_v2", "MobileNetV2", "block_13_expand", "block_12_project"),
+        pytest.param("resnet50", "ResNet50", "conv5_block1_1_conv", "conv4_block6_3_conv", marks=pytest.mark.slow),
+    ],
+)
+def test_finetune_a_batch_normalised_model_on_an_image_folder(tmp_path, capsys, name, theirs, top, below):
+    """`zoo finetune mobilenet_v2` on real images from a local keras.applications
+    file: phase 2 trains the top stage only, and batch normalisation keeps
+    its pretrained statistics in both phases."""
+    from conftest import save_keras_applications_h5
+    from test_data import write_image_folder
+
+    folder = write_image_folder(tmp_path / "images", per_class=16)
+    from conftest import calibrate_batch_norm, pixels
+
+    reference = getattr(keras.applications, theirs)(weights=None, include_top=False, input_shape=(32, 32, 3))
+    # Statistics of real-looking images, far from the fresh 0 and 1, in which
+    # a deep network's features vanish and nothing would train.
+    preprocess = getattr(keras.applications, theirs.lower().replace("v2", "_v2")).preprocess_input
+    calibrate_batch_norm(reference, preprocess(pixels((64, 32, 32, 3)).astype("float32")))
+    weights = save_keras_applications_h5(reference, str(tmp_path / f"{name}_notop.h5"))
+    out = tmp_path / "run"
+    code, stdout, err = run(
+        capsys, "finetune", name, "--data-dir", str(folder), "--weights", weights, "--image-size", "32",
+        "--epochs", "1", "--fine-epochs", "1", "--batch-size", "16", "--out", str(out),
+    )
+    assert code == 0, err
+    assert stdout.strip().splitlines()[-1].startswith(f"{name}: test accuracy")
+    summary = json.loads((out / "summary.json").read_text())
+    assert [p["phase"] for p in summary["phases"]] == [1, 2] and summary["classes"] == ["cat", "dog", "frog"]
+    model = keras.saving.load_model(out / "model.keras")
+    assert model.output_shape == (None, 3)
+
+    def same(layer):
+        return np.array_equal(model.get_layer(layer).kernel, reference.get_layer(layer).kernel)
+
+    assert not same(top) and same(below)  # the top stage trained in phase 2, no lower one
+    for layer in reference.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            for ours, theirs_w in zip(model.get_layer(layer.name).weights, layer.weights):
+                np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs_w), err_msg=layer.name)
 
 
 def test_finetune_refuses_models_without_pretrained_weights(capsys, tmp_path):

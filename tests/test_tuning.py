@@ -230,7 +230,7 @@ def test_a_worker_without_a_chief_fails_in_bounded_time(tmp_path, capsys, monkey
 @pytest.mark.parametrize(
     "argv,fragments",
     [
-        (["tune", "resnet50"], ["Received: name='resnet50'"]),
+        (["tune", "resnet51"], ["Received: name='resnet51'"]),
         (["tune", "mnist_convnet", "--max-trials", "0"], ["Received: max_trials=0"]),
         (["tune", "mnist_convnet", "--tuner", "wild"], ["invalid choice: 'wild'"]),
         (["tune", "mnist_convnet", "--epochs", "-1"], ["Received: epochs=-1"]),

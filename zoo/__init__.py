@@ -7,7 +7,7 @@ Examples:
 
     >>> from zoo import list_models, create_model
     >>> list_models()
-    ['cifar10_net', 'edge_convnet', 'lm_convnet', 'mnist_convnet', 'vgg16', 'vgg19']
+    ['cifar10_net', 'edge_convnet', 'lm_convnet', 'mnist_convnet', 'mobilenet_v2', 'resnet50', 'resnet9', 'vgg16', 'vgg19']
     >>> create_model("mnist_convnet").count_params()
     93322
 """
@@ -20,6 +20,9 @@ from zoo.flops import count_flops
 from zoo.models.cifar import cifar10_net
 from zoo.models.filter_convnets import edge_convnet, lm_convnet
 from zoo.models.mnist import mnist_convnet
+from zoo.models.mobilenet import mobilenet_v2
+from zoo.models.resnet import resnet50
+from zoo.models.resnet_cifar import resnet9
 from zoo.models.vgg import vgg16, vgg19
 from zoo.registry import create_model, list_models, model_info, register_model
 from zoo.tuning import hypermodel
@@ -45,8 +48,11 @@ __all__ = [
     "list_models",
     "lm_convnet",
     "mnist_convnet",
+    "mobilenet_v2",
     "model_info",
     "register_model",
+    "resnet50",
+    "resnet9",
     "vgg16",
     "vgg19",
 ]

@@ -6,7 +6,8 @@
 - `keras_cifar10_example`: the classic Keras cifar10_cnn example
   (keras/examples/cifar10_cnn.py, Keras 2): Conv32x2-Pool-Conv64x2-Pool-
   Dense512 with dropout, RMSprop 1e-4 with decay 1e-6, batch 32.
-- `keras.applications.VGG16` / `VGG19`, trained like the zoo's VGG recipe.
+- `keras.applications.VGG16` / `VGG19` / `ResNet50` / `MobileNetV2`, trained
+  like the zoo's recipes for their twins.
 
 Each takes inputs scaled to [0, 1], as the examples do; the zoo's models take
 raw pixels. `benchmarks/reference/` trains the two examples as they were
@@ -91,6 +92,7 @@ BASELINES = {
     "edge_convnet": _MNIST,
     "lm_convnet": _MNIST,
     "cifar10_net": Baseline("Keras cifar10_cnn", keras_cifar10_example, keras_cifar10_optimizer, 32),
+    "resnet9": Baseline("Keras cifar10_cnn", keras_cifar10_example, keras_cifar10_optimizer, 32),
     "vgg16": Baseline(
         "keras.applications.VGG16",
         lambda input_shape, classes: keras.applications.VGG16(weights=None, input_shape=input_shape, classes=classes),
@@ -100,5 +102,17 @@ BASELINES = {
         "keras.applications.VGG19",
         lambda input_shape, classes: keras.applications.VGG19(weights=None, input_shape=input_shape, classes=classes),
         _VGG_OPTIMIZER, 64,
+    ),
+    "resnet50": Baseline(
+        "keras.applications.ResNet50",
+        lambda input_shape, classes: keras.applications.ResNet50(weights=None, input_shape=input_shape, classes=classes),
+        lambda: keras.optimizers.AdamW(1e-3), 64,  # the zoo's ResNet-50 recipe
+    ),
+    "mobilenet_v2": Baseline(
+        "keras.applications.MobileNetV2",
+        lambda input_shape, classes: keras.applications.MobileNetV2(
+            weights=None, input_shape=input_shape, classes=classes
+        ),
+        lambda: keras.optimizers.AdamW(1e-3), 64,  # the zoo's MobileNetV2 recipe
     ),
 }

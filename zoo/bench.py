@@ -27,6 +27,7 @@ Markdown table to `docs/benchmarks/bench-KEY.md` (KEY: `cpu-avx512-bf16`,
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import statistics
 import tempfile
@@ -369,14 +370,36 @@ def summary_line(name: str, result: dict) -> str:
     )
 
 
-def markdown(results: dict) -> str:
-    """The results as a Markdown page (`bench_page(results["machine_key"])`)."""
-    backend = results.get("backend", "tensorflow")
-    measured_runtimes = [r for r in RUNTIMES if r in next(iter(results["models"].values()))["zoo"]["inference"]]
-    lines = [
-        "# zoo bench" + (f" on {results['accelerator']}" if results.get("accelerator") else ""),
-        "",
-        f"Measured by `{results['command']}` on {results['machine']}, with Keras' {backend} backend,",
+# What a run records beside each model's figures (`record`).
+RUN_KEYS = ("machine", "machine_key", "accelerator", "backend", "precision", "device", "peak_gflops", "measured",
+            "command")
+
+
+def _runs(results: dict) -> list[tuple[dict, list[str]]]:
+    """The runs whose figures `results` holds, each with its models: one for
+    a fresh run, several for a page gathered from `zoo/results.json`."""
+    runs: dict[str, tuple[dict, list[str]]] = {}
+    for name, result in results["models"].items():
+        run = {k: result.get(k, results.get(k)) for k in ("command", "measured", "peak_gflops", "precision")}
+        runs.setdefault(json.dumps(run, sort_keys=True), (run, []))[1].append(name)
+    return list(runs.values())
+
+
+def _run_lines(results: dict) -> list[str]:
+    runs = _runs(results)
+    if len(runs) > 1:
+        lines = [f"Measured on {results['machine']}, with Keras' {results.get('backend', 'tensorflow')} backend, "
+                 f"in {len(runs)} runs, each model beside its baseline in the same run:", ""]
+        for run, names in runs:
+            precision = f"; models in {run['precision']['name']}" if run.get("precision") else ""
+            lines.append(f"- `{run['command']}`, {run['measured']}: matmul probe {run['peak_gflops']['float32']:,.1f} "
+                         f"GFLOP/s float32, {run['peak_gflops']['bfloat16']:,.1f} bfloat16{precision}; "
+                         f"{', '.join(names)}.")
+        return [*lines, "", "Each model is compared with its run's peak in the precision it trains in. Training: "
+                "the model's recipe (batch size, optimizer), the baseline in float32,"]
+    return [
+        f"Measured by `{results['command']}` on {results['machine']}, with Keras' "
+        f"{results.get('backend', 'tensorflow')} backend,",
         f"{results['measured']}. The matmul probe, best of one before and one after the models, reached",
         f"{results['peak_gflops']['float32']:,.1f} GFLOP/s in float32 and {results['peak_gflops']['bfloat16']:,.1f} "
         "GFLOP/s in bfloat16 in the same run; each model is compared with the peak of the precision it",
@@ -386,6 +409,17 @@ def markdown(results: dict) -> str:
             if "precision" in results else  # recorded before the precision was chosen per machine
             "Training: the model's recipe (batch size, optimizer, bfloat16 where the recipe uses it)"
         ),
+    ]
+
+
+def markdown(results: dict) -> str:
+    """The results as a Markdown page (`bench_page(results["machine_key"])`)."""
+    backend = results.get("backend", "tensorflow")
+    measured_runtimes = [r for r in RUNTIMES if r in next(iter(results["models"].values()))["zoo"]["inference"]]
+    lines = [
+        "# zoo bench" + (f" on {results['accelerator']}" if results.get("accelerator") else ""),
+        "",
+        *_run_lines(results),
         "on real sample images, the best of rounds alternating with the baseline;",
         "GFLOP/s counts 3x the forward FLOPs. Latency: median wall time of a call on real images.",
         "Ratios are zoo / baseline: above 1 for training means faster, below 1 for latency means faster.",
@@ -446,16 +480,32 @@ def record(results: dict, results_path: Path = RESULTS_PATH, page: Path | None =
 
     key = results["machine_key"]
     page = page or bench_page(key)
-    keys = ("machine", "machine_key", "accelerator", "backend", "precision", "device", "peak_gflops", "measured",
-            "command")
 
     def update(stored):
         for name, result in results["models"].items():
             stored.setdefault("models", {}).setdefault(name, {}).setdefault("bench", {})[key] = {
-                **result, **{k: results[k] for k in keys if k in results}
+                **result, **{k: results[k] for k in RUN_KEYS if k in results}
             }
 
     update_results(update, results_path)
     page.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(str(page), lambda f: f.write(markdown(results)))
+    text = markdown(recorded(key, results_path, latest=results))
+    atomic_write(str(page), lambda f: f.write(text))
     return page
+
+
+def recorded(key: str, results_path: Path = RESULTS_PATH, *, latest: dict | None = None) -> dict:
+    """Every model's figures recorded for one kind of machine, as one results
+    dict for `markdown`: a run of some models adds to its page, keeping the
+    rows of the others, each with the run it came from.
+
+    Args:
+        key: The kind of machine (`zoo.precision.Device.key`).
+        results_path: The results file.
+        latest: The run just recorded, whose machine and backend head the page.
+    """
+    stored = json.loads(Path(results_path).read_text())
+    models = {name: entry["bench"][key] for name, entry in stored.get("models", {}).items()
+              if key in entry.get("bench", {})}
+    head = latest or next(iter(models.values()))
+    return {**{k: head[k] for k in RUN_KEYS if k in head}, "models": models}

@@ -361,14 +361,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_train)
 
     p = commands.add_parser("finetune", help="fine-tune a pretrained model in two phases")
-    p.add_argument("model", help="vgg16 or vgg19")
+    p.add_argument("model", help="vgg16, vgg19, resnet50 or mobilenet_v2")
     _add_data_arguments(p)
     p.add_argument("--weights", default="imagenet", help="imagenet (default) or a weights file")
     p.add_argument("--epochs", type=int, help="phase 1 (new head) epochs")
     p.add_argument("--fine-epochs", type=int, help="phase 2 (top blocks too) epochs")
     p.add_argument("--lr", type=float, help="phase 1 peak learning rate")
     p.add_argument("--fine-lr", type=float, help="phase 2 peak learning rate")
-    p.add_argument("--unfreeze", type=int, help="top blocks trained in phase 2 (default 1)")
+    p.add_argument("--unfreeze", type=int, help="top stages trained in phase 2 (default 1)")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--seed", type=int, help="make a CPU run reproducible")
     p.add_argument("--out", help="output directory (default: runs/MODEL-finetune)")
@@ -380,9 +380,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tuner", choices=["random", "hyperband", "bayesian"], default="random",
                    help="search algorithm (default: random)")
     p.add_argument("--max-trials", type=int, default=10, help="trials in the whole search (default 10)")
-    p.add_argument("--epochs", type=int, help="epochs per trial (per phase for vgg; Hyperband's most); "
+    p.add_argument("--epochs", type=int, help="epochs per trial (per phase when fine-tuning; Hyperband's most); "
                    "default: the recipe's")
-    p.add_argument("--weights", help="vgg16/vgg19: imagenet (default) or a weights file")
+    p.add_argument("--weights", help="fine-tuned models (vgg16, vgg19, resnet50, mobilenet_v2): imagenet "
+                   "(default) or a weights file")
     p.add_argument("--seed", type=int, help="seed of the tuner and of Keras")
     p.add_argument("--chief-timeout", type=float, default=120.0,
                    help="distributed workers: seconds to wait for the chief (default 120)")

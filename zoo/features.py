@@ -35,7 +35,9 @@ def stage_rule(family: str):
     return register
 
 
-def _numbered(names, pattern: str) -> list[tuple[int, ...]]:
+def numbered(names, pattern: str) -> list[tuple[int, ...]]:
+    """The numbers in the names that match `pattern`'s groups, sorted:
+    `numbered(["block2_conv1"], r"block(\\d+)_conv(\\d+)") == [(2, 1)]`."""
     found = [re.fullmatch(pattern, n) for n in names]
     return sorted(tuple(int(g) for g in m.groups()) for m in found if m)
 
@@ -44,7 +46,7 @@ def _numbered(names, pattern: str) -> list[tuple[int, ...]]:
 def _classic_stage_ends(names):
     # mnist_convnet, edge_convnet, lm_convnet: conv{i}, or conv{i}_relu after
     # batch normalisation; the fixed-filter ones first map at full size.
-    convs = [i for (i,) in _numbered(names, r"conv(\d+)")]
+    convs = [i for (i,) in numbered(names, r"conv(\d+)")]
     if not convs or convs != list(range(1, len(convs) + 1)):
         return None
     ends = [f"conv{i}_relu" if f"conv{i}_relu" in names else f"conv{i}" for i in convs]
@@ -56,17 +58,9 @@ def _cifar_stage_ends(names):
     if "stem_act" not in names:
         return None
     blocks = {}
-    for stage, block in _numbered(names, r"stage(\d+)_block(\d+)_act"):
+    for stage, block in numbered(names, r"stage(\d+)_block(\d+)_act"):
         blocks[stage] = max(block, blocks.get(stage, 0))
     return ["stem_act"] + [f"stage{s}_block{b}_act" for s, b in sorted(blocks.items())]
-
-
-@stage_rule("vgg")
-def _vgg_stage_ends(names):
-    blocks = {}
-    for block, conv in _numbered(names, r"block(\d+)_conv(\d+)"):
-        blocks[block] = max(conv, blocks.get(block, 0))
-    return [f"block{b}_conv{c}" for b, c in sorted(blocks.items())] or None
 
 
 def stage_ends(model: keras.Model) -> list[str]:

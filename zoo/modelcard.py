@@ -160,7 +160,9 @@ def _weights(info: dict) -> list[str]:
             source = (f"shipped in the package ({record['size'] / 1e6:.2f} MB, sha256 `{record['sha256'][:12]}…`), "
                       f"trained by `{record['command']}`")
         else:
-            source = f"downloaded once from [keras.applications]({record['files']['top']['url']}), md5-checked"
+            checked = ("md5-checked" if record["files"]["top"]["md5"] else
+                       "keras.applications publishes no hash: the sha256 of the first download is pinned beside it")
+            source = f"downloaded once from [keras.applications]({record['files']['top']['url']}), {checked}"
         lines.append(
             f"- **`weights={tag!r}`**: {source}. Trained on {record['dataset']}. Top-1 {test['top1']:.2%}{top5} "
             f"on {test['records']:,} records ({test['split']}){where}. Input: {record['preprocessing']}."

@@ -3,7 +3,8 @@
 `SEARCH_SPACES` holds each model's search space, one dict per model: its
 factory's arguments and its recipe's training settings, each defaulting to
 the factory's or the recipe's value. `hypermodel(name)` makes it a
-`keras_tuner.HyperModel`; for vgg16 and vgg19 it searches the two-phase
+`keras_tuner.HyperModel`; for the models with ImageNet weights (vgg16,
+vgg19, resnet50, mobilenet_v2) it searches the two-phase
 fine-tuning of `zoo.training.finetune`. `tune` searches on the data of
 `zoo train` plus a validation split, runs the recipe first, resumes, and
 shares a search between processes (keras-tuner's chief/worker mode, see
@@ -93,8 +94,20 @@ SEARCH_SPACES = {
         "weight_decay": _float(1e-4, 2e-3, log=True),
         "batch_size": _choice(128, 256, 512),
     },
+    "resnet9": {
+        # At most 24 prep filters: the whitening bank of 2x2x3 patches has 2 * 12.
+        "stem_filters": _choice(16, 24),
+        "filters": _choice("32-64-128", "48-96-192", "64-128-256"),
+        "logit_scale": _choice(0.0625, 0.125, 0.25),
+        "lr": _float(0.05, 0.8, log=True),
+        "label_smoothing": _float(0.0, 0.3, step=0.1),
+        "weight_decay": _float(1e-4, 2e-3, log=True),
+        "batch_size": _choice(128, 256, 512),
+    },
     "vgg16": _FINETUNING,
     "vgg19": _FINETUNING,
+    "resnet50": _FINETUNING,
+    "mobilenet_v2": _FINETUNING,
 }
 _RECIPE_FIELDS = {f.name for f in dataclasses.fields(training.Recipe)}
 
@@ -290,13 +303,14 @@ def hypermodel(name: str, *, input_shape: tuple | None = None, classes: int = 10
         name: A registered model.
         input_shape: `(height, width, channels)`. Defaults to the factory's.
         classes: Number of classes. Defaults to 10.
-        weights: For vgg16 and vgg19, `"imagenet"` or a keras.applications
-            weights file. Defaults to None (`"imagenet"`).
+        weights: For the fine-tuned models (`zoo.training.FINETUNE_RECIPES`),
+            `"imagenet"` or a keras.applications weights file. Defaults to
+            None (`"imagenet"`).
         precision: The trials' compute precision, see `zoo.precision`.
             Defaults to `"auto"`, chosen for this machine.
 
     Returns:
-        A `ZooHyperModel`; for vgg16 and vgg19 a `FinetuneHyperModel`.
+        A `ZooHyperModel`; for the fine-tuned models a `FinetuneHyperModel`.
 
     Raises:
         ValueError: For an unknown model (naming close matches), or weights
@@ -317,7 +331,9 @@ def hypermodel(name: str, *, input_shape: tuple | None = None, classes: int = 10
         return FinetuneHyperModel(name, input_shape=input_shape, classes=classes, weights=weights,
                                    precision=precision)
     if weights is not None:
-        raise ValueError(f"`weights` is for the fine-tuning of vgg16 and vgg19. Received: weights={weights!r}")
+        raise ValueError(
+            f"`weights` is for the fine-tuning of {', '.join(training.FINETUNE_RECIPES)}. Received: weights={weights!r}"
+        )
     return ZooHyperModel(name, input_shape=input_shape, classes=classes, precision=precision)
 
 
@@ -391,11 +407,11 @@ def tune(name: str, *, dataset: str | None = None, data_dir=None, tuner: str = "
         data_dir: Where the data is.
         tuner: `"random"`, `"hyperband"` or `"bayesian"`. Defaults to `"random"`.
         max_trials: Trials in the whole search. Defaults to 10.
-        epochs: Epochs per trial (per phase for vgg16 and vgg19; Hyperband's
+        epochs: Epochs per trial (per phase for the fine-tuned models; Hyperband's
             most). Defaults to the recipe's.
         seed: Seeds the tuner and Keras. Defaults to None.
         out: Output directory. Defaults to `runs/NAME-tune`.
-        weights: For vgg16 and vgg19, `"imagenet"` or a weights file.
+        weights: For the fine-tuned models, `"imagenet"` or a weights file.
             Defaults to None (`"imagenet"`).
         image_size: `(height, width)` for folders. Defaults to the model's.
         chief_timeout: Seconds a worker waits for the chief. Defaults to 120.

@@ -13,27 +13,20 @@ Reference:
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
 from collections.abc import Sequence
 
-import h5py
 import keras
-import numpy as np
 
 from zoo import _common
-from zoo.features import build_feature_model
-from zoo.layers import ReverseChannels
+from zoo.features import build_feature_model, numbered, stage_rule
+from zoo.models import _imagenet
+from zoo.models._imagenet import IMAGENET_MEAN_BGR, IMAGENET_MEAN_GREY  # noqa: F401  (the family's constants)
 from zoo.registry import register_model
-from zoo.weights import adapt_kernel
 
 # Convolutions per block; every block ends in a 2x2 max pool.
 VGG_CONFIGS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
 BLOCK_FILTERS = (64, 128, 256, 512, 512)
-IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
-# What a 1-channel model subtracts from a grey image, which stands for R = G = B.
-IMAGENET_MEAN_GREY = float(np.mean(IMAGENET_MEAN_BGR))
+HEAD = ("fc1", "fc2", "predictions")
 
 _WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/{arch}/{file}"
 # (architecture, include_top) -> (file name, md5), as in keras.applications.
@@ -43,23 +36,16 @@ IMAGENET_WEIGHTS = {
     ("vgg19", True): ("vgg19_weights_tf_dim_ordering_tf_kernels.h5", "cbe5617147190e668d6c5d5026f83318"),
     ("vgg19", False): ("vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5", "253f8cb515780f3b799900260a226db6"),
 }
-DOWNLOAD_TIMEOUT_S = 15
+DOWNLOAD_TIMEOUT_S = _imagenet.DOWNLOAD_TIMEOUT_S
 
 
-@contextlib.contextmanager
-def _socket_timeout(seconds):
-    # keras.utils.get_file has no timeout; a firewalled host would hang forever.
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(seconds)
-    try:
-        yield
-    finally:
-        socket.setdefaulttimeout(previous)
-
-
-def _keras_home() -> str:
-    # Where keras.utils.get_file caches by default (keras.config has no accessor).
-    return os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
+@stage_rule("vgg")
+def _stage_ends(names):
+    # The last convolution of each block, before its pool.
+    blocks = {}
+    for block, conv in numbered(names, r"block(\d+)_conv(\d+)"):
+        blocks[block] = max(conv, blocks.get(block, 0))
+    return [f"block{b}_conv{c}" for b, c in sorted(blocks.items())] or None
 
 
 def imagenet_weights_path(arch: str, include_top: bool) -> str:
@@ -75,107 +61,14 @@ def imagenet_weights_path(arch: str, include_top: bool) -> str:
     """
     fname, md5 = IMAGENET_WEIGHTS[(arch, include_top)]
     origin = _WEIGHTS_URL.format(arch=arch, file=fname)
-    home = _keras_home()
-    try:
-        # get_file falls back to /tmp/.keras when the cache does not exist yet.
-        os.makedirs(home, exist_ok=True)
-        with _socket_timeout(DOWNLOAD_TIMEOUT_S):
-            return keras.utils.get_file(
-                fname, origin, cache_dir=home, cache_subdir="models", file_hash=md5
-            )
-    except Exception as e:
-        cache = os.path.join(home, "models")
-        reason = " ".join(str(e).split())[:200]
-        raise ValueError(
-            f"Could not get the ImageNet weights {fname} ({reason}). Without network "
-            f"access, download {origin} elsewhere and copy it into {cache}, or pass "
-            f"weights='/path/to/{fname}'. Received: weights='imagenet'"
-        ) from None
-
-
-def _read_legacy_h5(path: str) -> dict[str, list[np.ndarray]]:
-    """Reads a Keras 2 `.h5` weights file as {layer name: [arrays]}."""
-    try:
-        with h5py.File(path, "r") as f:
-            group = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
-            weights = {}
-            for layer in group.attrs["layer_names"]:
-                layer = layer.decode() if isinstance(layer, bytes) else layer
-                names = group[layer].attrs["weight_names"]
-                weights[layer] = [np.asarray(group[layer][n]) for n in names]
-            return weights
-    except Exception as e:  # h5py raises OSError, KeyError and more for bad files.
-        raise ValueError(f"Could not read VGG weights from {path!r}: {e}") from None
-
-
-def _adapt_first_conv(kernel: np.ndarray, bias: np.ndarray, channels: int) -> list[np.ndarray]:
-    """`block1_conv1`'s weights for `channels` inputs minus `IMAGENET_MEAN_GREY`, from BGR ones.
-
-    The kernel's colour channels are put in RGB order and adapted to
-    `channels` (`zoo.weights.adapt_kernel`: one channel gets their sum, more
-    repeat them, rescaled), so its sum over input channels is the file's.
-    On equal channels `g` the BGR kernel `K` sees `g - m_c` in channel `c`;
-    the adapted one `g - IMAGENET_MEAN_GREY` everywhere; the difference,
-    `sum K[i, j, c] * (IMAGENET_MEAN_GREY - m_c)` over taps and channels, is
-    the same at every pixel whose 3x3 window lies inside the image, so it
-    goes into the bias. Only the 1-pixel border differs: there some taps fall
-    on the zero padding, which both models see as 0, and their share of the
-    folded term is not due.
-
-    Args:
-        kernel: The file's kernel, `(3, 3, 3, filters)`, input channels BGR.
-        bias: The file's bias, `(filters,)`.
-        channels: The model's input channels.
-
-    Returns:
-        The kernel `(3, 3, channels, filters)` and the bias.
-    """
-    residual = IMAGENET_MEAN_GREY - np.asarray(IMAGENET_MEAN_BGR)
-    folded = bias + np.einsum("ijcf,c->f", kernel.astype("float64"), residual)
-    return [adapt_kernel(kernel[:, :, ::-1], channels), folded.astype(bias.dtype)]
+    return _imagenet.download(fname, origin, md5, timeout=DOWNLOAD_TIMEOUT_S)
 
 
 def _load_by_name(model: keras.Model, path: str, load_head: bool) -> None:
-    """Copies weights from a keras.applications-style `.h5` file by layer name.
-
-    Loads the convolutional base, and the head when `load_head`; a model for
-    another channel count than 3 gets the file's `block1_conv1` through
-    `_adapt_first_conv`.
-    """
-    saved = _read_legacy_h5(path)
-    # VGG-19 files hold every VGG-16 layer name: compare the whole base.
-    file_base = {n for n, w in saved.items() if w and n.startswith("block")}
-    model_base = {l.name for l in model.layers if l.weights and l.name.startswith("block")}
-    if file_base != model_base:
-        raise ValueError(
-            f"{path!r} does not hold the convolutional base of {model.name!r}: "
-            f"layers only in the file {sorted(file_base - model_base)}, only in the "
-            f"model {sorted(model_base - file_base)}."
-        )
-    for layer in model.layers:
-        if not layer.weights or (not layer.name.startswith("block") and not load_head):
-            continue
-        if layer.name not in saved:
-            what = "the classifier head" if not layer.name.startswith("block") else "the convolutional base"
-            raise ValueError(
-                f"{path!r} holds no weights for layer {layer.name!r} of {what}. "
-                "Use include_top=False or another `classes` to build a new head."
-            )
-        arrays = saved[layer.name]
-        if (
-            layer.name == "block1_conv1"
-            and layer.kernel.shape[2] != 3
-            and len(arrays) == 2
-            and arrays[0].shape[2] == 3
-        ):
-            arrays = _adapt_first_conv(*arrays, layer.kernel.shape[2])
-        expected = [tuple(w.shape) for w in layer.weights]
-        if [a.shape for a in arrays] != expected:
-            raise ValueError(
-                f"Weights in {path!r} do not fit layer {layer.name!r}: the file holds "
-                f"shapes {[a.shape for a in arrays]}, the layer needs {expected}."
-            )
-        layer.set_weights(arrays)
+    _imagenet.load_by_name(
+        model, path, load_head=load_head, head=HEAD, first_conv="block1_conv1",
+        adapt_first=_imagenet.caffe_first_conv,
+    )
 
 
 def _build_vgg(
@@ -217,14 +110,7 @@ def _build_vgg(
         )
 
     inputs = _common.image_input(input_shape, input_tensor)
-    x = inputs
-    if include_preprocessing:
-        if channels == 3:
-            x = ReverseChannels(name="rgb_to_bgr")(x)
-            offset = [-m for m in IMAGENET_MEAN_BGR]
-        else:
-            offset = -IMAGENET_MEAN_GREY
-        x = keras.layers.Rescaling(1.0, offset=offset, name="mean_subtraction")(x)
+    x = _imagenet.caffe_preprocessing(inputs, channels) if include_preprocessing else inputs
     for block, (num_convs, filters) in enumerate(zip(VGG_CONFIGS[arch], BLOCK_FILTERS), start=1):
         for conv in range(1, num_convs + 1):
             x = keras.layers.Conv2D(
@@ -246,10 +132,10 @@ def _build_vgg(
     if weights == "imagenet":
         _load_by_name(model, imagenet_weights_path(arch, full_head), load_head=full_head)
     elif weights is not None:
-        if weights.endswith((".weights.h5", ".keras")):
-            _common.load_weights_file(model, weights)
-        else:
+        if _imagenet.is_legacy_h5(weights):
             _load_by_name(model, weights, load_head=full_head)
+        else:
+            _common.load_weights_file(model, weights)
     return model
 
 

@@ -1,0 +1,49 @@
+"""Every registered model exports: SavedModel, TFLite and ONNX agree with Keras.
+
+Apart from tests/test_models.py, so that the two test processes share the
+slowest per-model work (`make test` gives each process whole files).
+"""
+
+import numpy as np
+import pytest
+from conftest import pixels, small_kwargs
+
+import zoo
+
+each_model = pytest.mark.parametrize("name", zoo.list_models())
+
+
+@each_model
+def test_export_parity(name, tmp_path):
+    """SavedModel and builtin-ops TFLite files agree with Keras within 1e-4."""
+    import tensorflow as tf
+
+    from zoo import export
+
+    model = zoo.create_model(name, **small_kwargs(name))
+    x = pixels((2, *model.input_shape[1:])).astype("float32")
+    expected = model.predict(x, verbose=0)
+    reloaded = tf.saved_model.load(export.export_saved_model(model, str(tmp_path / "sm")))
+    np.testing.assert_allclose(reloaded.serve(x).numpy(), expected, atol=1e-4)
+    tflite = export.export_tflite(model, str(tmp_path / f"{name}.tflite"))
+    np.testing.assert_allclose(export.run_tflite(tflite, x), expected, atol=1e-4)
+
+
+@each_model
+def test_onnx_parity(name, tmp_path):
+    """Every registered model exports to ONNX: raw pixels in, a dynamic batch,
+    within 1e-4 of Keras on real test images, with the parity report."""
+    from zoo import export
+    from zoo.predict import OnnxRunner
+
+    model = zoo.create_model(name, **small_kwargs(name))
+    path = str(tmp_path / f"{name}.onnx")
+    report = export.export_model(model, path, format="onnx", parity_images=16, calibration_images=1)
+    assert report["within_tolerance"] and report["parity"]["max_abs_diff"] <= 1e-4, report["parity"]
+    assert report["parity"]["top1_agreement"] == 1.0 and report["input"]["batch"] == "dynamic"
+    runner = OnnxRunner(path)
+    assert runner.input_shape == tuple(model.input_shape[1:])
+    for batch in (1, 3):
+        x = pixels((batch, *model.input_shape[1:])).astype("float32")
+        np.testing.assert_allclose(runner(x), model.predict(x, verbose=0), atol=1e-4)
+    assert runner.graph_outputs() == "probabilities"
