@@ -113,6 +113,12 @@ def save_keras_applications_h5(model: keras.Model, path: str) -> str:
     return path
 
 
+def weighted_layers(model):
+    """`[(name, [weight shapes])]` of the layers with weights: what must equal
+    between a zoo model and its keras.applications twin."""
+    return [(l.name, [tuple(w.shape) for w in l.weights]) for l in model.layers if l.weights]
+
+
 def calibrate_batch_norm(model, images):
     """Sets every batch normalisation's statistics to those of `images`, in
     one pass (momentum 0): random weights, but the activation ranges of a

@@ -7,7 +7,7 @@ import time
 import keras
 import numpy as np
 import pytest
-from conftest import calibrate_batch_norm, pixels, save_keras_applications_h5
+from conftest import calibrate_batch_norm, pixels, save_keras_applications_h5, weighted_layers
 
 import zoo
 from zoo.features import stage_ends
@@ -31,10 +31,6 @@ FAMILIES = {
     ),
 }
 each_family = pytest.mark.parametrize("family", list(FAMILIES))
-
-
-def _weighted(model):
-    return [(l.name, [tuple(w.shape) for w in l.weights]) for l in model.layers if l.weights]
 
 
 def randomize(model, seed=0):
@@ -75,7 +71,7 @@ def test_equals_keras_applications(family, shape):
     reference = randomize(f.theirs(weights=None, input_shape=shape, classes=10, classifier_activation=None))
     model = f.ours(input_shape=shape, classes=10, classifier_activation=None)
     raw = f.ours(input_shape=shape, classes=10, classifier_activation=None, include_preprocessing=False)
-    assert _weighted(model) == _weighted(reference) == _weighted(raw)
+    assert weighted_layers(model) == weighted_layers(reference) == weighted_layers(raw)
     model.set_weights(reference.get_weights())
     raw.set_weights(reference.get_weights())
     x = pixels((2, *shape)).astype("float32")
@@ -95,7 +91,7 @@ def test_parameter_counts():
 def test_every_alpha_has_keras_applications_shapes(alpha):
     reference = keras.applications.MobileNetV2(weights=None, alpha=alpha, input_shape=(96, 96, 3))
     model = zoo.mobilenet_v2(alpha=alpha, input_shape=(96, 96, 3))
-    assert _weighted(model) == _weighted(reference)
+    assert weighted_layers(model) == weighted_layers(reference)
 
 
 def test_flops_match_the_papers():

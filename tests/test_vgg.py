@@ -9,16 +9,12 @@ import time
 import keras
 import numpy as np
 import pytest
-from conftest import pixels, save_keras_applications_h5
+from conftest import pixels, save_keras_applications_h5, weighted_layers
 
 import zoo
 from zoo import vgg
 
 SMALL = {"input_shape": (32, 32, 3)}
-
-
-def _weighted(model):
-    return [(l.name, [tuple(w.shape) for w in l.weights]) for l in model.layers if l.weights]
 
 
 @pytest.mark.parametrize(
@@ -29,7 +25,7 @@ def test_equals_keras_applications(ours, theirs):
     reference = theirs(weights=None, classes=10, classifier_activation=None, **SMALL)
     model = ours(classes=10, classifier_activation=None, **SMALL)
     raw = ours(classes=10, classifier_activation=None, include_preprocessing=False, **SMALL)
-    assert _weighted(model) == _weighted(reference) == _weighted(raw)
+    assert weighted_layers(model) == weighted_layers(reference) == weighted_layers(raw)
     model.set_weights(reference.get_weights())
     raw.set_weights(reference.get_weights())
     x = pixels((2, 32, 32, 3)).astype("float32")

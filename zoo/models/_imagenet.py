@@ -12,7 +12,6 @@ the model as weightless layers.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import socket
 from collections.abc import Callable, Sequence
@@ -21,8 +20,9 @@ import h5py
 import keras
 import numpy as np
 
+from zoo import _common
 from zoo.layers import ReverseChannels
-from zoo.weights import adapt_kernel
+from zoo.weights import adapt_kernel, sha256
 
 IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
 # What a model for other than 3 channels subtracts from every channel in
@@ -47,19 +47,11 @@ def keras_home() -> str:
     return os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
 
 
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _pin(path: str) -> None:
     """Checks a file that has no published hash against the sha256 recorded
     beside it when it was first downloaded, or records it."""
     pin = path + ".sha256"
-    found = _sha256(path)
+    found = sha256(path)
     if not os.path.exists(pin):
         with open(pin, "w") as f:
             f.write(found + "\n")
@@ -120,10 +112,34 @@ def read_legacy_h5(path: str) -> dict[str, list[np.ndarray]]:
         raise ValueError(f"Could not read keras.applications weights from {path!r}: {e}") from None
 
 
-def is_legacy_h5(path: str) -> bool:
-    """Whether `path` is a weights file to read by layer name (Keras 2 `.h5`),
-    rather than a Keras 3 `.weights.h5` or `.keras` file."""
-    return not str(path).endswith((".weights.h5", ".keras"))
+def load_weights(
+    model: keras.Model,
+    weights: str | None,
+    *,
+    imagenet_file: Callable[[], str],
+    load_head: bool,
+    head: Sequence[str],
+    first_conv: str,
+    adapt_first: Callable[[list[np.ndarray], int], list[np.ndarray]],
+) -> None:
+    """Fills a freshly built model of a keras.applications family from `weights`.
+
+    Args:
+        model: The model.
+        weights: None (nothing to load), `"imagenet"` (the file
+            `imagenet_file()` returns), a keras.applications-style `.h5` file
+            (loaded by layer name, see `load_by_name`), or a Keras 3
+            `.weights.h5` or `.keras` file of the same configuration.
+        imagenet_file: Returns the cached ImageNet file, downloading it if needed.
+        load_head, head, first_conv, adapt_first: As for `load_by_name`.
+    """
+    if weights is None:
+        return
+    path = imagenet_file() if weights == "imagenet" else weights
+    if str(path).endswith((".weights.h5", ".keras")):
+        _common.load_weights_file(model, path)
+    else:
+        load_by_name(model, path, load_head=load_head, head=head, first_conv=first_conv, adapt_first=adapt_first)
 
 
 def caffe_first_conv(arrays: list[np.ndarray], channels: int) -> list[np.ndarray]:

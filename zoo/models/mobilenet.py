@@ -237,12 +237,8 @@ def mobilenet_v2(
     model = _common.finish_model(inputs, x, name=name, weights=None, input_tensor=input_tensor)
 
     full_head = include_top and classes == 1000
-    if weights == "imagenet":
-        weights = imagenet_weights_path(alpha, _weights_rows(input_shape), full_head)
-    if weights is not None and _imagenet.is_legacy_h5(weights):
-        _imagenet.load_by_name(
-            model, weights, load_head=full_head, head=HEAD, first_conv="Conv1", adapt_first=_imagenet.tf_first_conv,
-        )
-    elif weights is not None:
-        _common.load_weights_file(model, weights)
+    _imagenet.load_weights(
+        model, weights, imagenet_file=lambda: imagenet_weights_path(alpha, _weights_rows(input_shape), full_head),
+        load_head=full_head, head=HEAD, first_conv="Conv1", adapt_first=_imagenet.tf_first_conv,
+    )
     return model

@@ -64,13 +64,6 @@ def imagenet_weights_path(arch: str, include_top: bool) -> str:
     return _imagenet.download(fname, origin, md5, timeout=DOWNLOAD_TIMEOUT_S)
 
 
-def _load_by_name(model: keras.Model, path: str, load_head: bool) -> None:
-    _imagenet.load_by_name(
-        model, path, load_head=load_head, head=HEAD, first_conv="block1_conv1",
-        adapt_first=_imagenet.caffe_first_conv,
-    )
-
-
 def _build_vgg(
     arch: str,
     *,
@@ -129,13 +122,10 @@ def _build_vgg(
         x = _common.global_pool(x, pooling)
     model = _common.finish_model(inputs, x, name=name, weights=None, input_tensor=input_tensor)
 
-    if weights == "imagenet":
-        _load_by_name(model, imagenet_weights_path(arch, full_head), load_head=full_head)
-    elif weights is not None:
-        if _imagenet.is_legacy_h5(weights):
-            _load_by_name(model, weights, load_head=full_head)
-        else:
-            _common.load_weights_file(model, weights)
+    _imagenet.load_weights(
+        model, weights, imagenet_file=lambda: imagenet_weights_path(arch, full_head), load_head=full_head,
+        head=HEAD, first_conv="block1_conv1", adapt_first=_imagenet.caffe_first_conv,
+    )
     return model
 
 
