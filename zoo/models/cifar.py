@@ -311,17 +311,8 @@ def cifar10_net(
     )
 
     inputs = _common.image_input(input_shape, input_tensor)
-    x = inputs
-    if include_preprocessing:
-        mean, variance = np.array(CIFAR10_MEAN), np.square(CIFAR10_STD)
-        if input_shape[-1] != 3:
-            mean, variance = mean.mean(), variance.mean()
-        x = keras.layers.Normalization(
-            mean=mean.tolist(), variance=variance.tolist(), name="normalization"
-        )(x)
     views = test_time_augmentation if include_top else None
-    if views:
-        x = TestTimeViews(views, name="test_time_views")(x)
+    x = input_views(inputs, include_preprocessing=include_preprocessing, views=views)
     x = keras.layers.Conv2D(
         stem_filters, stem_kernel_size, padding="valid",
         kernel_regularizer=keras.regularizers.L2(l2) if l2 else None, name="stem_conv",
@@ -335,17 +326,38 @@ def cifar10_net(
             )
 
     if include_top:
-        x = keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
-        if dropout:
-            x = keras.layers.Dropout(dropout, name="dropout")(x)
-        x = keras.layers.Dense(classes, name="logits")(x)
-        if views:
-            x = ViewMean(TEST_TIME_AUGMENTATIONS[views], name="view_mean")(x)
-        x = keras.layers.Rescaling(logit_scale, name="logit_scale")(x)
-        x = keras.layers.Activation(classifier_activation, name="predictions")(x)
+        x = scaled_head(x, classes=classes, dropout=dropout, views=views, logit_scale=logit_scale,
+                        classifier_activation=classifier_activation)
     else:
         x = _common.global_pool(x, pooling)
 
     return _common.finish_model(
         inputs, x, name=name, weights=weights, factory=cifar10_net, input_tensor=input_tensor
     )
+
+
+def input_views(inputs, *, include_preprocessing: bool, views: str | None):
+    """The CIFAR-10 normalisation (one mean and variance for other channel
+    counts than 3), then the test-time views, as the CIFAR family's models begin."""
+    x = inputs
+    if include_preprocessing:
+        mean, variance = np.array(CIFAR10_MEAN), np.square(CIFAR10_STD)
+        if inputs.shape[-1] != 3:
+            mean, variance = mean.mean(), variance.mean()
+        x = keras.layers.Normalization(mean=mean.tolist(), variance=variance.tolist(), name="normalization")(x)
+    if views:
+        x = TestTimeViews(views, name="test_time_views")(x)
+    return x
+
+
+def scaled_head(x, *, classes: int, dropout: float, views: str | None, logit_scale: float, classifier_activation):
+    """The CIFAR family's classifier: a global max pool, logits merged over
+    the test-time views and scaled by `logit_scale`, then the activation."""
+    x = keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="dropout")(x)
+    x = keras.layers.Dense(classes, name="logits")(x)
+    if views:
+        x = ViewMean(TEST_TIME_AUGMENTATIONS[views], name="view_mean")(x)
+    x = keras.layers.Rescaling(logit_scale, name="logit_scale")(x)
+    return keras.layers.Activation(classifier_activation, name="predictions")(x)

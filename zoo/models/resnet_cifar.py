@@ -24,17 +24,10 @@ import re
 from collections.abc import Sequence
 
 import keras
-import numpy as np
 
 from zoo import _common
 from zoo.features import build_feature_model, stage_rule
-from zoo.models.cifar import (
-    CIFAR10_MEAN,
-    CIFAR10_STD,
-    TEST_TIME_AUGMENTATIONS,
-    TestTimeViews,
-    ViewMean,
-)
+from zoo.models.cifar import TEST_TIME_AUGMENTATIONS, input_views, scaled_head
 from zoo.registry import register_model
 
 DEFAULT_INPUT_SHAPE = (32, 32, 3)
@@ -86,15 +79,8 @@ def _build(arch, *, input_shape, classes, include_top, pooling, weights, classif
     )
 
     inputs = _common.image_input(input_shape, input_tensor)
-    x = inputs
-    if include_preprocessing:
-        mean, variance = np.array(CIFAR10_MEAN), np.square(CIFAR10_STD)
-        if input_shape[-1] != 3:
-            mean, variance = mean.mean(), variance.mean()
-        x = keras.layers.Normalization(mean=mean.tolist(), variance=variance.tolist(), name="normalization")(x)
     views = test_time_augmentation if include_top else None
-    if views:
-        x = TestTimeViews(views, name="test_time_views")(x)
+    x = input_views(inputs, include_preprocessing=include_preprocessing, views=views)
     # The prep layer; "stem_conv" is the layer the recipe whitens.
     x = keras.layers.Conv2D(stem_filters, stem_kernel_size, padding="valid", name="stem_conv")(x)
     x = keras.layers.Activation("relu", name="prep_relu")(x)
@@ -107,12 +93,8 @@ def _build(arch, *, input_shape, classes, include_top, pooling, weights, classif
             x = keras.layers.Add(name=f"layer{i}_add")([shortcut, x])
 
     if include_top:
-        x = keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
-        x = keras.layers.Dense(classes, name="logits")(x)
-        if views:
-            x = ViewMean(TEST_TIME_AUGMENTATIONS[views], name="view_mean")(x)
-        x = keras.layers.Rescaling(logit_scale, name="logit_scale")(x)
-        x = keras.layers.Activation(classifier_activation, name="predictions")(x)
+        x = scaled_head(x, classes=classes, dropout=0.0, views=views, logit_scale=logit_scale,
+                        classifier_activation=classifier_activation)
     else:
         x = _common.global_pool(x, pooling)
     return _common.finish_model(inputs, x, name=name, weights=weights, factory=factory, input_tensor=input_tensor)
