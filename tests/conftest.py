@@ -3,6 +3,11 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# `--precision auto` decides by the device's kind alone in the tests (and the
+# CLI runs they start), which would otherwise time each model they train
+# once per machine; tests/test_precision.py and the probe's own tests turn
+# the timing on.
+os.environ.setdefault("ZOO_PRECISION_PROBE", "0")
 
 import h5py  # noqa: E402
 import keras  # noqa: E402

@@ -175,3 +175,21 @@ def test_peak_is_the_best_of_a_probe_before_and_after(monkeypatch):
     assert results["peak_gflops"] == {"float32": 200.0, "bfloat16": 150.0}
     assert results["models"]["mnist_convnet"]["zoo"]["fraction_of_peak"] == 0.25  # 50 of 200, not of 100
     assert any(line.startswith("matmul probe again") for line in lines)
+
+
+def test_the_precision_probe_times_each_candidate():
+    from zoo import training
+
+    measure = bench.precision_probe("mnist_convnet", training.get_recipe("mnist_convnet"), input_shape=(28, 28, 1),
+                                    classes=10, batch_size=64)
+    rates = measure(["bfloat16", "float32"])
+    assert sorted(rates) == ["bfloat16", "float32"] and all(rate > 0 for rate in rates.values())
+
+
+def test_the_page_shows_what_the_probe_measured(results):
+    probed = json.loads(json.dumps(results))
+    zoo = probed["models"]["mnist_convnet"]["zoo"]
+    zoo["precision_probe"] = {"bfloat16": 4321.0, "float32": 5678.0}
+    text = bench.markdown(probed)
+    assert f"| mnist_convnet | 4,321 bfloat16, 5,678 float32 | {zoo['compute_dtype']} |" in text
+    assert "| model | probe, images/s | chosen |" not in bench.markdown(results)  # nothing timed, nothing shown

@@ -1,5 +1,7 @@
 """`zoo.precision`: the precision chosen for each kind of device, and why."""
 
+import json
+
 import pytest
 
 from zoo import precision
@@ -75,3 +77,128 @@ def test_this_machine():
     assert device.kind in ("cpu", "gpu") and device.name
     chosen = choose_precision("auto")
     assert chosen.name in ("float32", "bfloat16", "float16") and chosen.reason
+
+
+# The timed probe of `auto`: measured rates decide between the device's
+# native 16-bit precision and float32, cached per machine and model.
+
+CONFIG = {"model": "mnist_convnet", "input_shape": [28, 28, 1], "classes": 10, "batch_size": 64}
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """A fresh probe cache, with the probe on (the suite turns it off)."""
+    monkeypatch.setenv(precision.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(precision.PROBE_ENV, "1")
+    return tmp_path / "cache" / "precision.json"
+
+
+class Rates:
+    """A `measure` that returns fixed rates and counts its calls."""
+
+    def __init__(self, **rates):
+        self.rates, self.calls = rates, []
+
+    def __call__(self, options):
+        self.calls.append(list(options))
+        return {name: self.rates[name] for name in options}
+
+
+@pytest.mark.parametrize(
+    "device,bf16,name",
+    [
+        (ZEN4, 2000.0, "bfloat16"),  # twice as fast: kept
+        (ZEN4, 1030.0, "float32"),  # 1.03x is inside the margin: float32, the more exact, wins
+        (ZEN4, 470.0, "float32"),  # MobileNetV2 on a Zen 4: bfloat16 is slower
+        (SAPPHIRE_RAPIDS, 1500.0, "bfloat16"),
+    ],
+)
+def test_the_probe_keeps_the_faster(cache, device, bf16, name):
+    measure = Rates(bfloat16=bf16, float32=1000.0)
+    chosen = choose_precision("auto", device, measure=measure, config=CONFIG)
+    assert chosen.name == name and chosen.policy == precision.POLICIES[name]
+    assert measure.calls == [["bfloat16", "float32"]]
+    assert f"{bf16:,.0f} images/s in bfloat16, 1,000 in float32" in chosen.reason and "mnist_convnet" in chosen.reason
+    assert chosen.probe == {"rates": {"bfloat16": bf16, "float32": 1000.0}, "measured": chosen.probe["measured"],
+                            "cached": False}
+
+
+def test_a_gpu_probes_its_float16_against_float32(cache):
+    t4 = Device("gpu", "Tesla T4", compute_capability=(7, 5))
+    measure = Rates(float16=3000.0, float32=1000.0)
+    chosen = choose_precision("auto", t4, measure=measure, config=CONFIG)
+    assert measure.calls == [["float16", "float32"]] and chosen.policy == "mixed_float16"
+
+
+def test_the_rates_are_cached_per_model_and_machine(cache):
+    first = choose_precision("auto", ZEN4, measure=Rates(bfloat16=500.0, float32=1000.0), config=CONFIG)
+    assert first.name == "float32" and cache.exists()
+
+    def fails(options):
+        raise AssertionError("timed again although cached")
+
+    again = choose_precision("auto", ZEN4, measure=fails, config=CONFIG)
+    assert again.name == "float32" and again.probe["cached"] and "cached" in again.reason
+    # Another model, input shape or machine is timed afresh.
+    other = Rates(bfloat16=2000.0, float32=1000.0)
+    assert choose_precision("auto", ZEN4, measure=other, config={**CONFIG, "model": "lm_convnet"}).name == "bfloat16"
+    assert choose_precision("auto", ZEN4, measure=other, config={**CONFIG, "input_shape": [56, 56, 1]}).name == \
+        "bfloat16"
+    assert choose_precision("auto", SAPPHIRE_RAPIDS, measure=other, config=CONFIG).name == "bfloat16"
+    assert len(other.calls) == 3
+    assert len(json.loads(cache.read_text())["probes"]) == 4
+
+
+@pytest.mark.parametrize("device", [ZEN3, SKYLAKE, Device("gpu", "Tesla P100", compute_capability=(6, 0))])
+def test_nothing_is_timed_where_float32_is_the_only_candidate(cache, device):
+    measure = Rates(bfloat16=9999.0, float32=1.0)
+    chosen = choose_precision("auto", device, measure=measure, config=CONFIG)
+    assert chosen.name == "float32" and measure.calls == [] and chosen.probe is None and not cache.exists()
+
+
+def test_an_explicit_precision_is_not_timed(cache):
+    measure = Rates(bfloat16=1.0, float32=1000.0)
+    assert choose_precision("bfloat16", ZEN4, measure=measure, config=CONFIG).name == "bfloat16"
+    assert measure.calls == []
+
+
+def test_the_probe_can_be_turned_off(cache, monkeypatch):
+    monkeypatch.setenv(precision.PROBE_ENV, "0")
+    measure = Rates(bfloat16=1.0, float32=1000.0)
+    chosen = choose_precision("auto", ZEN4, measure=measure, config=CONFIG)
+    assert chosen.name == "bfloat16" and measure.calls == [] and "ZOO_PRECISION_PROBE=0" in chosen.reason
+
+
+@pytest.mark.parametrize("text", ["{not json", '{"format": 99, "probes": {}}', '["a list"]', ""])
+def test_an_unreadable_cache_is_timed_again_and_rewritten(cache, text):
+    cache.parent.mkdir(parents=True)
+    cache.write_text(text)
+    measure = Rates(bfloat16=2000.0, float32=1000.0)
+    with pytest.warns(UserWarning, match="Ignoring the precision probe cache"):
+        chosen = choose_precision("auto", ZEN4, measure=measure, config=CONFIG)
+    assert chosen.name == "bfloat16" and len(measure.calls) == 1
+    assert json.loads(cache.read_text())["format"] == precision.PROBE_CACHE_FORMAT
+
+
+def test_an_unwritable_cache_still_chooses(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv(precision.CACHE_ENV, str(blocker / "cache"))  # a folder below a file
+    monkeypatch.setenv(precision.PROBE_ENV, "1")
+    with pytest.warns(UserWarning, match="Cannot cache the precision probe"):
+        chosen = choose_precision("auto", ZEN4, measure=Rates(bfloat16=2000.0, float32=1000.0), config=CONFIG)
+    assert chosen.name == "bfloat16"
+
+
+def test_a_probe_without_a_rate_for_each_candidate_fails(cache):
+    with pytest.raises(RuntimeError, match=r"no rate for each of \['bfloat16', 'float32'\]"):
+        choose_precision("auto", ZEN4, measure=lambda options: {"float32": 1000.0}, config=CONFIG)
+    assert not cache.exists()
+
+
+def test_the_cache_lives_where_asked(monkeypatch, tmp_path):
+    monkeypatch.delenv(precision.CACHE_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert precision.probe_cache_path() == tmp_path / "keras-zoo" / "precision.json"
+    monkeypatch.setenv(precision.CACHE_ENV, str(tmp_path / "mine"))
+    assert precision.probe_cache_path() == tmp_path / "mine" / "precision.json"

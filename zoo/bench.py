@@ -26,8 +26,10 @@ Markdown table to `docs/benchmarks/bench-KEY.md` (KEY: `cpu-avx512-bf16`,
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
+import math
 import os
 import statistics
 import tempfile
@@ -39,13 +41,24 @@ import numpy as np
 
 from zoo import baselines, export, training
 from zoo.flops import count_flops
-from zoo.precision import Precision, choose_precision, current_device
+from zoo.precision import (
+    POLICIES,
+    PROBE_MARGIN,
+    Precision,
+    candidates,
+    choose_precision,
+    current_device,
+    probe_enabled,
+)
 from zoo.predict import SavedModelRunner, TFLiteRunner, fit_images, quiet_native_logs
 from zoo.registry import RESULTS_PATH, create_model, get_model_factory, update_results
 
 BATCHES = (1, 64)
 RUNTIMES = ("keras", "saved_model", "tflite_float32", "tflite_int8")
 CALIBRATION_IMAGES = 200
+# The precision probe's most steps per compiled call and per timed round (`precision_probe`).
+PROBE_STEPS = 8
+MAX_PROBE_STEPS = 256
 # `record` writes into a source checkout: the package's results file and the docs.
 CHECKOUT = Path(__file__).resolve().parents[1]
 DOCS = CHECKOUT / "docs" / "benchmarks"
@@ -157,7 +170,7 @@ def sample_images(input_shape, count: int = 512) -> tuple[np.ndarray, np.ndarray
 
 def training_throughput(model: keras.Model, optimizer, batch_size: int, x, labels, *,
                         steps_per_execution: int = 1, steps: int = 32):
-    """Compiles `model` and returns `measure()`, which times `steps` steps.
+    """Compiles `model` and returns `measure(steps=steps)`, which times that many steps.
 
     `measure()` returns images per second of `model.fit` on the float32
     images `x` held in memory, from its first step to its last; the
@@ -180,20 +193,89 @@ def training_throughput(model: keras.Model, optimizer, batch_size: int, x, label
         data = data.repeat().prefetch(tf.data.AUTOTUNE)
         fit = lambda n, callbacks: model.fit(data, steps_per_epoch=n, epochs=1, shuffle=False, verbose=0,  # noqa: E731
                                              callbacks=callbacks)
-    else:  # arrays of exactly `steps` batches
-        index = np.arange(steps * batch_size) % len(x)
-        xs, ys = x[index], np.eye(classes, dtype="float32")[labels[index]]
-        fit = lambda n, callbacks: model.fit(xs[:n * batch_size], ys[:n * batch_size],  # noqa: E731
-                                             batch_size=batch_size, epochs=1, shuffle=False, verbose=0,
-                                             callbacks=callbacks)
+    else:  # arrays of exactly the steps' batches
+        def fit(n, callbacks):
+            index = np.arange(n * batch_size) % len(x)
+            return model.fit(x[index], np.eye(classes, dtype="float32")[labels[index]], batch_size=batch_size,
+                             epochs=1, shuffle=False, verbose=0, callbacks=callbacks)
     clock = _TrainingClock()
     fit(steps_per_execution * 2, [])  # trace, warm up
 
-    def measure():
-        fit(steps, [clock])
-        return steps * batch_size / clock.seconds
+    def measure(n=steps):
+        n = max(n, steps_per_execution) // steps_per_execution * steps_per_execution
+        fit(n, [clock])
+        return n * batch_size / clock.seconds
 
     return measure
+
+
+def precision_probe(name: str, recipe: training.Recipe, *, input_shape, classes: int, batch_size: int,
+                    model_kwargs: dict | None = None, steps: int = PROBE_STEPS, rounds: int = 2,
+                    seconds: float = 0.75):
+    """Returns `measure(precisions)` for `zoo.precision.choose_precision`.
+
+    `measure(["bfloat16", "float32"])` builds the model in each precision
+    in turn (with no pretrained weights) and times training steps of its
+    recipe's optimizer on the shipped sample images: after the warm-up, as
+    many steps as take about `seconds` (at least one compiled call of up
+    to `steps` steps, at most `MAX_PROBE_STEPS`), `rounds` times, keeping
+    the best: `{precision: images per second}`.
+    Each precision's model is released before the next is built. A probe
+    costs a model's compile and a few seconds of steps per precision, about
+    a minute in all for ResNet-50 on a 2-core CPU.
+
+    Examples:
+
+        >>> from zoo import training
+        >>> measure = precision_probe("mnist_convnet", training.get_recipe("mnist_convnet"),
+        ...                           input_shape=(28, 28, 1), classes=10, batch_size=64)
+        >>> sorted(measure(["float32"]))  # doctest: +SKIP (compiles and trains)
+        ['float32']
+    """
+    import gc
+    import inspect
+
+    from zoo.precision import POLICIES
+
+    kwargs = {**(model_kwargs or {}), "input_shape": tuple(input_shape), "classes": classes}
+    if "weights" in inspect.signature(get_model_factory(name)).parameters:
+        kwargs["weights"] = None  # the speed is the architecture's; nothing is downloaded
+    steps_per_execution = max(1, min(recipe.steps_per_execution, steps))
+
+    def measure(precisions):
+        x, labels = sample_images(tuple(input_shape))
+        x, labels = x.astype("float32"), labels % classes
+        rates = {}
+        for name_ in precisions:
+            with training._dtype_policy(POLICIES[name_]):
+                model = create_model(name, **kwargs)
+            timed = training_throughput(model, training._optimizer(recipe, recipe.lr, None), batch_size, x, labels,
+                                        steps_per_execution=steps_per_execution, steps=steps)
+            rate = timed(steps_per_execution)  # a first estimate, which sizes the timed rounds
+            n = min(MAX_PROBE_STEPS, math.ceil(seconds * rate / batch_size))
+            rates[name_] = max(rate, *(timed(n) for _ in range(rounds)))
+            del model, timed
+            gc.collect()
+        return rates
+
+    return measure
+
+
+def probe_config(name: str, *, input_shape, classes: int, batch_size: int, model_kwargs: dict | None = None) -> dict:
+    """What a model's probed rates depend on besides the machine: its cache key."""
+    kwargs = {k: v for k, v in (model_kwargs or {}).items() if k not in ("input_shape", "classes", "weights")}
+    return {"model": name, "input_shape": list(input_shape), "classes": classes, "batch_size": batch_size,
+            "model_kwargs": json.loads(json.dumps(kwargs, default=str))}
+
+
+def choose_model_precision(precision: str, name: str, recipe: training.Recipe, *, input_shape, classes: int,
+                           batch_size: int, model_kwargs: dict | None = None, progress=None) -> Precision:
+    """`choose_precision(precision)` for training `name` with `recipe`: `auto`
+    times the model in each candidate precision where there is more than one
+    (once per machine, cached; see `zoo.precision`)."""
+    shape = dict(input_shape=tuple(input_shape), classes=classes, batch_size=batch_size, model_kwargs=model_kwargs)
+    return choose_precision(precision, measure=precision_probe(name, recipe, **shape),
+                            config=probe_config(name, **shape), progress=progress)
 
 
 class _TrainingClock(keras.callbacks.Callback):
@@ -246,15 +328,17 @@ def _configuration(name: str) -> tuple[dict, training.Recipe]:
 
 
 def bench_model(name: str, *, peaks: dict, steps: int = 32, rounds: int = 3, runs: int = 50,
-                precision: Precision | None = None) -> dict:
+                precision: Precision | None = None, progress=None) -> dict:
     """Measures one model and its baseline; see the module docstring.
 
     Args:
         name: A registered model with a recipe.
         peaks: The machine's matmul rates, `{"float32": ..., "bfloat16": ...}`
             and the precision's, if another.
-        precision: The precision the model trains in. Defaults to
-            `choose_precision()` of the recipe's (`"auto"`).
+        precision: The precision the model trains in. Defaults to the
+            recipe's (`"auto"`), chosen for this model on this machine
+            (`choose_model_precision`, which may time it).
+        progress: Told when the model is timed to choose its precision.
         steps: Timed training steps per round. Defaults to 32.
         rounds: Alternating timed rounds of the model and its baseline; the
             best of each counts. Defaults to 3.
@@ -264,9 +348,11 @@ def bench_model(name: str, *, peaks: dict, steps: int = 32, rounds: int = 3, run
         `{"zoo": {...}, "baseline": {...}, "ratios": {...}}`.
     """
     kwargs, recipe = _configuration(name)
-    precision = precision or choose_precision(recipe.precision)
     model = create_model(name, **kwargs)
     shape = tuple(model.input_shape[1:])
+    precision = precision or choose_model_precision(
+        recipe.precision, name, recipe, input_shape=shape, classes=kwargs["classes"], batch_size=recipe.batch_size,
+        model_kwargs=kwargs, progress=progress)
     images, labels = sample_images(shape)
     x, x_base = images.astype("float32"), images.astype("float32") / 255.0  # the examples take [0, 1]
     flops = count_flops(model)
@@ -297,7 +383,8 @@ def bench_model(name: str, *, peaks: dict, steps: int = 32, rounds: int = 3, run
         zoo_inference = inference(model, x, Path(tmp) / "zoo", runs=runs)
         base_inference = inference(reference, x_base, Path(tmp) / "baseline", runs=runs)
     zoo = {"input_shape": list(shape), "params": model.count_params(), "flops": flops,
-           "batch_size": recipe.batch_size, "precision": precision.name,
+           "batch_size": recipe.batch_size, "precision": precision.name, "precision_reason": precision.reason,
+           **({"precision_probe": precision.probe["rates"]} if precision.probe else {}),
            **figures(zoo_speed, flops, precision.name),
            "inference": zoo_inference}
     base = {"name": baseline.name, "params": reference.count_params(), "flops": reference_flops,
@@ -320,17 +407,23 @@ def run(names: list[str] | None = None, *, steps: int = 32, rounds: int = 3, run
         progress=print, command: str | None = None, precision: str = "auto") -> dict:
     """Benchmarks `names` (default: every model with a recipe) in one run.
 
-    The models train in `precision` (default `"auto"`, chosen for this
-    machine: see `zoo.precision`), the plain-Keras baselines in float32.
+    The models train in `precision` (default `"auto"`: chosen for each
+    model on this machine, see `zoo.precision` and
+    `choose_model_precision`), the plain-Keras baselines in float32.
     `command` is what the results say ran them (default: `zoo bench NAMES`).
     """
     chosen = choose_precision(precision)
+    if precision == "auto" and len(candidates(chosen.device)) > 1 and probe_enabled():
+        chosen = dataclasses.replace(chosen, name="auto", reason=(
+            f"{chosen.reason}; each model trains in the faster of {' and '.join(candidates(chosen.device))} "
+            f"for it, timed once per machine (faster by at least {PROBE_MARGIN:.2f}x for 16 bits)"))
     names = names or [n for n in training.RECIPES]
     for name in names:
         get_model_factory(name)  # unknown names raise with close matches
         if name not in baselines.BASELINES:
             raise ValueError(f"No baseline for {name!r}. Received: model={name!r}")
-    dtypes = tuple(dict.fromkeys(("float32", "bfloat16", chosen.name)))
+    dtypes = tuple(dict.fromkeys(("float32", "bfloat16", *candidates(chosen.device),
+                                  *([chosen.name] if chosen.name in POLICIES else []))))
     probe = lambda: {dtype: round(matmul_peak_gflops(dtype), 1) for dtype in dtypes}  # noqa: E731
     peaks = probe()
     progress(training.precision_line(chosen))
@@ -345,7 +438,8 @@ def run(names: list[str] | None = None, *, steps: int = 32, rounds: int = 3, run
     for name in names:
         progress(f"{name} ...")
         results["models"][name] = bench_model(name, peaks=peaks, steps=steps, rounds=rounds, runs=runs,
-                                              precision=chosen)
+                                              precision=None if chosen.name == "auto" else chosen,
+                                              progress=progress)
         progress(summary_line(name, results["models"][name]))
     # A busy moment can slow one probe; the machine's peak is the best of both.
     again = probe()
@@ -391,7 +485,8 @@ def _run_lines(results: dict) -> list[str]:
         lines = [f"Measured on {results['machine']}, with Keras' {results.get('backend', 'tensorflow')} backend, "
                  f"in {len(runs)} runs, each model beside its baseline in the same run:", ""]
         for run, names in runs:
-            precision = f"; models in {run['precision']['name']}" if run.get("precision") else ""
+            precision = "" if not run.get("precision") else "; precision chosen per model" \
+                if run["precision"]["name"] == "auto" else f"; models in {run['precision']['name']}"
             lines.append(f"- `{run['command']}`, {run['measured']}: matmul probe {run['peak_gflops']['float32']:,.1f} "
                          f"GFLOP/s float32, {run['peak_gflops']['bfloat16']:,.1f} bfloat16{precision}; "
                          f"{', '.join(names)}.")
@@ -404,8 +499,10 @@ def _run_lines(results: dict) -> list[str]:
         f"{results['peak_gflops']['float32']:,.1f} GFLOP/s in float32 and {results['peak_gflops']['bfloat16']:,.1f} "
         "GFLOP/s in bfloat16 in the same run; each model is compared with the peak of the precision it",
         "trains in. " + (
-            f"Training: the model's recipe (batch size, optimizer) in {results['precision']['name']} "
-            f"({results['precision']['reason']}), the baseline in float32,"
+            ("Training: the model's recipe (batch size, optimizer) in the precision chosen for it "
+             if results["precision"]["name"] == "auto" else
+             f"Training: the model's recipe (batch size, optimizer) in {results['precision']['name']} ")
+            + f"({results['precision']['reason']}), the baseline in float32,"
             if "precision" in results else  # recorded before the precision was chosen per machine
             "Training: the model's recipe (batch size, optimizer, bfloat16 where the recipe uses it)"
         ),
@@ -451,6 +548,15 @@ def markdown(results: dict) -> str:
             f"{z['train_gflops']:,.1f} | {_percent(z['fraction_of_peak'])} | {b['name']} | "
             f"{b['train_images_per_second']:,.0f} | {r['ratios']['train_images_per_second']:.2f}x |"
         )
+    probed = {name: r["zoo"] for name, r in results["models"].items() if r["zoo"].get("precision_probe")}
+    if probed:
+        lines += ["", "`--precision auto` timed these models in each candidate precision (about a second of the",
+                  "recipe's training steps, best of 2, before the timed rounds above, or cached from an earlier",
+                  f"probe on this machine) and kept 16 bits only where at least {PROBE_MARGIN:.2f}x faster than float32:",
+                  "", "| model | probe, images/s | chosen |", "| --- | --- | --- |"]
+        for name, z in probed.items():
+            rates = ", ".join(f"{rate:,.0f} {dtype}" for dtype, rate in z["precision_probe"].items())
+            lines.append(f"| {name} | {rates} | {z['compute_dtype']} |")
     lines += ["", "## Inference latency (ms) and file sizes", "",
               "| model | runtime | batch 1 | batch 64 | size | baseline batch 1 | baseline batch 64 |",
               "| --- | --- | --- | --- | --- | --- | --- |"]

@@ -13,6 +13,18 @@ PERF-NOTES). `choose_precision("auto")` therefore picks, in order:
 - on a CPU: bfloat16 when the CPU reports AVX512_BF16 or AMX-BF16, else
   float32.
 
+Native 16-bit compute is no promise of speed for every model: on a Zen 4,
+MobileNetV2 and ResNet-50 train faster in float32 than in bfloat16 (oneDNN's
+bfloat16 depthwise and 1x1 paths lose to its float32 ones), while the VGGs
+gain 1.5x. So where a 16-bit precision is a candidate and the caller says how
+to time the model (`measure`), `auto` times a few training steps in each
+candidate and keeps bfloat16 (or float16) only if it beats float32 by
+`PROBE_MARGIN`; float32, the more exact, wins ties. The rates are cached per
+machine, software and model configuration in `probe_cache_path()`, so a
+model is timed once per machine. `ZOO_PRECISION_PROBE=0` turns the probe off
+(the instruction-set rule alone decides). Where float32 is the only
+candidate, as on an AVX2-only CPU, nothing is timed.
+
 Weights stay float32 in every case (Keras' mixed policies); only the
 compute dtype changes. The choice comes with the reason and the device, for
 the run's first lines and its `summary.json`.
@@ -21,8 +33,14 @@ the run's first lines and its `summary.json`.
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import json
+import os
 import platform
 import re
+import warnings
+from collections.abc import Callable
+from pathlib import Path
 
 from zoo._common import check_choice
 
@@ -33,6 +51,14 @@ POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixe
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 # Flags worth reporting beside a figure: what decides CPU speed here.
 REPORTED_CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
+# A 16-bit precision must train this much faster than float32 to be chosen
+# by the timed probe: float32 is the more exact of the two.
+PROBE_MARGIN = 1.05
+# `ZOO_PRECISION_PROBE=0` leaves `auto` to the instruction-set rule alone.
+PROBE_ENV = "ZOO_PRECISION_PROBE"
+# Where the probe's rates are cached (default: $XDG_CACHE_HOME/keras-zoo).
+CACHE_ENV = "ZOO_CACHE_DIR"
+PROBE_CACHE_FORMAT = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,21 +204,155 @@ class Precision:
         policy: The Keras dtype policy that computes in it.
         reason: Why, in words.
         device: The `Device` it was chosen for.
+        probe: Where `auto` timed the model: `{"rates": {precision:
+            images/s}, "measured": date, "cached": bool}`; else None.
     """
 
     name: str
     policy: str
     reason: str
     device: Device
+    probe: dict | None = None
 
 
-def choose_precision(precision: str = "auto", device: Device | None = None) -> Precision:
+def _native_choice(device: Device) -> tuple[str, str]:
+    """The precision the device computes fastest by its kind, and why."""
+    if device.kind == "gpu":
+        cc = device.compute_capability
+        if cc is not None and tuple(cc) >= (8, 0):
+            return "bfloat16", f"the GPU computes bfloat16 natively (compute capability {cc[0]}.{cc[1]})"
+        if cc is not None and tuple(cc) >= (7, 0):
+            return "float16", (f"the GPU has float16 tensor cores but no bfloat16 (compute capability "
+                               f"{cc[0]}.{cc[1]}); the loss is scaled")
+        return "float32", "the GPU has no fast 16-bit compute (or reports no compute capability)"
+    if device.flags is None:
+        return "float32", "the CPU's instruction sets could not be read"
+    if any(f in device.flags for f in BF16_CPU_FLAGS):
+        found = next(f for f in BF16_CPU_FLAGS if f in device.flags)
+        return "bfloat16", f"the CPU has native bfloat16 instructions, {found}"
+    return "float32", "the CPU has no native bfloat16 instructions, neither avx512_bf16 nor amx_bf16"
+
+
+def candidates(device: Device) -> tuple[str, ...]:
+    """The precisions worth timing on `device`: its native 16-bit one, if
+    any, and float32.
+
+    Examples:
+
+        >>> candidates(Device("cpu", "AMD EPYC", flags=("avx2", "fma")))
+        ('float32',)
+        >>> candidates(Device("gpu", "NVIDIA H200", compute_capability=(9, 0)))
+        ('bfloat16', 'float32')
+    """
+    native, _ = _native_choice(device)
+    return (native, "float32") if native != "float32" else ("float32",)
+
+
+def probe_enabled() -> bool:
+    """False where `ZOO_PRECISION_PROBE` is `0` (or `false`, `no`, `off`)."""
+    return os.environ.get(PROBE_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def probe_cache_path() -> Path:
+    """The JSON file caching the probe's rates: `$ZOO_CACHE_DIR/precision.json`,
+    by default under `$XDG_CACHE_HOME/keras-zoo` (`~/.cache/keras-zoo`)."""
+    folder = os.environ.get(CACHE_ENV) or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "keras-zoo")
+    return Path(folder) / "precision.json"
+
+
+def _software() -> dict:
+    """The versions a measured rate depends on."""
+    import keras
+
+    backend = keras.backend.backend()
+    module = {"tensorflow": "tensorflow", "jax": "jaxlib", "torch": "torch"}.get(backend)
+    try:
+        from importlib.metadata import version
+
+        backend_version = version(module) if module else None
+    except Exception:  # noqa: BLE001  (a source build without metadata)
+        backend_version = None
+    return {"backend": backend, "backend_version": backend_version, "keras": keras.__version__}
+
+
+def _read_cache(path: Path, *, quiet: bool = False) -> dict:
+    """The cached probes, `{key: entry}`; an unreadable file counts as empty
+    (with a warning unless `quiet`)."""
+    try:
+        text = path.read_text()
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
+    except OSError as e:
+        if not quiet:
+            warnings.warn(f"Cannot read the precision probe cache {str(path)!r} ({e}); timing again.", stacklevel=3)
+        return {}
+    try:
+        cache = json.loads(text)
+        if cache.get("format") != PROBE_CACHE_FORMAT or not isinstance(cache.get("probes"), dict):
+            raise ValueError("not a probe cache of this version")
+        return cache["probes"]
+    except (ValueError, AttributeError) as e:
+        if not quiet:
+            warnings.warn(f"Ignoring the precision probe cache {str(path)!r}, which is unreadable ({e}); "
+                          "it is rewritten after this probe.", stacklevel=3)
+        return {}
+
+
+def _write_cache(path: Path, key: str, entry: dict) -> bool:
+    """Adds `entry` to the cache through a temporary file renamed into place;
+    False (with a warning) where the cache cannot be written."""
+    probes = _read_cache(path, quiet=True)  # read again: another run may have added to it
+    probes[key] = entry
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"format": PROBE_CACHE_FORMAT, "probes": probes}, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+        return True
+    except OSError as e:
+        warnings.warn(f"Cannot cache the precision probe in {str(path)!r} ({e}); set {CACHE_ENV} to a "
+                      "writable folder to time each model once.", stacklevel=3)
+        return False
+
+
+def _probe(measure, options, config: dict, device: Device, progress) -> tuple[dict, str, bool]:
+    """The rates of `options` for `config` on `device`: `(rates, date, cached)`."""
+    path = probe_cache_path()
+    key = {**config, **_software(), "device": device.key, "device_name": device.name,
+           "precisions": sorted(options)}
+    text = json.dumps(key, sort_keys=True, default=str)
+    entry = _read_cache(path).get(text)
+    if entry is not None and set(entry.get("rates", {})) == set(options):
+        return entry["rates"], entry.get("measured", "?"), True
+    if progress is not None:
+        progress(f"timing a few training steps in {' and '.join(options)} to choose the precision "
+                 f"(once for this model and machine; cached in {str(path)!r})")
+    rates = {name: float(rate) for name, rate in measure(list(options)).items()}
+    if set(rates) != set(options) or not all(rate > 0 for rate in rates.values()):
+        raise RuntimeError(f"The precision probe returned no rate for each of {list(options)}. Received: {rates}")
+    measured = datetime.date.today().isoformat()
+    _write_cache(path, text, {"rates": rates, "measured": measured, "key": key})
+    return rates, measured, False
+
+
+def choose_precision(precision: str = "auto", device: Device | None = None, *,
+                     measure: Callable[[list], dict] | None = None, config: dict | None = None,
+                     progress: Callable[[str], None] | None = None) -> Precision:
     """Resolves `"auto"` (or checks an explicit precision) for a device.
 
     Args:
         precision: `"auto"`, `"float32"`, `"bfloat16"` or `"float16"`.
             Defaults to `"auto"`.
         device: Defaults to `current_device()`.
+        measure: How to time the model `auto` chooses for:
+            `measure(["bfloat16", "float32"])` returns training images per
+            second in each (`zoo.bench.precision_probe` makes one). Without
+            it, or with `ZOO_PRECISION_PROBE=0`, the device's kind decides.
+        config: What the rates depend on besides the device and the
+            software (model, input shape, batch size...), as JSON values:
+            the probe's cache key. Required with `measure`.
+        progress: Called with a line before the model is timed.
 
     Returns:
         A `Precision`.
@@ -213,21 +373,26 @@ def choose_precision(precision: str = "auto", device: Device | None = None) -> P
     device = current_device() if device is None else device
     if precision != "auto":
         return Precision(precision, POLICIES[precision], "asked for with --precision", device)
-    if device.kind == "gpu":
-        cc = device.compute_capability
-        if cc is not None and tuple(cc) >= (8, 0):
-            name, why = "bfloat16", f"the GPU computes bfloat16 natively (compute capability {cc[0]}.{cc[1]})"
-        elif cc is not None and tuple(cc) >= (7, 0):
-            name, why = "float16", (f"the GPU has float16 tensor cores but no bfloat16 (compute capability "
-                                    f"{cc[0]}.{cc[1]}); the loss is scaled")
-        else:
-            name, why = "float32", "the GPU has no fast 16-bit compute (or reports no compute capability)"
-    elif device.flags is None:
-        name, why = "float32", "the CPU's instruction sets could not be read"
-    elif any(f in device.flags for f in BF16_CPU_FLAGS):
-        found = next(f for f in BF16_CPU_FLAGS if f in device.flags)
-        name, why = "bfloat16", f"the CPU has native bfloat16 instructions, {found}"
+    name, why = _native_choice(device)
+    options = candidates(device)
+    if measure is None or len(options) == 1:
+        return Precision(name, POLICIES[name], why, device)
+    if not probe_enabled():
+        return Precision(name, POLICIES[name], f"{why} (the timed probe is off: {PROBE_ENV}=0)", device)
+    if config is None:
+        raise ValueError("choose_precision needs `config` (the probe's cache key) with `measure`. Received: None")
+    rates, measured, cached = _probe(measure, options, config, device, progress)
+    half = options[0]
+    ratio = rates[half] / rates["float32"]
+    chosen = half if ratio >= PROBE_MARGIN else "float32"
+    what = config.get("model", "this model")
+    timed = (f"{rates[half]:,.0f} images/s in {half}, {rates['float32']:,.0f} in float32 "
+             f"({ratio:.2f}x; timed on {measured}{', cached' if cached else ''})")
+    if chosen == half:
+        why = f"{why}, and {what} trains faster in it here: {timed}"
     else:
-        name, why = "float32", "the CPU has no native bfloat16 instructions, neither avx512_bf16 nor amx_bf16"
-    return Precision(name, POLICIES[name], why, device)
-
+        why = (f"{why}, but {what} trains no faster in it here (at least {PROBE_MARGIN:.2f}x float32 "
+               f"is asked): {timed}")
+    return Precision(chosen, POLICIES[chosen], why, device,
+                     probe={"rates": {k: round(v, 1) for k, v in rates.items()}, "measured": measured,
+                            "cached": cached})

@@ -47,7 +47,7 @@ from zoo.callbacks import (
 )
 from zoo._common import check_choice
 from zoo.distribution import STRATEGIES, for_multiple_workers, is_chief, make_strategy
-from zoo.precision import PRECISIONS, Precision, choose_precision
+from zoo.precision import POLICIES, PRECISIONS, Precision, candidates, choose_precision, current_device
 from zoo.registry import create_model, get_model_factory, model_info
 
 
@@ -327,8 +327,12 @@ class _Run:
 
 
 def _prepare(name, recipe, *, dataset, data_dir, epochs, batch_size, lr, seed, strategy, out,
-             image_size, model_kwargs=None, precision=None) -> _Run:
-    """Validates everything, chooses the precision and loads the data; writes nothing yet."""
+             image_size, model_kwargs=None, precision=None, progress=None, probe=True) -> _Run:
+    """Validates everything, loads the data and chooses the precision; writes nothing yet.
+
+    `progress` is told when `auto` times the model (`_choose_precision`);
+    `probe=False` leaves `auto` to the device's kind.
+    """
     started = time.perf_counter()
     epochs = _check_number("epochs", recipe.epochs if epochs is None else epochs, integer=True, low=1)
     batch_size = _check_number(
@@ -341,7 +345,6 @@ def _prepare(name, recipe, *, dataset, data_dir, epochs, batch_size, lr, seed, s
     precision = check_choice("precision", recipe.precision if precision is None else precision, PRECISIONS)
     # MultiWorkerMirroredStrategy must exist before any other TensorFlow work.
     dist = _make_strategy(strategy)
-    chosen = choose_precision(precision)
     kwargs = {**recipe.model_kwargs, **(model_kwargs or {})}
     dataset = recipe.dataset if dataset is None else dataset
     model_shape = kwargs.get("input_shape") or model_info(name)["input_shape"]
@@ -359,7 +362,43 @@ def _prepare(name, recipe, *, dataset, data_dir, epochs, batch_size, lr, seed, s
         channels=model_shape[-1],
         seed=seed,
     )
+    chosen = _choose_precision(precision, name, recipe, data, batch_size, kwargs, out=out, progress=progress,
+                               probe=probe and strategy != "multiworker")
     return _Run(name, recipe, data, out, epochs, batch_size, lr, seed, dist, kwargs, started, chosen)
+
+
+# The files where a run (`train`, `finetune`) or a search (`zoo.tuning.tune`)
+# records its settings, the precision among them, to resume.
+RESUME_FILES = ("backup/run.json", "search.json")
+
+
+def _choose_precision(precision, name, recipe, data, batch_size, kwargs, *, out, progress, probe) -> Precision:
+    """The run's precision: as asked; for `auto`, the one of the run being
+    resumed in `out` if any (a later probe must not change a run midway),
+    else timed for this model, data shape and batch size where the device
+    has more than one candidate (`zoo.bench.choose_model_precision`).
+    Runs of several workers skip the probe, so that all compute alike."""
+    if precision == "auto":
+        for file in RESUME_FILES:
+            try:
+                resumed = json.loads((Path(out) / file).read_text()).get("precision")
+            except (OSError, ValueError, AttributeError):
+                continue
+            if resumed in POLICIES:
+                return Precision(resumed, POLICIES[resumed], f"kept from the run being resumed in {str(out)!r}",
+                                 current_device())
+    if precision != "auto" or not probe:
+        chosen = choose_precision(precision)
+        if precision == "auto" and len(candidates(chosen.device)) > 1:
+            chosen = dataclasses.replace(chosen, reason=chosen.reason + " (no timed probe where several workers "
+                                                                          "train, so that all compute alike)")
+        return chosen
+    from zoo import bench
+
+    return bench.choose_model_precision(
+        precision, name, recipe, input_shape=data.image_shape, classes=data.num_classes, batch_size=batch_size,
+        model_kwargs=kwargs, progress=progress,
+    )
 
 
 def _build(run: _Run, **overrides) -> keras.Model:
@@ -497,6 +536,11 @@ def _finish(model, run: _Run, *, train_seconds, epochs_run, log: EpochLog, backu
     return summary
 
 
+def _printer(verbose):
+    """`print`, flushed, for a verbose run; else None."""
+    return (lambda line: print(line, flush=True)) if verbose else None
+
+
 def precision_line(precision: Precision) -> str:
     """The first line of a run: the precision, why, and the device."""
     return f"precision {precision.name}: {precision.reason}; on {precision.device.describe()}"
@@ -557,9 +601,10 @@ def train(
         image_size: `(height, width)` for folder datasets. Defaults to the
             model's input size.
         precision: `"auto"`, `"float32"`, `"bfloat16"` or `"float16"` (see
-            `zoo.precision`). Defaults to the recipe's, `"auto"`: bfloat16
-            where this CPU or GPU computes it natively, else float32 (or
-            float16 with loss scaling on an older GPU).
+            `zoo.precision`). Defaults to the recipe's, `"auto"`: where
+            this CPU or GPU computes bfloat16 (or float16) natively, the
+            faster of it and float32 for this model, timed in a few steps
+            once per machine and cached; else float32.
         verbose: 1 for the precision chosen and a progress bar per epoch, 0
             for nothing.
         command: The command line recorded in `summary.json`.
@@ -577,6 +622,7 @@ def train(
     run = _prepare(
         name, get_recipe(name), dataset=dataset, data_dir=data_dir, epochs=epochs, batch_size=batch_size,
         lr=lr, seed=seed, strategy=strategy, out=out, image_size=image_size, precision=precision,
+        progress=_printer(verbose),
     )
     chief = is_chief(run.strategy)
     if not chief:  # workers write their copies apart and drop them at the end
@@ -729,8 +775,9 @@ def finetune(
     run = _prepare(
         name, recipe, dataset=dataset, data_dir=data_dir, epochs=epochs, batch_size=batch_size,
         lr=lr, seed=seed, strategy=None, out=out if out is not None else Path("runs") / f"{name}-finetune",
-        image_size=image_size, precision=precision,
+        image_size=image_size, precision=precision, progress=_printer(verbose),
     )
+
     def build(weights=None):
         return _finetune_model(name, weights=weights, input_shape=run.data.image_shape, classes=run.data.num_classes)
 

@@ -21,6 +21,7 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import json
 import os
@@ -35,8 +36,8 @@ from zoo import data as zoo_data
 from zoo import distribution, figures, training
 from zoo._common import check_choice
 from zoo.callbacks import _write_csv, atomic_write, check_resumable, save_model_atomic
-from zoo.precision import choose_precision
-from zoo.registry import create_model, get_model_factory
+from zoo.precision import PRECISIONS, choose_precision
+from zoo.registry import create_model, get_model_factory, model_info
 
 TUNERS = ("random", "hyperband", "bayesian")
 OBJECTIVE = "val_accuracy"
@@ -193,8 +194,24 @@ class ZooHyperModel(kt.HyperModel):
         super().__init__(name=name)
         self.model_name, self.input_shape, self.classes = name, input_shape, classes
         self.recipe = training.RECIPES.get(name)
-        self.precision = choose_precision(precision)
+        self.asked_precision = check_choice("precision", precision, PRECISIONS)
         self.trials_run = 0
+
+    @functools.cached_property
+    def precision(self):
+        """The trials' `zoo.precision.Precision`, chosen on first use: `auto`
+        times the recipe's training in each candidate precision (once per
+        machine, cached) where the device has more than one."""
+        if self.asked_precision != "auto" or self.recipe is None:
+            return choose_precision(self.asked_precision)
+        from zoo import bench
+
+        shape = tuple(self.input_shape) if self.input_shape is not None else \
+            tuple(self.recipe.model_kwargs.get("input_shape") or model_info(self.model_name)["input_shape"])
+        return bench.choose_model_precision(
+            "auto", self.model_name, self.recipe, input_shape=shape, classes=self.classes,
+            batch_size=self.recipe.batch_size, model_kwargs=self.recipe.model_kwargs,
+        )
 
     def values(self, hp: kt.HyperParameters) -> dict:
         """Declares the search space in `hp`; returns the trial's values."""
@@ -458,6 +475,7 @@ def tune(name: str, *, dataset: str | None = None, data_dir=None, tuner: str = "
         name, dataclasses.replace(recipe, validation_split=recipe.validation_split or VALIDATION_SPLIT),
         dataset=dataset, data_dir=data_dir, epochs=epochs, batch_size=None, lr=None, seed=seed, strategy=None,
         out=out if out is not None else Path("runs") / f"{name}-tune", image_size=image_size, precision=precision,
+        progress=training._printer(verbose), probe=role == "local",
     )
     if not run.data.counts["validation"]:
         raise ValueError(f"The search needs validation images; {run.data.source} holds none.")
