@@ -26,7 +26,6 @@ Markdown table to `docs/benchmarks/bench-KEY.md` (KEY: `cpu-avx512-bf16`,
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import json
 import math
@@ -235,8 +234,6 @@ def precision_probe(name: str, recipe: training.Recipe, *, input_shape, classes:
     import gc
     import inspect
 
-    from zoo.precision import POLICIES
-
     kwargs = {**(model_kwargs or {}), "input_shape": tuple(input_shape), "classes": classes}
     if "weights" in inspect.signature(get_model_factory(name)).parameters:
         kwargs["weights"] = None  # the speed is the architecture's; nothing is downloaded
@@ -413,32 +410,35 @@ def run(names: list[str] | None = None, *, steps: int = 32, rounds: int = 3, run
     `command` is what the results say ran them (default: `zoo bench NAMES`).
     """
     chosen = choose_precision(precision)
-    if precision == "auto" and len(candidates(chosen.device)) > 1 and probe_enabled():
-        chosen = dataclasses.replace(chosen, name="auto", reason=(
-            f"{chosen.reason}; each model trains in the faster of {' and '.join(candidates(chosen.device))} "
-            f"for it, timed once per machine (faster by at least {PROBE_MARGIN:.2f}x for 16 bits)"))
+    options = candidates(chosen.device)
+    # `auto` with a 16-bit candidate: bench_model chooses each model's, timed.
+    per_model = precision == "auto" and len(options) > 1 and probe_enabled()
+    asked = {"name": chosen.name, "reason": chosen.reason}
+    if per_model:
+        asked = {"name": "auto", "reason": (
+            f"{chosen.reason}; each model trains in the faster of {' and '.join(options)} "
+            f"for it, timed once per machine (faster by at least {PROBE_MARGIN:.2f}x for 16 bits)")}
     names = names or [n for n in training.RECIPES]
     for name in names:
         get_model_factory(name)  # unknown names raise with close matches
         if name not in baselines.BASELINES:
             raise ValueError(f"No baseline for {name!r}. Received: model={name!r}")
-    dtypes = tuple(dict.fromkeys(("float32", "bfloat16", *candidates(chosen.device),
-                                  *([chosen.name] if chosen.name in POLICIES else []))))
+    dtypes = tuple(dict.fromkeys(("float32", "bfloat16", *options, chosen.name)))
     probe = lambda: {dtype: round(matmul_peak_gflops(dtype), 1) for dtype in dtypes}  # noqa: E731
     peaks = probe()
-    progress(training.precision_line(chosen))
+    progress(f"precision {asked['name']}: {asked['reason']}; on {chosen.device.describe()}")
     progress(f"matmul probe: {peaks['float32']:,.1f} GFLOP/s float32, {peaks['bfloat16']:,.1f} GFLOP/s bfloat16")
     results = {
         "machine": machine(), "machine_key": chosen.device.key, "accelerator": accelerator(),
         "backend": keras.backend.backend(),
-        "precision": {"name": chosen.name, "reason": chosen.reason}, "device": chosen.device.to_json(),
+        "precision": asked, "device": chosen.device.to_json(),
         "peak_gflops": peaks, "measured": datetime.date.today().isoformat(),
         "command": command or "zoo bench " + " ".join(names), "models": {},
     }
     for name in names:
         progress(f"{name} ...")
         results["models"][name] = bench_model(name, peaks=peaks, steps=steps, rounds=rounds, runs=runs,
-                                              precision=None if chosen.name == "auto" else chosen,
+                                              precision=None if per_model else chosen,
                                               progress=progress)
         progress(summary_line(name, results["models"][name]))
     # A busy moment can slow one probe; the machine's peak is the best of both.

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import importlib.metadata
 import json
 import os
 import platform
@@ -268,10 +269,8 @@ def _software() -> dict:
     backend = keras.backend.backend()
     module = {"tensorflow": "tensorflow", "jax": "jaxlib", "torch": "torch"}.get(backend)
     try:
-        from importlib.metadata import version
-
-        backend_version = version(module) if module else None
-    except Exception:  # noqa: BLE001  (a source build without metadata)
+        backend_version = importlib.metadata.version(module) if module else None
+    except importlib.metadata.PackageNotFoundError:  # a source build without metadata
         backend_version = None
     return {"backend": backend, "backend_version": backend_version, "keras": keras.__version__}
 
@@ -299,9 +298,9 @@ def _read_cache(path: Path, *, quiet: bool = False) -> dict:
         return {}
 
 
-def _write_cache(path: Path, key: str, entry: dict) -> bool:
+def _write_cache(path: Path, key: str, entry: dict) -> None:
     """Adds `entry` to the cache through a temporary file renamed into place;
-    False (with a warning) where the cache cannot be written."""
+    warns where the cache cannot be written."""
     probes = _read_cache(path, quiet=True)  # read again: another run may have added to it
     probes[key] = entry
     try:
@@ -309,11 +308,9 @@ def _write_cache(path: Path, key: str, entry: dict) -> bool:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps({"format": PROBE_CACHE_FORMAT, "probes": probes}, indent=1, sort_keys=True))
         os.replace(tmp, path)
-        return True
     except OSError as e:
         warnings.warn(f"Cannot cache the precision probe in {str(path)!r} ({e}); set {CACHE_ENV} to a "
                       "writable folder to time each model once.", stacklevel=3)
-        return False
 
 
 def _probe(measure, options, config: dict, device: Device, progress) -> tuple[dict, str, bool]:
