@@ -161,6 +161,27 @@ def test_int8_keeps_vgg_channel_order():
     assert np.abs(got - expected).max() < 0.05 * expected.max()
 
 
+def test_onnx_keeps_vgg_channel_order(tmp_path):
+    """VGG's RGB to BGR flip and mean offset convert to ONNX as Keras computes
+    them. The cheap stand-in for vgg16's own ONNX parity (with vgg19's among
+    the slow tests): the rest of VGG is convolutions, pools and dense layers,
+    which every other model's ONNX parity converts."""
+    from zoo.predict import OnnxRunner
+
+    inputs = keras.Input((32, 32, 3))
+    offset = [-m for m in zoo.vgg.IMAGENET_MEAN_BGR]
+    x = keras.layers.Rescaling(1.0, offset=offset)(zoo.layers.ReverseChannels()(inputs))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(x)
+    x = keras.layers.Dense(10, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inputs, x)
+    path = str(tmp_path / "vgg_input.onnx")
+    report = export.export_model(model, path, format="onnx", parity_images=16, calibration_images=1)
+    assert report["within_tolerance"] and report["parity"]["max_abs_diff"] <= 1e-4, report["parity"]
+    _, (x, _), _ = read_sample("cifar10:sample")
+    np.testing.assert_allclose(OnnxRunner(path)(x[:3].astype("float32")), model.predict(x[:3], verbose=0),
+                               atol=1e-4)
+
+
 def test_cli_export_prints_and_saves_the_report(capsys, trained, tmp_path):
     out = str(tmp_path / "m.tflite")
     code, stdout, err = run(capsys, "export", trained, "--format", "tflite", "--quantize", "dynamic",

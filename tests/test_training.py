@@ -411,6 +411,7 @@ def test_auto_times_the_model_once_per_machine(tmp_path, capsys, monkeypatch):
     options = candidates(current_device())
     if len(options) == 1:  # float32 alone is safe here (an AVX2-only CPU, say): nothing to time
         assert "timing" not in stdout and not cache.exists() and summary["precision"] == "float32"
+        assert summary["precision_probe"] is None
         return
     assert stdout.startswith("timing a few training steps in ") and cache.exists()
     (entry,) = json.loads(cache.read_text())["probes"].values()
@@ -418,11 +419,14 @@ def test_auto_times_the_model_once_per_machine(tmp_path, capsys, monkeypatch):
     faster = options[0] if rates[options[0]] >= PROBE_MARGIN * rates["float32"] else "float32"
     assert summary["precision"] == faster and f"{rates['float32']:,.0f} in float32" in summary["precision_reason"]
     assert entry["key"]["model"] == "mnist_convnet" and entry["key"]["input_shape"] == [28, 28, 1]
+    assert summary["precision_probe"]["cached"] is False
+    assert summary["precision_probe"]["rates"] == {k: round(v, 1) for k, v in rates.items()}
     # A second run takes the cached rates: nothing is timed again.
     code, stdout, err = run(capsys, "train", "mnist_convnet", *SAMPLE, "--epochs", "1", "--out", str(tmp_path / "b"))
     assert code == 0, err
     again = json.loads((tmp_path / "b" / "summary.json").read_text())
     assert "timing" not in stdout and again["precision"] == faster and "cached" in again["precision_reason"]
+    assert again["precision_probe"]["cached"] is True
 
 
 def test_a_resumed_run_keeps_its_precision(tmp_path, monkeypatch):
@@ -435,9 +439,18 @@ def test_a_resumed_run_keeps_its_precision(tmp_path, monkeypatch):
     out = tmp_path / "run"
     (out / "backup").mkdir(parents=True)
     (out / "backup" / "run.json").write_text(json.dumps({"model": "mnist_convnet", "precision": OTHER}))
-    chosen = training._choose_precision("auto", "mnist_convnet", training.get_recipe("mnist_convnet"), None, 64, {},
-                                        out=out, progress=None, probe=True)
+    recipe = training.get_recipe("mnist_convnet")
+    chosen = training._choose_precision("auto", "mnist_convnet", recipe, None, 64, {}, out=out,
+                                        resume_file=training.RUN_FILE, progress=None, probe=True)
     assert chosen.name == OTHER and "resumed" in chosen.reason
     # Asked for explicitly, the precision is the one asked for (and resuming then checks it).
-    assert training._choose_precision("float32", "mnist_convnet", None, None, 64, {}, out=out, progress=None,
-                                      probe=True).name == "float32"
+    assert training._choose_precision("float32", "mnist_convnet", None, None, 64, {}, out=out,
+                                      resume_file=training.RUN_FILE, progress=None, probe=True).name == "float32"
+    # Each command reads its own record: a search's precision is not a run's.
+    (out / "backup" / "run.json").unlink()
+    (out / "search.json").write_text(json.dumps({"model": "mnist_convnet", "precision": OTHER}))
+    assert training._choose_precision("auto", "mnist_convnet", recipe, None, 64, {}, out=out,
+                                      resume_file="search.json", progress=None, probe=True).name == OTHER
+    chosen = training._choose_precision("auto", "mnist_convnet", recipe, None, 64, {}, out=out,
+                                        resume_file=training.RUN_FILE, progress=None, probe=False)
+    assert "resumed" not in chosen.reason

@@ -326,12 +326,19 @@ class _Run:
     precision: Precision
 
 
+# Where a run (`train`, `finetune`) records its settings, the precision among
+# them, to resume; a search (`zoo.tuning.tune`) keeps its own, `search.json`.
+RUN_FILE = "backup/run.json"
+
+
 def _prepare(name, recipe, *, dataset, data_dir, epochs, batch_size, lr, seed, strategy, out,
-             image_size, model_kwargs=None, precision=None, progress=None, probe=True) -> _Run:
+             image_size, model_kwargs=None, precision=None, progress=None, probe=True,
+             resume_file=RUN_FILE) -> _Run:
     """Validates everything, loads the data and chooses the precision; writes nothing yet.
 
     `progress` is told when `auto` times the model (`_choose_precision`);
-    `probe=False` leaves `auto` to the device's kind.
+    `probe=False` leaves `auto` to the device's kind; `resume_file`, under
+    `out`, is where the caller records a run it can resume.
     """
     started = time.perf_counter()
     epochs = _check_number("epochs", recipe.epochs if epochs is None else epochs, integer=True, low=1)
@@ -362,31 +369,26 @@ def _prepare(name, recipe, *, dataset, data_dir, epochs, batch_size, lr, seed, s
         channels=model_shape[-1],
         seed=seed,
     )
-    chosen = _choose_precision(precision, name, recipe, data, batch_size, kwargs, out=out, progress=progress,
-                               probe=probe and strategy != "multiworker")
+    chosen = _choose_precision(precision, name, recipe, data, batch_size, kwargs, out=out, resume_file=resume_file,
+                               progress=progress, probe=probe and strategy != "multiworker")
     return _Run(name, recipe, data, out, epochs, batch_size, lr, seed, dist, kwargs, started, chosen)
 
 
-# The files where a run (`train`, `finetune`) or a search (`zoo.tuning.tune`)
-# records its settings, the precision among them, to resume.
-RESUME_FILES = ("backup/run.json", "search.json")
-
-
-def _choose_precision(precision, name, recipe, data, batch_size, kwargs, *, out, progress, probe) -> Precision:
-    """The run's precision: as asked; for `auto`, the one of the run being
-    resumed in `out` if any (a later probe must not change a run midway),
+def _choose_precision(precision, name, recipe, data, batch_size, kwargs, *, out, resume_file, progress,
+                      probe) -> Precision:
+    """The run's precision: as asked; for `auto`, the one recorded in
+    `out`/`resume_file` by the run being resumed, if any (a later probe must not change a run midway),
     else timed for this model, data shape and batch size where the device
     has more than one candidate (`zoo.bench.choose_model_precision`).
     Runs of several workers skip the probe, so that all compute alike."""
     if precision == "auto":
-        for file in RESUME_FILES:
-            try:
-                resumed = json.loads((Path(out) / file).read_text()).get("precision")
-            except (OSError, ValueError, AttributeError):
-                continue
-            if resumed in POLICIES:
-                return Precision(resumed, POLICIES[resumed], f"kept from the run being resumed in {str(out)!r}",
-                                 current_device())
+        try:
+            kept = json.loads((Path(out) / resume_file).read_text()).get("precision")
+        except (OSError, ValueError, AttributeError):
+            kept = None
+        if kept in POLICIES:
+            return Precision(kept, POLICIES[kept], f"kept from the run being resumed in {str(out)!r}",
+                             current_device())
     if precision != "auto" or not probe:
         chosen = choose_precision(precision)
         if precision == "auto" and len(candidates(chosen.device)) > 1:
@@ -445,7 +447,7 @@ def _start(run: _Run, **settings) -> None:
         "image_shape": list(run.data.image_shape), "classes": run.data.class_names,
         "batch_size": run.batch_size, "lr": run.lr, "seed": run.seed, "precision": run.precision.name, **settings,
     }
-    check_resumable(run.out / "backup" / "run.json", json.loads(json.dumps(settings)), folder=run.out)
+    check_resumable(run.out / RUN_FILE, json.loads(json.dumps(settings)), folder=run.out)
 
 
 def _fit(model, run: _Run, *, epochs, log: EpochLog, backup: ResumableBackup, initial_epoch=0, verbose=1):
@@ -512,6 +514,8 @@ def _finish(model, run: _Run, *, train_seconds, epochs_run, log: EpochLog, backu
         "backend": keras.backend.backend(),
         "precision": run.precision.name,
         "precision_reason": run.precision.reason,
+        # The probe's rates, when `auto` timed them, and whether from the cache.
+        "precision_probe": run.precision.probe,
         "device": run.precision.device.to_json(),
         "train_seconds": round(train_seconds, 2),
         "images_per_second": round(_images_per_epoch(run) * epochs_run / train_seconds, 1)

@@ -476,6 +476,7 @@ def tune(name: str, *, dataset: str | None = None, data_dir=None, tuner: str = "
         dataset=dataset, data_dir=data_dir, epochs=epochs, batch_size=None, lr=None, seed=seed, strategy=None,
         out=out if out is not None else Path("runs") / f"{name}-tune", image_size=image_size, precision=precision,
         progress=training._printer(verbose), probe=role == "local",
+        resume_file="search.json",
     )
     if not run.data.counts["validation"]:
         raise ValueError(f"The search needs validation images; {run.data.source} holds none.")
