@@ -54,7 +54,7 @@ def test_every_model_has_a_space_whose_defaults_are_its_recipe():
     assert digits["filters"] == (32, 64, 64) and digits["lr"] == 1e-2 and digits["batch_size"] == 64
     assert digits["label_smoothing"] == 0.1 and digits["weight_decay"] == 1e-3
     cifar = tuning.hypermodel("cifar10_net").values(kt.HyperParameters())
-    assert (cifar["lr"], cifar["weight_decay"], cifar["logit_scale"]) == (0.6, 5e-4, 0.125)
+    assert (cifar["lr"], cifar["weight_decay"], cifar["logit_scale"]) == (0.6, 1e-3, 0.125)
     assert tuning.hypermodel("vgg16").values(kt.HyperParameters()) == {"lr": 1e-3, "fine_lr": 1e-4, "unfreeze": 1}
 
 
