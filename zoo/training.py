@@ -114,8 +114,9 @@ RECIPES = {
     # training images, as the reference uses. The model averages its logits
     # over each image and its mirror at inference. 32 epochs rather than 20:
     # a point or more of top-1 on the same seeds. A weight decay of 1e-3
-    # rather than 5e-4: 78.7 % against 76.8 % on the 423 test images, the
-    # mean of 4 runs and 3 on a 2-core Zen 4 (2e-3: 76.6 %, one run).
+    # rather than 5e-4: 78.0 % against 76.8 % on the 423 test images, means
+    # of 8 runs (76.1 % to 80.1 %) and 3 on a 2-core Zen 4 (2e-3: 76.6 %,
+    # one run; benchmarks/recipe_runs.py repeats such runs).
     "cifar10_net": Recipe(
         dataset="cifar10", epochs=32, batch_size=256, lr=0.6, optimizer="sgd",
         weight_decay=1e-3, warmup=0.2, label_smoothing=0.2, augment="objects",
