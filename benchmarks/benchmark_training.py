@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+import keras
+
 from zoo import bench
 from zoo.registry import RESULTS_PATH, by_machine, machine_key, update_results
 
@@ -214,7 +216,7 @@ def main():
     host, key = bench.machine(), machine_key()
     print(f"on {host} (figures recorded under {key!r})", flush=True)
     floor = startup_floor()
-    print(f"start-up floor: {floor:.1f} s to start Python, import Keras ({os.environ.get('KERAS_BACKEND', 'tensorflow')}) "
+    print(f"start-up floor: {floor:.1f} s to start Python, import Keras ({keras.backend.backend()}) "
           "and exit, paid by both sides", flush=True)
     results = {}
     for task in args.task or list(TASKS):

@@ -149,12 +149,16 @@ def test_vgg16_at_32x32_exports(tmp_path):
     assert report["sizes"]["keras_bytes"] is None  # exported from memory, no .keras file
 
 
+def _vgg_input(inputs):
+    """VGG's preprocessing: RGB to BGR, then the ImageNet mean subtracted."""
+    offset = [-m for m in zoo.vgg.IMAGENET_MEAN_BGR]
+    return keras.layers.Rescaling(1.0, offset=offset)(zoo.layers.ReverseChannels()(inputs))
+
+
 def test_int8_keeps_vgg_channel_order():
     """TFLite's int8 REVERSE_V2 rescales without requantizing; VGG's RGB to BGR must avoid it."""
     inputs = keras.Input((32, 32, 3))
-    offset = [-m for m in zoo.vgg.IMAGENET_MEAN_BGR]
-    x = keras.layers.Rescaling(1.0, offset=offset)(zoo.layers.ReverseChannels()(inputs))
-    model = keras.Model(inputs, keras.layers.Conv2D(4, 3, activation="relu")(x))
+    model = keras.Model(inputs, keras.layers.Conv2D(4, 3, activation="relu")(_vgg_input(inputs)))
     _, (x, _), _ = read_sample("cifar10:sample")
     got = export.run_tflite(export.tflite_bytes(model, "int8", x[:20]), x[20:30])
     expected = model.predict(x[20:30].astype("float32"), verbose=0)
@@ -169,9 +173,7 @@ def test_onnx_keeps_vgg_channel_order(tmp_path):
     from zoo.predict import OnnxRunner
 
     inputs = keras.Input((32, 32, 3))
-    offset = [-m for m in zoo.vgg.IMAGENET_MEAN_BGR]
-    x = keras.layers.Rescaling(1.0, offset=offset)(zoo.layers.ReverseChannels()(inputs))
-    x = keras.layers.Conv2D(4, 3, activation="relu")(x)
+    x = keras.layers.Conv2D(4, 3, activation="relu")(_vgg_input(inputs))
     x = keras.layers.Dense(10, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
     model = keras.Model(inputs, x)
     path = str(tmp_path / "vgg_input.onnx")

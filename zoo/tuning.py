@@ -43,6 +43,8 @@ TUNERS = ("random", "hyperband", "bayesian")
 OBJECTIVE = "val_accuracy"
 VALIDATION_SPLIT = 0.1  # held out where a training recipe holds out nothing
 PROJECT = "tuner"
+# Where a search records its settings (the precision among them) to resume.
+SEARCH_FILE = "search.json"
 
 
 def _choice(*values):
@@ -476,7 +478,7 @@ def tune(name: str, *, dataset: str | None = None, data_dir=None, tuner: str = "
         dataset=dataset, data_dir=data_dir, epochs=epochs, batch_size=None, lr=None, seed=seed, strategy=None,
         out=out if out is not None else Path("runs") / f"{name}-tune", image_size=image_size, precision=precision,
         progress=training._printer(verbose), probe=role == "local",
-        resume_file="search.json",
+        resume_file=SEARCH_FILE,
     )
     if not run.data.counts["validation"]:
         raise ValueError(f"The search needs validation images; {run.data.source} holds none.")
@@ -488,7 +490,7 @@ def tune(name: str, *, dataset: str | None = None, data_dir=None, tuner: str = "
     if role == "worker":
         distribution.wait_for_chief(chief_timeout)
     else:
-        check_resumable(run.out / "search.json", settings, what="search")
+        check_resumable(run.out / SEARCH_FILE, settings, what="search")
     if verbose:
         print(training.precision_line(run.precision), flush=True)
     search = make_tuner(model, tuner, max_trials=max_trials, epochs=run.epochs, seed=seed, directory=run.out)
