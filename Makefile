@@ -33,9 +33,10 @@ demo: $(VENV)/.installed
 # mnist_convnet, converted in a TensorFlow child process) and the slowest
 # training tests, whose backend paths tests/test_backends.py covers (seeds,
 # resuming after SIGKILL, fine-tuning and exports, on each backend), and
-# resnet50, whose layer kinds mobilenet_v2 and resnet9 run there.
+# resnet50, whose layer kinds mobilenet_v2 and resnet9 run there, and vgg19,
+# vgg16's builder with more convolutions.
 BACKEND_TESTS := tests/test_models.py tests/test_model_exports.py tests/test_layers.py tests/test_training.py \
-	-k "not export_parity and (not onnx_parity or mnist_convnet) and not resnet50" \
+	-k "not export_parity and (not onnx_parity or mnist_convnet) and not resnet50 and not vgg19" \
 	--deselect tests/test_training.py::test_resumes_after_sigkill \
 	--deselect tests/test_training.py::test_seed_makes_a_cpu_run_reproducible \
 	--deselect tests/test_training.py::test_a_run_stopped_after_its_last_backup_finishes_from_disk \

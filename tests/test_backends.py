@@ -165,6 +165,11 @@ KILLED_AFTER_EPOCH_1 = """
 """
 
 
+# Slow (55 s on JAX on 2 cores): the default suite trains cifar10_net's
+# whitened stem on JAX in-process (tests/test_training.py, `make test`'s JAX
+# run), resumes after SIGKILL on TensorFlow, and loads a JAX-trained model on
+# TensorFlow (test_train_seeded_predict_export_and_load_on_tensorflow).
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_cifar10_net_resumes_after_sigkill_and_loads_on_tensorflow(backend, tmp_path):
     """The whitened stem and the test-time views train, resume and reload."""

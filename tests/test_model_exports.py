@@ -22,7 +22,10 @@ import zoo
 #   tests/test_export.py its RGB-to-BGR input (test_onnx_keeps_vgg_channel_order);
 #   its SavedModel and TFLite exports stay;
 # - resnet50's exports (42 s for ONNX, 28 s for SavedModel and TFLite):
-#   resnet9 converts the same convolution, batch-norm and residual-add ops.
+#   resnet9 converts the same convolution, batch-norm and residual-add ops;
+# - mobilenet_v2's SavedModel and float TFLite parity (28 s): its ONNX
+#   parity here and its full-int8 TFLite export in tests/test_applications.py
+#   convert the same depthwise, inverted-residual and ReLU6 ops.
 
 
 def _models(slow):
@@ -31,7 +34,7 @@ def _models(slow):
     )
 
 
-each_model = _models(("vgg19", "resnet50"))
+each_model = _models(("vgg19", "resnet50", "mobilenet_v2"))
 each_model_onnx = _models(("vgg19", "vgg16", "resnet50"))
 
 

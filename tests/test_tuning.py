@@ -147,7 +147,9 @@ def test_tune_writes_the_results_and_resumes(tmp_path, capsys):
 @pytest.mark.parametrize(
     "kind,epochs,trials",
     # Hyperband at 3 epochs: three 1-epoch trials, then the best goes on from its weights to epoch 3.
-    [("bayesian", 1, 2), ("hyperband", 3, 2), pytest.param("hyperband", 3, 4, marks=pytest.mark.slow)],
+    # Bayesian optimisation is keras-tuner's, behind the same --tuner switch: with the slow tests.
+    [pytest.param("bayesian", 1, 2, marks=pytest.mark.slow), ("hyperband", 3, 2),
+     pytest.param("hyperband", 3, 4, marks=pytest.mark.slow)],
 )
 def test_other_tuners(tmp_path, capsys, kind, epochs, trials):
     out = tmp_path / kind

@@ -7,13 +7,12 @@ import os
 import re
 import shutil
 import socket
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 from conftest import pixels
+from test_cli import run
 
 import zoo
 from zoo import data as zoo_data
@@ -22,7 +21,7 @@ from zoo.models import mobilenet, resnet
 from zoo import weights as zoo_weights
 
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
-SHIPPED = [(m, t) for m in zoo.list_models() for t in zoo.model_info(m)["pretrained"]
+SHIPPED = [(m, t) for m in zoo.list_models() for t in zoo_weights.tags(m)
            if zoo_weights.record(m, t)["file"]]
 REQUIRED = {"model", "tag", "file", "config", "class_names", "input_shape", "preprocessing", "dataset",
             "train_records", "command", "metrics"}
@@ -224,22 +223,20 @@ def test_decode_predictions_names_the_classes():
         zoo.decode_predictions(preds, weights="mnist")
 
 
-def test_cli_lists_and_predicts_with_shipped_weights(tmp_path):
+def test_cli_lists_and_predicts_with_shipped_weights(tmp_path, capsys):
     from PIL import Image
 
     x, y = _sample("mnist")
     model = zoo.mnist_convnet(weights="mnist")
     right = int(np.flatnonzero(model.predict(x[:50].astype("float32"), verbose=0).argmax(-1) == y[:50])[0])
     Image.fromarray(x[right, :, :, 0]).save(tmp_path / "digit.png")
-    zoo_cli = [sys.executable, "-m", "zoo_cli"]
-    listed = subprocess.run([*zoo_cli, "list", "--pretrained", "--markdown"], capture_output=True, text=True)
-    assert listed.returncode == 0, listed.stderr
-    rows = [line.split("|")[1].strip() for line in listed.stdout.splitlines()[2:]]
+    code, listed, err = run(capsys, "list", "--pretrained", "--markdown")
+    assert code == 0, err
+    rows = [line.split("|")[1].strip() for line in listed.splitlines()[2:]]
     assert rows == zoo.list_models(pretrained=True)
-    predicted = subprocess.run([*zoo_cli, "predict", "mnist_convnet:mnist", str(tmp_path / "digit.png"), "--json"],
-                               capture_output=True, text=True)
-    assert predicted.returncode == 0, predicted.stderr
-    assert json.loads(predicted.stdout)[0]["top_k"][0]["name"] == str(y[right])
+    code, predicted, err = run(capsys, "predict", "mnist_convnet:mnist", str(tmp_path / "digit.png"), "--json")
+    assert code == 0, err
+    assert json.loads(predicted)[0]["top_k"][0]["name"] == str(y[right])
 
 
 @pytest.mark.parametrize("name", zoo.list_models())
