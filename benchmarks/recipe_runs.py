@@ -9,15 +9,27 @@ choices in `zoo/training.py` quote means from this script.
     python benchmarks/recipe_runs.py cifar10_net --runs 4
     python benchmarks/recipe_runs.py cifar10_net --runs 4 --set weight_decay=5e-4
     python benchmarks/recipe_runs.py mnist_convnet --runs 3 --set epochs=3
+    python benchmarks/recipe_runs.py cifar10_net --runs 4 --views
+
+`--views` also scores each trained model under every test-time augmentation
+of its family (`test_time_augmentation`: None, "flip", "flip_translate"), in
+the run's precision: the same weights each time, so the differences are paired
+and free of the run-to-run spread.
 """
 
 import argparse
 import ast
 import dataclasses
+import inspect
 import statistics
 import tempfile
 
-from zoo import bench, training
+import keras
+
+from zoo import bench, precision, training
+from zoo import data as zoo_data
+from zoo.models.cifar import TEST_TIME_AUGMENTATIONS
+from zoo.registry import get_model_factory
 
 
 def parse_setting(text):
@@ -32,6 +44,27 @@ def parse_setting(text):
         return field, value
 
 
+def view_accuracies(name, recipe, model_path, data, policy):
+    """Top-1 on `data.test` of the weights in `model_path`, rebuilt under
+    each test-time augmentation: `{mode: accuracy}`."""
+    weights = keras.saving.load_model(model_path).get_weights()
+    test = zoo_data.one_hot(data.test, data.num_classes)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        scores = {}
+        for mode in (None, *TEST_TIME_AUGMENTATIONS):
+            model = get_model_factory(name)(**{**recipe.model_kwargs, "test_time_augmentation": mode})
+            model.set_weights(weights)
+            # Compiled as the run evaluates (`zoo.training`), so the default
+            # views score what the run reported.
+            model.compile(loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
+            scores[mode] = float(model.evaluate(test, verbose=0, return_dict=True)["accuracy"])
+        return scores
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", choices=sorted(training.RECIPES))
@@ -39,19 +72,55 @@ def main():
     parser.add_argument("--set", type=parse_setting, action="append", default=[], metavar="FIELD=VALUE",
                         help="change a recipe field, e.g. weight_decay=1e-3")
     parser.add_argument("--data-dir", default="../shared/data")
+    parser.add_argument("--dataset", default=None, help="instead of the recipe's, e.g. cifar10:sample")
+    parser.add_argument("--views", action="store_true",
+                        help="also score each model under each test-time augmentation (cifar10_net, resnet9)")
     args = parser.parse_args()
+    if args.runs < 1:
+        parser.error(f"--runs must be at least 1. Received: --runs={args.runs}")
+    if args.views and "test_time_augmentation" not in inspect.signature(get_model_factory(args.model)).parameters:
+        parser.error(f"--views needs a model with test-time augmentation (cifar10_net, resnet9). "
+                     f"Received: model={args.model!r}")
     recipe = dataclasses.replace(training.get_recipe(args.model), **dict(args.set))
+    data_dir = None if args.dataset and args.dataset.endswith(":sample") else args.data_dir
     training.RECIPES[args.model] = recipe
     print(f"{args.model} on {bench.machine()}, recipe {dict(args.set) or 'as shipped'}", flush=True)
-    accuracies = []
+    accuracies, views, test = [], [], None
+    if args.views:
+        test = zoo_data.load_dataset(args.dataset or recipe.dataset, data_dir, batch_size=256, validation_split=0.0)
     for i in range(1, args.runs + 1):
         with tempfile.TemporaryDirectory() as out:
-            s = training.train(args.model, data_dir=args.data_dir, out=out, verbose=0)
+            s = training.train(args.model, dataset=args.dataset, data_dir=data_dir, out=out, verbose=0)
+            if args.views:
+                views.append(view_accuracies(args.model, recipe, f"{out}/model.keras", test,
+                                             precision.POLICIES[s["precision"]]))
         accuracies.append(s["test_accuracy"])
-        print(f"run {i}: top-1 {s['test_accuracy']:.2%} on {s['records']['test']:,} test images, "
-              f"{s['train_seconds']:.0f} s training ({s['precision']})", flush=True)
-    spread = f", range {min(accuracies):.2%} to {max(accuracies):.2%}" if len(accuracies) > 1 else ""
-    print(f"mean top-1 {statistics.mean(accuracies):.2%} over {len(accuracies)} runs{spread}")
+        line = (f"run {i}: top-1 {s['test_accuracy']:.2%} on {s['records']['test']:,} test images, "
+                f"{s['train_seconds']:.0f} s training ({s['precision']})")
+        if views:
+            line += "; by test-time augmentation: " + ", ".join(f"{m}: {a:.2%}" for m, a in views[-1].items())
+        print(line, flush=True)
+    print(f"mean top-1 {_spread(accuracies)}")
+    if views:
+        factory = inspect.signature(get_model_factory(args.model))
+        _print_views(views, factory.parameters["test_time_augmentation"].default)
+
+
+def _print_views(views, default):
+    """Each test-time augmentation's mean top-1, and its paired change from the factory's `default`."""
+    for mode in views[0]:
+        line = f"test-time augmentation {mode}: mean top-1 {_spread([v[mode] for v in views])}"
+        if mode != default:
+            gains = [v[mode] - v[default] for v in views]
+            better = sum(g > 0 for g in gains)
+            line += (f"; paired change from the default ({default}): {statistics.mean(gains):+.2%} "
+                     f"({min(gains):+.2%} to {max(gains):+.2%}, better in {better} of {len(gains)})")
+        print(line)
+
+
+def _spread(values):
+    spread = f", range {min(values):.2%} to {max(values):.2%}" if len(values) > 1 else ""
+    return f"{statistics.mean(values):.2%} over {len(values)} runs{spread}"
 
 
 if __name__ == "__main__":
