@@ -29,7 +29,7 @@ import keras
 from zoo import bench, precision, training
 from zoo import data as zoo_data
 from zoo.models.cifar import TEST_TIME_AUGMENTATIONS
-from zoo.registry import get_model_factory
+from zoo.registry import create_model, get_model_factory
 
 
 def parse_setting(text):
@@ -54,7 +54,8 @@ def view_accuracies(name, recipe, model_path, data, policy):
     try:
         scores = {}
         for mode in (None, *TEST_TIME_AUGMENTATIONS):
-            model = get_model_factory(name)(**{**recipe.model_kwargs, "test_time_augmentation": mode})
+            model = create_model(name, **{**recipe.model_kwargs, "input_shape": data.image_shape,
+                                          "classes": data.num_classes, "test_time_augmentation": mode})
             model.set_weights(weights)
             # Compiled as the run evaluates (`zoo.training`), so the default
             # views score what the run reported.
