@@ -116,19 +116,18 @@ RECIPES = {
     # a point or more of top-1 on the same seeds. A weight decay of 1e-3
     # rather than 5e-4: 78.0 % against 76.8 % on the 423 test images, means
     # of 8 runs (76.1 % to 80.1 %) and 3 on a 2-core Zen 4 (2e-3: 76.6 %,
-    # one run; benchmarks/recipe_runs.py repeats such runs). Two more of
-    # airbench's ingredients did not pay here, 4 runs each beside 4 of this
-    # recipe (78.1 %) on the same Zen 4: an EMA of the weights (ema=0.99,
-    # 76.2 %) and identity (Dirac) init of the stage
-    # convolutions (77.4 %, measured with a patch not kept). Nor did, 4 runs
-    # each beside 4 of this recipe (78.1 %) on the same Zen 4: shifts of up
-    # to 4 pixels (76.7 %, a patch not kept) and batches of 128 at lr=0.4
-    # (77.9 %, and 15 % slower training). Wider stages, filters=(48, 96, 192),
-    # train 3.2x slower (701 against 2,240 images/s in the precision probe):
-    # out of the time budget. 40 epochs: 77.2 % (74.0 % to 79.9 %, 8 runs);
-    # 24 epochs: 76.2 % (75.2 % to 77.1 %, 8 runs, 25 % less training time).
-    # 32 runs of this recipe on the Zen 4 to date: mean 77.8 %, 74.7 % to
-    # 80.6 %.
+    # one run; benchmarks/recipe_runs.py repeats such runs). Tried beside
+    # it on the same Zen 4 and not kept, mean top-1 of 4 runs unless said
+    # (the recipe: 78.1 % beside the first four; 77.8 % over 32 runs to
+    # date, 74.7 % to 80.6 %):
+    #   an EMA of the weights, ema=0.99: 77.2 % (10 runs); re-estimating
+    #     the BatchNorm statistics after it (a one-off): +0.3 on 6 of them
+    #   identity (Dirac) init of the stage convolutions: 77.4 % (a patch)
+    #   shifts of up to 4 pixels: 76.7 % (a patch)
+    #   batches of 128 at lr=0.4: 77.9 %, and 15 % slower training
+    #   40 epochs: 77.2 % (8 runs); 24 epochs: 76.2 % (8 runs, 25 % faster)
+    #   filters=(48, 96, 192): 3.2x slower training (701 against 2,240
+    #     images/s in the precision probe), out of the time budget
     "cifar10_net": Recipe(
         dataset="cifar10", epochs=32, batch_size=256, lr=0.6, optimizer="sgd",
         weight_decay=1e-3, warmup=0.2, label_smoothing=0.2, augment="objects",
