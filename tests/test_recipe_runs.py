@@ -6,12 +6,17 @@ from pathlib import Path
 
 import pytest
 
+from zoo import training
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import recipe_runs  # noqa: E402
 
 
 def main(monkeypatch, *argv):
     monkeypatch.setattr(sys, "argv", ["recipe_runs.py", *argv])
+    # The script puts its changed recipe into the registry: a copy, restored
+    # after the test, so later tests in this process see the shipped recipes.
+    monkeypatch.setattr(training, "RECIPES", dict(training.RECIPES))
     recipe_runs.main()
 
 
