@@ -49,10 +49,8 @@ def view_accuracies(name, recipe, model_path, data, policy):
     each test-time augmentation: `{mode: accuracy}`."""
     weights = keras.saving.load_model(model_path).get_weights()
     test = zoo_data.one_hot(data.test, data.num_classes)
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy)
-    try:
-        scores = {}
+    scores = {}
+    with training._dtype_policy(policy):  # the run's precision, restored after
         for mode in (None, *TEST_TIME_AUGMENTATIONS):
             model = create_model(name, **{**recipe.model_kwargs, "input_shape": data.image_shape,
                                           "classes": data.num_classes, "test_time_augmentation": mode})
@@ -61,9 +59,7 @@ def view_accuracies(name, recipe, model_path, data, policy):
             # views score what the run reported.
             model.compile(loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
             scores[mode] = float(model.evaluate(test, verbose=0, return_dict=True)["accuracy"])
-        return scores
-    finally:
-        keras.config.set_dtype_policy(previous)
+    return scores
 
 
 def main():
@@ -79,7 +75,8 @@ def main():
     args = parser.parse_args()
     if args.runs < 1:
         parser.error(f"--runs must be at least 1. Received: --runs={args.runs}")
-    if args.views and "test_time_augmentation" not in inspect.signature(get_model_factory(args.model)).parameters:
+    view_default = inspect.signature(get_model_factory(args.model)).parameters.get("test_time_augmentation")
+    if args.views and view_default is None:
         parser.error(f"--views needs a model with test-time augmentation (cifar10_net, resnet9). "
                      f"Received: model={args.model!r}")
     recipe = dataclasses.replace(training.get_recipe(args.model), **dict(args.set))
@@ -103,8 +100,7 @@ def main():
         print(line, flush=True)
     print(f"mean top-1 {_spread(accuracies)}")
     if views:
-        factory = inspect.signature(get_model_factory(args.model))
-        _print_views(views, factory.parameters["test_time_augmentation"].default)
+        _print_views(views, view_default.default)
 
 
 def _print_views(views, default):
