@@ -99,7 +99,10 @@ class Recipe:
 # A high AdamW rate, every training image, one affine warp per image; the
 # last partial batch is dropped (see zoo.data). Batches of 64 and a decoupled
 # weight decay of 1e-3 reach in 5 epochs the top-1 that batches of 128 at 1e-4
-# reached in 6.
+# reached in 6. On a 2-core Zen 4 (benchmarks/recipe_runs.py): 98.99 % on
+# the 5,000 test images, mean of 10 runs (98.92 % to 99.10 %), about 12 s of
+# training each; 6 epochs: 99.04 % (8 runs); 6 epochs of batches of 128 at
+# lr=2e-2: 99.00 % (8 runs); 10 epochs: 99.15 % (4 runs) in 22 s of training.
 _DIGITS = Recipe(
     dataset="mnist", epochs=5, batch_size=64, lr=1e-2, weight_decay=1e-3, augment="digits",
     label_smoothing=0.1, validation_split=0.0, steps_per_execution=64,
@@ -129,6 +132,8 @@ RECIPES = {
     #   lr=0.4: 77.5 % (8 runs)
     #   filters=(48, 96, 192): 3.2x slower training (701 against 2,240
     #     images/s in the precision probe), out of the time budget
+    #   filters=(32, 64, 256): 78.1 % (16 runs), in 100 s to 131 s of
+    #     training against the recipe's 76 s to 90 s
     "cifar10_net": Recipe(
         dataset="cifar10", epochs=32, batch_size=256, lr=0.6, optimizer="sgd",
         weight_decay=1e-3, warmup=0.2, label_smoothing=0.2, augment="objects",
