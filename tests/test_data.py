@@ -307,6 +307,12 @@ def test_every_source_yields_the_counts_it_reports(kind, validation_split, tmp_p
     assert {split: len(r) for split, r in records.items()} == ds.counts
     assert (ds.counts["validation"] == 0) == (validation_split == 0) and ds.counts["test"] > 0
     assert ds.validation.element_spec == ds.test.element_spec
+    # Without tf.data's autotuner, which delayed the start of epochs (zoo.data._pipelines),
+    # also once mapped to the one-hot labels that training reads.
+    for split in ("train", "validation", "test"):
+        pipeline = getattr(ds, split)
+        assert pipeline.options().autotune.enabled is False
+        assert data.one_hot(pipeline, 10).options().autotune.enabled is False
     if kind == "folder":  # the three splits share the folder out: nothing twice, nothing lost
         assert len(set(sum(records.values(), []))) == sum(ds.counts.values()) == 100
 
