@@ -708,8 +708,9 @@ def _pipelines(train, validation, test, *, train_count, batch_size, augment, see
     # time and 10 % of mnist_convnet's on a 2-core Zen 4.
     options = tf.data.Options()
     options.autotune.enabled = False
-    finish = lambda d: d.cache().batch(batch_size).prefetch(autotune).with_options(options)  # noqa: E731
-    return train.prefetch(autotune).with_options(options), finish(validation), finish(test), steps
+    feed = lambda d: d.prefetch(autotune).with_options(options)  # noqa: E731
+    finish = lambda d: feed(d.cache().batch(batch_size))  # noqa: E731
+    return feed(train), finish(validation), finish(test), steps
 
 
 def _split_arrays(x, y, validation_split):
