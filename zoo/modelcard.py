@@ -99,9 +99,11 @@ def _measured(measured: dict) -> list[str]:
     lines = []
     for _, tasks in by_machine(measured.get("accuracy")):
         for task, a in tasks.items():
+            runs = a.get("top1_runs")
+            spread = f" (mean of {len(runs)} runs, {min(runs):.2%} to {max(runs):.2%})" if runs else ""
             lines.append(
-                f"- **Accuracy.** {a['top1']:.2%} top-1 on {a['test_images']:,} {task} test images after training on "
-                f"{a['train_images']:,} ({a['data']}), by `{a['command']}`; {a['machine']}, {a['measured']}."
+                f"- **Accuracy.** {a['top1']:.2%} top-1{spread} on {a['test_images']:,} {task} test images after "
+                f"training on {a['train_images']:,} ({a['data']}), by `{a['command']}`; {a['machine']}, {a['measured']}."
             )
     for _, tasks in by_machine(measured.get("training")):
         for task, t in tasks.items():

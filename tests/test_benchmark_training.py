@@ -1,0 +1,75 @@
+"""benchmarks/benchmark_training.py: repeated zoo runs, judged and recorded on their means."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import benchmark_training  # noqa: E402
+
+from zoo import modelcard  # noqa: E402
+
+
+def fake_runs(monkeypatch, accuracies, walls):
+    """`run_zoo` replaced by one returning the given figures in turn; returns
+    the output folders it was asked for."""
+    folders, figures = [], iter(zip(accuracies, walls))
+
+    def run_zoo(task, data_dir, out_dir, shown_data_dir):
+        folders.append(out_dir)
+        accuracy, wall = next(figures)
+        return {"accuracy": accuracy, "wall_seconds": wall, "train_seconds": wall - 5, "images_per_second": 1000.0,
+                "epochs": 32, "precision": "bfloat16", "probe": "cached" if folders[1:] else "timed in this run",
+                "records": {"train": 4660, "test": 423}, "command": "zoo train cifar10_net --dataset cifar10"}
+
+    monkeypatch.setattr(benchmark_training, "run_zoo", run_zoo)
+    return folders
+
+
+def test_one_run_is_reported_as_it_is(monkeypatch):
+    folders = fake_runs(monkeypatch, [0.77], [80.0])
+    r = benchmark_training.run_zoo_repeated("cifar10", "data", "out/cifar10", "data", runs=1)
+    assert folders == ["out/cifar10"]
+    assert r["accuracy"] == 0.77 and "runs" not in r and "top1_runs" not in r
+
+
+def test_several_runs_give_means_and_each_run(monkeypatch, capsys):
+    folders = fake_runs(monkeypatch, [0.76, 0.78, 0.80], [80.0, 84.0, 82.0])
+    r = benchmark_training.run_zoo_repeated("cifar10", "data", "out/cifar10", "data", runs=3)
+    assert folders == [str(Path("out/cifar10") / f"run{i}") for i in (1, 2, 3)]
+    assert r["accuracy"] == pytest.approx(0.78)
+    assert r["wall_seconds"] == 82.0 and r["train_seconds"] == 77.0
+    assert r["runs"] == 3 and r["top1_runs"] == [0.76, 0.78, 0.8] and r["wall_seconds_runs"] == [80.0, 84.0, 82.0]
+    assert r["probe"] == "timed in this run"  # the first run's: the one that may have timed it
+    assert "run 2/3: 78.00% in 84.0 s" in capsys.readouterr().out
+
+
+def test_a_mean_is_recorded_and_shown_with_its_range(monkeypatch):
+    fake_runs(monkeypatch, [0.76, 0.80], [80.0, 84.0])
+    zoo = benchmark_training.run_zoo_repeated("cifar10", "data", "out/cifar10", "data", runs=2)
+    stored = {}
+    benchmark_training._store(stored, {"cifar10": {
+        "reference": {"accuracy": 0.54, "wall_seconds": 267.0}, "zoo": zoo, "ratio": 0.307, "startup_floor": 5.3,
+        "date": "2026-12-06"}}, "AMD EPYC (CPU, AVX-512 BF16)", "cpu-avx512-bf16")
+    entry = stored["models"]["cifar10_net"]
+    accuracy = entry["accuracy"]["cpu-avx512-bf16"]["cifar10"]
+    assert accuracy["top1"] == 0.78 and accuracy["top1_runs"] == [0.76, 0.8]
+    training = entry["training"]["cpu-avx512-bf16"]["cifar10"]
+    assert training["runs"] == 2 and training["wall_seconds"] == 82.0
+    rows = [line for line in benchmark_training.page_lines(stored["models"]) if line.startswith("| cifar10 |")]
+    assert len(rows) == 1 and "| 78.00% (mean of 2: 76.00% to 80.00%) | 82 s | 0.31 |" in rows[0]
+    card = "\n".join(modelcard._measured(entry))
+    assert "78.00% top-1 (mean of 2 runs, 76.00% to 80.00%) on 423 cifar10 test images" in card
+
+
+def test_a_single_run_shows_no_range():
+    assert benchmark_training._top1_cell(0.7636, {"top1": 0.7636}) == "76.36%"
+
+
+def test_runs_below_one_are_refused(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["benchmark_training.py", "--runs", "0"])
+    with pytest.raises(SystemExit) as exit_:
+        benchmark_training.main()
+    assert exit_.value.code == 2
+    assert "--runs must be at least 1. Received: --runs 0" in capsys.readouterr().err
