@@ -67,11 +67,14 @@ def test_readme_figures_are_the_recorded_ones():
             training = tasks[task]
             reference = training["reference"]
             accuracy = results[name]["accuracy"][key][task]["top1"]
+            runs = results[name]["accuracy"][key][task].get("top1_runs")
+            mean = (f" (mean of {len(runs)} runs: {100 * min(runs):.2f} % to {100 * max(runs):.2f} %)"
+                    if runs else "")
             # 'Keras "Simple MNIST convnet" (15 epochs)' reads 'Simple MNIST convnet, 15 epochs'.
             example, epochs = re.fullmatch(r'Keras "?([^"(]+?)"? \((.+)\)', reference["name"]).groups()
             row = (f"| {_cpu(training)} | {example}, {epochs}: "
                    f"{100 * reference['accuracy']:.2f} % in {reference['wall_seconds']:.0f} s | {name}: "
-                   f"{100 * accuracy:.2f} % in {training['wall_seconds']:.0f} s | {training['time_ratio']:.2f} |")
+                   f"{100 * accuracy:.2f} % in {training['wall_seconds']:.0f} s{mean} | {training['time_ratio']:.2f} |")
             assert row in readme, row
     export_section = readme.split("benchmark_export.py")[1].split("## Benchmarks")[0]
     for name in ("mnist_convnet", "cifar10_net", "vgg16"):
