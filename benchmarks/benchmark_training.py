@@ -197,8 +197,9 @@ def page_lines(models: dict) -> list[str]:
         "Measured by `python benchmarks/benchmark_training.py --data-dir ../shared/data --record`, the",
         "reference and `zoo train` one after the other on the machine named in each row. Wall time is the",
         "whole command, Python start-up included; with `--runs N` the zoo figures are the means of N runs",
-        "(top-1 range in brackets) and the reference runs once. The data are subsets of the official files (MNIST:",
-        "14,262 train / 5,000 test; CIFAR-10: 4,660 train / 423 test), not the full datasets.",
+        "(their top-1 range beside the mean) and the reference runs once. The data are subsets of the",
+        "official files (MNIST: 14,262 train / 5,000 test; CIFAR-10: 4,660 train / 423 test), not the full",
+        "datasets.",
         f"Targets: mnist_convnet >= {TASKS['mnist']['target_accuracy']:.1%} and cifar10_net >= "
         f"{TASKS['cifar10']['target_accuracy']:.0%}, each in at most {TARGET_RATIO}x the reference's wall time.",
         "The resnet9 rows train resnet9 and, as their reference, cifar10_net, each by its own recipe, in one run",
