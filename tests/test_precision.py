@@ -149,6 +149,20 @@ def test_the_rates_are_cached_per_model_and_machine(cache):
     assert len(json.loads(cache.read_text())["probes"]) == 4
 
 
+def test_refresh_times_again_and_replaces_the_cached_rates(cache, monkeypatch):
+    # A probe timed while the machine was busy: bfloat16 looked no faster.
+    assert choose_precision("auto", ZEN4, measure=Rates(bfloat16=1000.0, float32=1000.0), config=CONFIG).name == \
+        "float32"
+    monkeypatch.setenv(precision.PROBE_ENV, "refresh")
+    fresh = Rates(bfloat16=1500.0, float32=1000.0)
+    chosen = choose_precision("auto", ZEN4, measure=fresh, config=CONFIG)
+    assert fresh.calls == [["bfloat16", "float32"]] and chosen.name == "bfloat16" and not chosen.probe["cached"]
+    monkeypatch.setenv(precision.PROBE_ENV, "1")
+    again = choose_precision("auto", ZEN4, measure=Rates(bfloat16=1.0, float32=1.0), config=CONFIG)
+    assert again.name == "bfloat16" and again.probe["cached"]  # the refreshed rates replaced the old ones
+    assert len(json.loads(cache.read_text())["probes"]) == 1
+
+
 @pytest.mark.parametrize("device", [ZEN3, SKYLAKE, Device("gpu", "Tesla P100", compute_capability=(6, 0))])
 def test_nothing_is_timed_where_float32_is_the_only_candidate(cache, device):
     measure = Rates(bfloat16=9999.0, float32=1.0)

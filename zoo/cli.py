@@ -151,7 +151,7 @@ def _add_precision_argument(p) -> None:
                    help="compute precision (default: auto: where this CPU or GPU computes bfloat16 natively, "
                         "or float16 with loss scaling on older GPUs, the faster of it and float32 for this model, "
                         "timed in a few steps once per machine and cached; else float32. "
-                        "ZOO_PRECISION_PROBE=0 skips the timing)")
+                        "ZOO_PRECISION_PROBE=0 skips the timing, ZOO_PRECISION_PROBE=refresh times again)")
 
 
 def cmd_train(args) -> int:

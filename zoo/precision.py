@@ -22,7 +22,9 @@ candidate and keeps bfloat16 (or float16) only if it beats float32 by
 `PROBE_MARGIN`; float32, the more exact, wins ties. The rates are cached per
 machine, software and model configuration in `probe_cache_path()`, so a
 model is timed once per machine. `ZOO_PRECISION_PROBE=0` turns the probe off
-(the instruction-set rule alone decides). Where float32 is the only
+(the instruction-set rule alone decides); `ZOO_PRECISION_PROBE=refresh`
+times it again and replaces the cached rates (a probe timed while the
+machine was busy, say). Where float32 is the only
 candidate, as on an AVX2-only CPU, nothing is timed.
 
 Weights stay float32 in every case (Keras' mixed policies); only the
@@ -254,6 +256,12 @@ def probe_enabled() -> bool:
     return os.environ.get(PROBE_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
+def probe_refresh() -> bool:
+    """True where `ZOO_PRECISION_PROBE` is `refresh`: the probe times again
+    and replaces the cached rates."""
+    return os.environ.get(PROBE_ENV, "").strip().lower() == "refresh"
+
+
 def probe_cache_path() -> Path:
     """The JSON file caching the probe's rates: `$ZOO_CACHE_DIR/precision.json`,
     by default under `$XDG_CACHE_HOME/keras-zoo` (`~/.cache/keras-zoo`)."""
@@ -319,7 +327,7 @@ def _probe(measure, options, config: dict, device: Device, progress) -> tuple[di
     key = {**config, **_software(), "device": device.key, "device_name": device.name,
            "precisions": sorted(options)}
     text = json.dumps(key, sort_keys=True, default=str)
-    entry = _read_cache(path).get(text)
+    entry = None if probe_refresh() else _read_cache(path).get(text)
     if entry is not None and set(entry.get("rates", {})) == set(options):
         return entry["rates"], entry.get("measured", "?"), True
     if progress is not None:
