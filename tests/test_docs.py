@@ -109,6 +109,8 @@ def test_every_figure_is_recorded_under_the_kind_of_machine_it_names():
         assert ("(GPU" in record["machine"] or "H100" in record["machine"]) == key.startswith("gpu-"), record
         if key == "cpu-avx512-bf16":
             assert "(CPU, AVX-512 BF16)" in record["machine"]
+        if key == "cpu-amx-bf16":
+            assert "(CPU, AMX-BF16)" in record["machine"]
 
 
 def test_benchmark_pages_are_current():
