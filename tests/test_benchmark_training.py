@@ -41,8 +41,15 @@ def test_several_runs_give_means_and_each_run(monkeypatch, capsys):
     assert r["accuracy"] == pytest.approx(0.78)
     assert r["wall_seconds"] == 82.0 and r["train_seconds"] == 77.0
     assert r["runs"] == 3 and r["top1_runs"] == [0.76, 0.78, 0.8] and r["wall_seconds_runs"] == [80.0, 84.0, 82.0]
-    assert r["probe"] == "timed in this run"  # the first run's: the one that may have timed it
+    assert r["probe"] == "timed in run 1 of 3"  # its wall time holds the probe, the others' do not
     assert "run 2/3: 78.00% in 84.0 s" in capsys.readouterr().out
+
+
+def test_runs_with_the_probe_cached_say_so(monkeypatch):
+    monkeypatch.setattr(benchmark_training, "run_zoo", lambda *a: {
+        "accuracy": 0.77, "wall_seconds": 80.0, "train_seconds": 75.0, "images_per_second": 1000.0, "epochs": 32,
+        "precision": "bfloat16", "probe": "cached", "records": {"train": 4660, "test": 423}, "command": "zoo"})
+    assert benchmark_training.run_zoo_repeated("cifar10", "data", "out", "data", runs=2)["probe"] == "cached"
 
 
 def test_a_mean_is_recorded_and_shown_with_its_range(monkeypatch):
