@@ -14,7 +14,8 @@ choices in `zoo/training.py` quote means from this script.
 `--views` also scores each trained model under every test-time augmentation
 of its family (`test_time_augmentation`: None, "flip", "flip_translate"), in
 the run's precision: the same weights each time, so the differences are paired
-and free of the run-to-run spread.
+and free of the run-to-run spread. The changes are from the views the trained
+model uses (the recipe's `model_kwargs`, else the factory's default).
 """
 
 import argparse
@@ -80,6 +81,8 @@ def main():
         parser.error(f"--views needs a model with test-time augmentation (cifar10_net, resnet9). "
                      f"Received: model={args.model!r}")
     recipe = dataclasses.replace(training.get_recipe(args.model), **dict(args.set))
+    # The views the trained model itself uses: the recipe's, else the factory's.
+    view_default = recipe.model_kwargs.get("test_time_augmentation", view_default and view_default.default)
     data_dir = None if args.dataset and args.dataset.endswith(":sample") else args.data_dir
     training.RECIPES[args.model] = recipe
     print(f"{args.model} on {bench.machine()}, recipe {dict(args.set) or 'as shipped'}", flush=True)
@@ -100,11 +103,12 @@ def main():
         print(line, flush=True)
     print(f"mean top-1 {_spread(accuracies)}")
     if views:
-        _print_views(views, view_default.default)
+        _print_views(views, view_default)
 
 
 def _print_views(views, default):
-    """Each test-time augmentation's mean top-1, and its paired change from the factory's `default`."""
+    """Each test-time augmentation's mean top-1, and its paired change from
+    `default`, the views of the trained model (the recipe's, else the factory's)."""
     for mode in views[0]:
         line = f"test-time augmentation {mode}: mean top-1 {_spread([v[mode] for v in views])}"
         if mode != default:

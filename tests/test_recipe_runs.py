@@ -20,21 +20,27 @@ def main(monkeypatch, *argv):
     recipe_runs.main()
 
 
-def test_views_score_the_trained_weights(monkeypatch, capsys):
-    main(monkeypatch, "cifar10_net", "--runs", "2", "--set", "epochs=1", "--dataset", "cifar10:sample", "--views")
+@pytest.mark.parametrize("setting, default", [
+    ([], "flip_translate"),  # cifar10_net's recipe: airbench's six views
+    (["--set", "model_kwargs={}"], "flip"),  # the factory's default
+])
+def test_views_score_the_trained_weights(monkeypatch, capsys, setting, default):
+    main(monkeypatch, "cifar10_net", "--runs", "2", "--set", "epochs=1", *setting, "--dataset", "cifar10:sample",
+         "--views")
     out = capsys.readouterr().out
     runs = re.findall(r"run \d: top-1 ([\d.]+)% on 200 test images.*None: ([\d.]+)%, flip: ([\d.]+)%, "
                       r"flip_translate: ([\d.]+)%", out)
     assert len(runs) == 2, out
-    for top1, _, flip, _ in runs:
-        # "flip" is the factory's default: rebuilt in the run's precision, the
-        # same weights score what the run itself reported.
-        assert flip == top1
+    for top1, _, flip, flip_translate in runs:
+        # Rebuilt in the run's precision with the views the trained model
+        # uses, the same weights score what the run itself reported.
+        assert {"flip": flip, "flip_translate": flip_translate}[default] == top1
     assert re.search(r"mean top-1 [\d.]+% over 2 runs, range", out)
-    assert "test-time augmentation flip: mean top-1" in out and "paired change" not in out.split(
-        "test-time augmentation flip:")[1].splitlines()[0]
-    assert re.search(r"test-time augmentation flip_translate: .*paired change from the default \(flip\): "
-                     r"[+-][\d.]+% .*better in [012] of 2\)", out)
+    line = lambda mode: out.split(f"test-time augmentation {mode}:")[1].splitlines()[0]  # noqa: E731
+    assert "mean top-1" in line(default) and "paired change" not in line(default)
+    other = "flip" if default == "flip_translate" else "flip_translate"
+    assert re.search(rf"paired change from the default \({default}\): [+-][\d.]+% .*better in [012] of 2\)",
+                     line(other)), out
 
 
 @pytest.mark.parametrize("argv, fragment", [

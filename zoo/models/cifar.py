@@ -9,7 +9,7 @@ and a global max pool before the classifier, whose logits are scaled down
 (airbench's 1/9) to keep the loss informative at a high learning rate. At
 inference the model averages its logits over each image and its mirror image
 (test-time augmentation, part of the saved model; `"flip_translate"` adds
-their shifts by a pixel).
+their shifts by a pixel, and is what `zoo train cifar10_net` builds).
 ReLU by default, cheaper on a CPU than airbench's GELU (`activation="gelu"`
 gives it back).
 
@@ -253,11 +253,13 @@ def cifar10_net(
             left-right mirror), `"flip_translate"` (also both shifted by one
             pixel diagonally, weighted half, as airbench: 3x the inference
             cost of `"flip"`, for +0.25 points on average, better in 9 of 16
-            trained models) or None. Defaults to `"flip"` (2x the inference
-            cost of None, +2.2 points on average, better in all 16). Paired
-            on the same weights by `benchmarks/recipe_runs.py cifar10_net
-            --views`, 16 runs of the recipe on the CIFAR-10 subset's 423
-            test images, on a 2-core Zen 4.
+            trained models on a 2-core Zen 4, and +0.86, better in 18 of 20,
+            on a 2-core Intel Xeon with AMX; `zoo train cifar10_net` builds
+            it) or None. Defaults to `"flip"` (2x the inference cost of
+            None, +2.2 points on average, better in all 16 on the Zen 4;
+            +1.9, better in 19 of 20 on the Xeon). Paired on the same
+            weights by `benchmarks/recipe_runs.py cifar10_net --views`,
+            runs of the recipe on the CIFAR-10 subset's 423 test images.
         input_tensor: A Keras tensor to use as the model's input. Defaults
             to None.
         features_only: Whether to return the feature map of each stage
