@@ -65,6 +65,8 @@ TASKS = {
     },
 }
 TARGET_RATIO = 0.35
+# What a run records when `auto` timed its precision probe within its wall time.
+PROBE_TIMED = "timed in this run"
 
 
 def timed(command, env=None):
@@ -121,7 +123,7 @@ def run_zoo(task, data_dir, out_dir, shown_data_dir, env=None, model=None):
         "precision": summary["precision"],
         # Whether `auto` timed its probe within this wall time (once per
         # model and machine), took it from the cache, or had nothing to time.
-        "probe": "none" if not probe else ("cached" if probe["cached"] else "timed in this run"),
+        "probe": "none" if not probe else ("cached" if probe["cached"] else PROBE_TIMED),
         "records": summary["records"],
         "command": f"zoo train {model} --dataset {dataset} --data-dir {shown_data_dir}",
     }
@@ -138,7 +140,7 @@ def run_zoo_repeated(task, data_dir, out_dir, shown_data_dir, runs):
         each.append(run_zoo(task, data_dir, str(Path(out_dir) / f"run{i + 1}"), shown_data_dir))
         print(f"   run {i + 1}/{runs}: {each[-1]['accuracy']:.2%} in {each[-1]['wall_seconds']:.1f} s", flush=True)
     mean = lambda k: statistics.fmean(r[k] for r in each)  # noqa: E731
-    timed = [i + 1 for i, r in enumerate(each) if r["probe"] == "timed in this run"]
+    timed = [i + 1 for i, r in enumerate(each) if r["probe"] == PROBE_TIMED]
     return {
         **each[0],  # precision, records, command
         # Which runs' wall times hold the probe: the first, where no earlier
@@ -155,9 +157,9 @@ def run_zoo_repeated(task, data_dir, out_dir, shown_data_dir, runs):
     }
 
 
-def _top1_cell(top1, accuracy):
+def _top1_cell(accuracy):
     """A page's top-1: one run's, or a mean with its count and range."""
-    runs = accuracy.get("top1_runs")
+    top1, runs = accuracy["top1"], accuracy.get("top1_runs")
     if not runs:
         return f"{top1:.2%}"
     return f"{top1:.2%} (mean of {len(runs)}: {min(runs):.2%} to {max(runs):.2%})"
@@ -233,7 +235,7 @@ def page_lines(models: dict) -> list[str]:
             lines.append(
                 f"| {dataset} | {t['machine']} | {t['measured']} | {ref['name']} | {ref['accuracy']:.2%} "
                 f"| {ref['wall_seconds']:.0f} s | {spec['model']} | {t['precision']} | {t.get('probe', '-')} "
-                f"| {_top1_cell(measured['top1'], measured)} | {t['wall_seconds']:.0f} s | {t['time_ratio']:.2f} "
+                f"| {_top1_cell(measured)} | {t['wall_seconds']:.0f} s | {t['time_ratio']:.2f} "
                 f"| {floor} |"
             )
     return lines

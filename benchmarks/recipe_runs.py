@@ -76,13 +76,13 @@ def main():
     args = parser.parse_args()
     if args.runs < 1:
         parser.error(f"--runs must be at least 1. Received: --runs={args.runs}")
-    view_default = inspect.signature(get_model_factory(args.model)).parameters.get("test_time_augmentation")
-    if args.views and view_default is None:
+    views_parameter = inspect.signature(get_model_factory(args.model)).parameters.get("test_time_augmentation")
+    if args.views and views_parameter is None:
         parser.error(f"--views needs a model with test-time augmentation (cifar10_net, resnet9). "
                      f"Received: model={args.model!r}")
     recipe = dataclasses.replace(training.get_recipe(args.model), **dict(args.set))
-    # The views the trained model itself uses: the recipe's, else the factory's.
-    view_default = recipe.model_kwargs.get("test_time_augmentation", view_default and view_default.default)
+    if args.views:  # the views the trained model itself uses: the recipe's, else the factory's
+        view_default = recipe.model_kwargs.get("test_time_augmentation", views_parameter.default)
     data_dir = None if args.dataset and args.dataset.endswith(":sample") else args.data_dir
     training.RECIPES[args.model] = recipe
     print(f"{args.model} on {bench.machine()}, recipe {dict(args.set) or 'as shipped'}", flush=True)

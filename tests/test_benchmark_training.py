@@ -71,7 +71,7 @@ def test_a_mean_is_recorded_and_shown_with_its_range(monkeypatch):
 
 
 def test_a_single_run_shows_no_range():
-    assert benchmark_training._top1_cell(0.7636, {"top1": 0.7636}) == "76.36%"
+    assert benchmark_training._top1_cell({"top1": 0.7636}) == "76.36%"
 
 
 def test_runs_below_one_are_refused(monkeypatch, capsys):

@@ -54,6 +54,15 @@ POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixe
 # the faster first: a CPU with AMX (Intel Sapphire Rapids on) reports
 # avx512_bf16 too, and oneDNN runs its bfloat16 convolutions on the AMX tiles.
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+# The CPU speed classes figures are recorded under, fastest first (the first
+# whose flag the CPU reports names it): flag, `Device.key`, the phrase in
+# `Device.describe`.
+CPU_CLASSES = (
+    ("amx_bf16", "cpu-amx-bf16", "AMX-BF16"),
+    ("avx512_bf16", "cpu-avx512-bf16", "AVX-512 BF16"),
+    ("avx512f", "cpu-avx512", "AVX-512, no BF16"),
+    ("avx2", "cpu-avx2", "AVX2, no AVX-512"),
+)
 # Flags worth reporting beside a figure: what decides CPU speed here.
 REPORTED_CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
 # A 16-bit precision must train this much faster than float32 to be chosen
@@ -91,15 +100,12 @@ class Device:
             return f"{self.name} (GPU{cc})"
         if self.flags is None:
             return f"{self.name} (CPU, instruction sets unknown)"
-        if any(f in self.flags for f in BF16_CPU_FLAGS):
-            isa = "AMX-BF16" if "amx_bf16" in self.flags else "AVX-512 BF16"
-        elif "avx512f" in self.flags:
-            isa = "AVX-512, no BF16"
-        elif "avx2" in self.flags:
-            isa = "AVX2, no AVX-512"
-        else:
-            isa = "no AVX2"
-        return f"{self.name} (CPU, {isa})"
+        return f"{self.name} (CPU, {self._cpu_class()[1]})"
+
+    def _cpu_class(self) -> tuple[str, str]:
+        """The CPU's speed class (`CPU_CLASSES`): its key and phrase."""
+        return next(((key, isa) for flag, key, isa in CPU_CLASSES if flag in (self.flags or ())),
+                    ("cpu", "no AVX2"))
 
     @property
     def key(self) -> str:
@@ -117,12 +123,7 @@ class Device:
         """
         if self.kind == "gpu":
             return "gpu-" + re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-")
-        flags = self.flags or ()
-        for flag, key in (("amx_bf16", "cpu-amx-bf16"), ("avx512_bf16", "cpu-avx512-bf16"),
-                          ("avx512f", "cpu-avx512"), ("avx2", "cpu-avx2")):
-            if flag in flags:
-                return key
-        return "cpu"
+        return self._cpu_class()[0]
 
     def to_json(self) -> dict:
         return {
@@ -235,8 +236,8 @@ def _native_choice(device: Device) -> tuple[str, str]:
         return "float32", "the GPU has no fast 16-bit compute (or reports no compute capability)"
     if device.flags is None:
         return "float32", "the CPU's instruction sets could not be read"
-    if any(f in device.flags for f in BF16_CPU_FLAGS):
-        found = next(f for f in BF16_CPU_FLAGS if f in device.flags)
+    found = next((f for f in BF16_CPU_FLAGS if f in device.flags), None)
+    if found is not None:
         return "bfloat16", f"the CPU has native bfloat16 instructions, {found}"
     return "float32", "the CPU has no native bfloat16 instructions, neither avx512_bf16 nor amx_bf16"
 
