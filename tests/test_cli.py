@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import keras
 import pytest
 from conftest import assert_one_line_error
 
@@ -112,3 +113,13 @@ def test_filters_bad_input(tmp_path, capsys):
     assert not (tmp_path / "missing").exists()
     code, _, err = run(capsys, "filters", "canny", "--out", str(tmp_path / "e.png"))
     assert code == 2 and "invalid choice: 'canny'" in err
+
+
+@pytest.mark.skipif(keras.backend.backend() == "jax", reason="JAX computes without oneDNN")
+def test_an_unknown_onednn_cap_is_one_line(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX9000")
+    code, out, err = run(capsys, "train", "mnist_convnet", "--dataset", "mnist:sample", "--epochs", "1",
+                         "--out", str(tmp_path / "run"))
+    assert code == 1
+    assert_one_line_error(err, "Received: ONEDNN_MAX_CPU_ISA='AVX9000'")
+    assert not (tmp_path / "run" / "model.keras").exists()

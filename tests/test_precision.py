@@ -1,7 +1,9 @@
 """`zoo.precision`: the precision chosen for each kind of device, and why."""
 
+import dataclasses
 import json
 
+import keras
 import pytest
 
 from zoo import precision
@@ -13,6 +15,8 @@ ZEN4 = Device("cpu", "AMD EPYC 9B14", flags=("avx2", "fma", "avx512f", "avx512_v
 SAPPHIRE_RAPIDS = Device("cpu", "Intel Xeon", flags=("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16",
                                                      "amx_bf16", "amx_tile"))
 SKYLAKE = Device("cpu", "Intel Xeon", flags=("avx2", "fma", "avx512f"))
+# A Zen 4 whose oneDNN is held to AVX2 (ONEDNN_MAX_CPU_ISA=AVX2).
+ZEN4_AS_AVX2 = Device("cpu", "AMD EPYC 9B14", flags=ZEN4.flags, isa_cap="AVX2")
 
 
 @pytest.mark.parametrize(
@@ -22,6 +26,9 @@ SKYLAKE = Device("cpu", "Intel Xeon", flags=("avx2", "fma", "avx512f"))
         (SKYLAKE, "float32", "float32", "no native bfloat16"),
         (ZEN4, "bfloat16", "mixed_bfloat16", "avx512_bf16"),
         (SAPPHIRE_RAPIDS, "bfloat16", "mixed_bfloat16", "amx_bf16"),
+        (ZEN4_AS_AVX2, "float32", "float32", "may not use the CPU's bfloat16 instructions (ONEDNN_MAX_CPU_ISA=AVX2)"),
+        (dataclasses.replace(SAPPHIRE_RAPIDS, isa_cap="AVX512_CORE_BF16"), "bfloat16", "mixed_bfloat16",
+         "avx512_bf16"),
         (Device("cpu", "unknown"), "float32", "float32", "could not be read"),
         (Device("gpu", "NVIDIA H200", compute_capability=(9, 0)), "bfloat16", "mixed_bfloat16", "9.0"),
         (Device("gpu", "NVIDIA A100", compute_capability=(8, 0)), "bfloat16", "mixed_bfloat16", "8.0"),
@@ -53,18 +60,53 @@ def test_descriptions_name_the_instruction_sets():
     assert Device("gpu", "NVIDIA H200", compute_capability=(9, 0)).describe() == \
         "NVIDIA H200 (GPU, compute capability 9.0)"
     assert SAPPHIRE_RAPIDS.describe() == "Intel Xeon (CPU, AMX-BF16)"
+    assert ZEN4_AS_AVX2.describe() == \
+        "AMD EPYC 9B14 (CPU, AVX-512 BF16; oneDNN held to AVX2, no AVX-512 by ONEDNN_MAX_CPU_ISA=AVX2)"
     assert ZEN4.to_json()["flags"] == list(ZEN4.flags)
 
 
 @pytest.mark.parametrize(
     "device,key",
     [(ZEN3, "cpu-avx2"), (SKYLAKE, "cpu-avx512"), (ZEN4, "cpu-avx512-bf16"), (SAPPHIRE_RAPIDS, "cpu-amx-bf16"),
-     (Device("cpu", "unknown"), "cpu"), (Device("gpu", "NVIDIA H200", compute_capability=(9, 0)), "gpu-nvidia-h200")],
+     (Device("cpu", "unknown"), "cpu"), (Device("gpu", "NVIDIA H200", compute_capability=(9, 0)), "gpu-nvidia-h200"),
+     (ZEN4_AS_AVX2, "cpu-avx512-bf16-onednn-avx2")],
 )
 def test_each_speed_class_has_its_own_key(device, key):
     # An AMX CPU reports avx512_bf16 too; keyed as a Zen 4 its figures would
-    # overwrite the Zen 4's in zoo/results.json.
+    # overwrite the Zen 4's in zoo/results.json. A Zen 4 held to AVX2 is no
+    # Zen 3 either.
     assert device.key == key
+
+
+@pytest.mark.parametrize(
+    "env,value,cap",
+    [
+        ("ONEDNN_MAX_CPU_ISA", "avx2", "AVX2"),
+        ("DNNL_MAX_CPU_ISA", "AVX512_CORE", "AVX512_CORE"),  # oneDNN's older name
+        ("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16", None),  # hides none of a Zen 4's flags
+        ("ONEDNN_MAX_CPU_ISA", "AVX10_1_512_AMX", None),
+        ("ONEDNN_MAX_CPU_ISA", "DEFAULT", None),
+        ("ONEDNN_MAX_CPU_ISA", "", None),
+    ],
+)
+def test_the_onednn_cap_is_read_from_the_environment(monkeypatch, env, value, cap):
+    for name in precision.ISA_CAP_ENVS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(env, value)
+    expected = cap if keras.backend.backend() in ("tensorflow", "torch") else None  # JAX computes without oneDNN
+    assert precision._isa_cap(ZEN4.flags) == expected
+
+
+@pytest.mark.skipif(keras.backend.backend() == "jax", reason="JAX computes without oneDNN")
+def test_an_unknown_onednn_cap_is_refused(monkeypatch):
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX9000")
+    with pytest.raises(ValueError, match=r"Received: ONEDNN_MAX_CPU_ISA='AVX9000'$"):
+        precision._isa_cap(ZEN4.flags)
+
+
+def test_every_reported_flag_has_its_onednn_level():
+    assert set(precision.FLAG_ISAS) == set(precision.REPORTED_CPU_FLAGS)
+    assert set(precision.FLAG_ISAS.values()) <= set(precision.ONEDNN_ISAS)
 
 
 CPUINFO = """processor\t: 0
@@ -177,7 +219,8 @@ def test_refresh_times_again_and_replaces_the_cached_rates(cache, monkeypatch):
     assert len(json.loads(cache.read_text())["probes"]) == 1
 
 
-@pytest.mark.parametrize("device", [ZEN3, SKYLAKE, Device("gpu", "Tesla P100", compute_capability=(6, 0))])
+@pytest.mark.parametrize("device", [ZEN3, SKYLAKE, ZEN4_AS_AVX2,
+                                    Device("gpu", "Tesla P100", compute_capability=(6, 0))])
 def test_nothing_is_timed_where_float32_is_the_only_candidate(cache, device):
     measure = Rates(bfloat16=9999.0, float32=1.0)
     chosen = choose_precision("auto", device, measure=measure, config=CONFIG)

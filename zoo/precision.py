@@ -11,7 +11,10 @@ PERF-NOTES). `choose_precision("auto")` therefore picks, in order:
   loss scaling (Keras' `mixed_float16` policy wraps the optimizer in a
   `LossScaleOptimizer` at compile time) from 7.0 (Volta); else float32;
 - on a CPU: bfloat16 when the CPU reports AVX512_BF16 or AMX-BF16, else
-  float32.
+  float32. Where oneDNN, which computes the convolutions of TensorFlow and
+  PyTorch on x86, is held below the CPU's instruction sets
+  (`ONEDNN_MAX_CPU_ISA=AVX2`, say), only what it may use counts: the run
+  computes as that lesser CPU would.
 
 Native 16-bit compute is no promise of speed for every model: on a Zen 4,
 MobileNetV2 and ResNet-50 train faster in float32 than in bfloat16 (oneDNN's
@@ -65,6 +68,18 @@ CPU_CLASSES = (
 )
 # Flags worth reporting beside a figure: what decides CPU speed here.
 REPORTED_CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
+# oneDNN's instruction-set cap (its "CPU dispatcher control"), read by the
+# TensorFlow and PyTorch builds for x86; the older name second.
+ISA_CAP_ENVS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+# The values it takes, least first (an alias shares its rank), and the
+# least of them each reported flag needs.
+ONEDNN_ISAS = {
+    "SSE41": 1, "AVX": 2, "AVX2": 3, "AVX2_VNNI": 4, "AVX2_VNNI_2": 5, "AVX512_CORE": 6, "AVX512_CORE_VNNI": 7,
+    "AVX512_CORE_BF16": 8, "AVX10_1_512": 9, "AVX512_CORE_FP16": 9, "AVX10_1_512_AMX": 10, "AVX512_CORE_AMX": 10,
+    "AVX10_1_512_AMX_FP16": 11, "AVX512_CORE_AMX_FP16": 11,
+}
+FLAG_ISAS = {"avx2": "AVX2", "fma": "AVX2", "avx512f": "AVX512_CORE", "avx512_vnni": "AVX512_CORE_VNNI",
+             "avx512_bf16": "AVX512_CORE_BF16", "amx_bf16": "AVX512_CORE_AMX", "amx_tile": "AVX512_CORE_AMX"}
 # A 16-bit precision must train this much faster than float32 to be chosen
 # by the timed probe: float32 is the more exact of the two.
 PROBE_MARGIN = 1.05
@@ -85,12 +100,29 @@ class Device:
         flags: For a CPU, which of `REPORTED_CPU_FLAGS` it has (None where
             they cannot be read); for a GPU, None.
         compute_capability: For an NVIDIA GPU, `(major, minor)`; else None.
+        isa_cap: For a CPU whose oneDNN is held below some of its `flags`
+            (`ONEDNN_MAX_CPU_ISA`), the cap, e.g. `"AVX2"`; else None.
     """
 
     kind: str
     name: str
     flags: tuple | None = None
     compute_capability: tuple | None = None
+    isa_cap: str | None = None
+
+    @property
+    def usable_flags(self) -> tuple | None:
+        """The `flags` oneDNN may use: all of them, less those above `isa_cap`.
+
+        Examples:
+
+            >>> Device("cpu", "AMD EPYC", flags=("avx2", "avx512f", "avx512_bf16"), isa_cap="AVX2").usable_flags
+            ('avx2',)
+        """
+        if self.flags is None or self.isa_cap is None:
+            return self.flags
+        cap = ONEDNN_ISAS[self.isa_cap]
+        return tuple(f for f in self.flags if ONEDNN_ISAS[FLAG_ISAS[f]] <= cap)
 
     def describe(self) -> str:
         """One phrase for run logs and figures, e.g. `AMD EPYC (CPU, AVX-512 BF16)`."""
@@ -100,12 +132,22 @@ class Device:
             return f"{self.name} (GPU{cc})"
         if self.flags is None:
             return f"{self.name} (CPU, instruction sets unknown)"
+        if self.isa_cap is not None:
+            return (f"{self.name} (CPU, {self._cpu_class(self.flags)[1]}; oneDNN held to "
+                    f"{self._cpu_class()[1]} by {self.isa_cap_env()}={self.isa_cap})")
         return f"{self.name} (CPU, {self._cpu_class()[1]})"
 
-    def _cpu_class(self) -> tuple[str, str]:
-        """The CPU's speed class (`CPU_CLASSES`): its key and phrase."""
-        return next(((key, isa) for flag, key, isa in CPU_CLASSES if flag in (self.flags or ())),
+    def _cpu_class(self, flags: tuple | None = None) -> tuple[str, str]:
+        """The speed class (`CPU_CLASSES`) of `flags`, by default the usable
+        ones: its key and phrase."""
+        flags = self.usable_flags if flags is None else flags
+        return next(((key, isa) for flag, key, isa in CPU_CLASSES if flag in (flags or ())),
                     ("cpu", "no AVX2"))
+
+    @staticmethod
+    def isa_cap_env() -> str:
+        """The variable the cap is read from (`ISA_CAP_ENVS`): the first set."""
+        return next((name for name in ISA_CAP_ENVS if os.environ.get(name)), ISA_CAP_ENVS[0])
 
     @property
     def key(self) -> str:
@@ -114,7 +156,9 @@ class Device:
         Zen 4, Intel Cooper Lake), `cpu-avx512`, `cpu-avx2`, `cpu`, or `gpu-`
         and the GPU's name (`gpu-nvidia-h200`). A CPU with AMX reports
         avx512_bf16 as well; its key is the AMX one, so its figures are
-        recorded beside a Zen 4's, not over them.
+        recorded beside a Zen 4's, not over them. A CPU whose oneDNN is held
+        below its instruction sets is keyed by both (`cpu-avx512-bf16-onednn-avx2`):
+        it is neither its own class nor truly the lesser one.
 
         Examples:
 
@@ -123,6 +167,8 @@ class Device:
         """
         if self.kind == "gpu":
             return "gpu-" + re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-")
+        if self.isa_cap is not None:
+            return f"{self._cpu_class(self.flags)[0]}-onednn-{self.isa_cap.lower().replace('_', '-')}"
         return self._cpu_class()[0]
 
     def to_json(self) -> dict:
@@ -130,6 +176,7 @@ class Device:
             "kind": self.kind, "name": self.name, "key": self.key, "description": self.describe(),
             "flags": None if self.flags is None else list(self.flags),
             "compute_capability": None if self.compute_capability is None else list(self.compute_capability),
+            "isa_cap": self.isa_cap,
         }
 
 
@@ -151,6 +198,27 @@ def _cpu_info(path: str = "/proc/cpuinfo") -> tuple[str, tuple | None]:
     except OSError:
         pass
     return name, flags
+
+
+def _isa_cap(flags: tuple | None) -> str | None:
+    """oneDNN's instruction-set cap where the Keras backend computes with
+    oneDNN (TensorFlow, PyTorch) and the cap hides some of `flags`; else None.
+
+    Raises:
+        ValueError: For a cap oneDNN does not know.
+    """
+    import keras
+
+    env = Device.isa_cap_env()
+    value = os.environ.get(env, "").strip().upper()
+    uses_onednn = keras.backend.backend() in ("tensorflow", "torch")
+    if not value or value in ("DEFAULT", "ALL") or flags is None or not uses_onednn:
+        return None
+    if value not in ONEDNN_ISAS:
+        raise ValueError(f"{env} names no instruction set oneDNN knows; expected one of "
+                         f"{', '.join(ONEDNN_ISAS)}, DEFAULT or ALL. Received: {env}={os.environ[env]!r}")
+    device = Device("cpu", "", flags=flags, isa_cap=value)
+    return value if device.usable_flags != flags else None
 
 
 def _gpu() -> Device | None:
@@ -201,7 +269,7 @@ def current_device() -> Device:
     if gpu is not None:
         return gpu
     name, flags = _cpu_info()
-    return Device("cpu", name, flags=flags)
+    return Device("cpu", name, flags=flags, isa_cap=_isa_cap(flags))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -236,9 +304,12 @@ def _native_choice(device: Device) -> tuple[str, str]:
         return "float32", "the GPU has no fast 16-bit compute (or reports no compute capability)"
     if device.flags is None:
         return "float32", "the CPU's instruction sets could not be read"
-    found = next((f for f in BF16_CPU_FLAGS if f in device.flags), None)
+    found = next((f for f in BF16_CPU_FLAGS if f in device.usable_flags), None)
     if found is not None:
         return "bfloat16", f"the CPU has native bfloat16 instructions, {found}"
+    if any(f in device.flags for f in BF16_CPU_FLAGS):
+        return "float32", (f"oneDNN may not use the CPU's bfloat16 instructions "
+                           f"({device.isa_cap_env()}={device.isa_cap})")
     return "float32", "the CPU has no native bfloat16 instructions, neither avx512_bf16 nor amx_bf16"
 
 
