@@ -186,6 +186,17 @@ def test_the_precision_probe_times_each_candidate():
     assert sorted(rates) == ["bfloat16", "float32"] and all(rate > 0 for rate in rates.values())
 
 
+def test_the_probe_key_leaves_out_what_only_inference_runs():
+    # Test-time views change no training step: a new recipe's views must
+    # not time the model again. A wider model must.
+    shape = dict(input_shape=(32, 32, 3), classes=10, batch_size=256)
+    two = bench.probe_config("cifar10_net", **shape, model_kwargs={"test_time_augmentation": "flip"})
+    six = bench.probe_config("cifar10_net", **shape, model_kwargs={"test_time_augmentation": "flip_translate"})
+    wider = bench.probe_config("cifar10_net", **shape, model_kwargs={"filters": (32, 64, 256)})
+    assert two == six == bench.probe_config("cifar10_net", **shape) != wider
+    assert wider["model_kwargs"] == {"filters": [32, 64, 256]}
+
+
 def test_the_page_shows_what_the_probe_measured(results):
     probed = json.loads(json.dumps(results))
     zoo = probed["models"]["mnist_convnet"]["zoo"]

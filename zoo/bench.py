@@ -258,9 +258,24 @@ def precision_probe(name: str, recipe: training.Recipe, *, input_shape, classes:
     return measure
 
 
+# Model arguments the probe's cache key leaves out: the shape and classes,
+# keyed on their own; pretrained weights, which the probe never loads; and
+# what acts only at inference (test-time views), which the timed training
+# steps never run.
+UNPROBED_KWARGS = ("input_shape", "classes", "weights", "test_time_augmentation")
+
+
 def probe_config(name: str, *, input_shape, classes: int, batch_size: int, model_kwargs: dict | None = None) -> dict:
-    """What a model's probed rates depend on besides the machine: its cache key."""
-    kwargs = {k: v for k, v in (model_kwargs or {}).items() if k not in ("input_shape", "classes", "weights")}
+    """What a model's probed rates depend on besides the machine: its cache
+    key (the arguments but `UNPROBED_KWARGS`).
+
+    Examples:
+
+        >>> probe_config("cifar10_net", input_shape=(32, 32, 3), classes=10, batch_size=256,
+        ...              model_kwargs={"test_time_augmentation": "flip_translate", "dropout": 0.1})["model_kwargs"]
+        {'dropout': 0.1}
+    """
+    kwargs = {k: v for k, v in (model_kwargs or {}).items() if k not in UNPROBED_KWARGS}
     return {"model": name, "input_shape": list(input_shape), "classes": classes, "batch_size": batch_size,
             "model_kwargs": json.loads(json.dumps(kwargs, default=str))}
 

@@ -53,19 +53,19 @@ from zoo._common import check_choice
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 # Keras dtype policy of each precision: float32 weights, this compute dtype.
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
-# CPU flags (as /proc/cpuinfo names them) that say bfloat16 runs natively,
-# the faster first: a CPU with AMX (Intel Sapphire Rapids on) reports
-# avx512_bf16 too, and oneDNN runs its bfloat16 convolutions on the AMX tiles.
-BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 # The CPU speed classes figures are recorded under, fastest first (the first
 # whose flag the CPU reports names it): flag, `Device.key`, the phrase in
-# `Device.describe`.
+# `Device.describe`. A CPU with AMX (Intel Sapphire Rapids on) reports
+# avx512_bf16 too, and oneDNN runs its bfloat16 convolutions on the AMX tiles.
 CPU_CLASSES = (
     ("amx_bf16", "cpu-amx-bf16", "AMX-BF16"),
     ("avx512_bf16", "cpu-avx512-bf16", "AVX-512 BF16"),
     ("avx512f", "cpu-avx512", "AVX-512, no BF16"),
     ("avx2", "cpu-avx2", "AVX2, no AVX-512"),
 )
+# CPU flags (as /proc/cpuinfo names them) that say bfloat16 runs natively,
+# the faster first: the classes' flags that name bfloat16.
+BF16_CPU_FLAGS = tuple(flag for flag, _, _ in CPU_CLASSES if flag.endswith("_bf16"))
 # Flags worth reporting beside a figure: what decides CPU speed here.
 REPORTED_CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
 # oneDNN's instruction-set cap (its "CPU dispatcher control"), read by the
