@@ -39,7 +39,7 @@ from pathlib import Path
 import keras
 
 from zoo import bench
-from zoo.registry import RESULTS_PATH, by_machine, machine_key, update_results
+from zoo.registry import RESULTS_PATH, by_machine, machine_key, runs_spread, update_results
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = {
@@ -162,7 +162,7 @@ def _top1_cell(accuracy):
     top1, runs = accuracy["top1"], accuracy.get("top1_runs")
     if not runs:
         return f"{top1:.2%}"
-    return f"{top1:.2%} (mean of {len(runs)}: {min(runs):.2%} to {max(runs):.2%})"
+    return f"{top1:.2%} ({runs_spread(runs)})"
 
 
 def _store(stored, results, machine, key):

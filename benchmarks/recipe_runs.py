@@ -12,7 +12,7 @@ choices in `zoo/training.py` quote means from this script.
     python benchmarks/recipe_runs.py cifar10_net --runs 4 --views
 
 `--views` also scores each trained model under every test-time augmentation
-of its family (`test_time_augmentation`: None, "flip", "flip_translate"), in
+(`test_time_augmentation`: None, "flip", "translate", "flip_translate"), in
 the run's precision: the same weights each time, so the differences are paired
 and free of the run-to-run spread. The changes are from the views the trained
 model uses (the recipe's `model_kwargs`, else the factory's default).
@@ -29,7 +29,7 @@ import keras
 
 from zoo import bench, precision, training
 from zoo import data as zoo_data
-from zoo.models.cifar import TEST_TIME_AUGMENTATIONS
+from zoo.layers import TEST_TIME_AUGMENTATIONS
 from zoo.registry import create_model, get_model_factory
 
 
@@ -72,13 +72,13 @@ def main():
     parser.add_argument("--data-dir", default="../shared/data")
     parser.add_argument("--dataset", default=None, help="instead of the recipe's, e.g. cifar10:sample")
     parser.add_argument("--views", action="store_true",
-                        help="also score each model under each test-time augmentation (cifar10_net, resnet9)")
+                        help="also score each model under each test-time augmentation (mnist_convnet, cifar10_net, resnet9)")
     args = parser.parse_args()
     if args.runs < 1:
         parser.error(f"--runs must be at least 1. Received: --runs={args.runs}")
     views_parameter = inspect.signature(get_model_factory(args.model)).parameters.get("test_time_augmentation")
     if args.views and views_parameter is None:
-        parser.error(f"--views needs a model with test-time augmentation (cifar10_net, resnet9). "
+        parser.error(f"--views needs a model with test-time augmentation (mnist_convnet, cifar10_net, resnet9). "
                      f"Received: model={args.model!r}")
     recipe = dataclasses.replace(training.get_recipe(args.model), **dict(args.set))
     if args.views:  # the views the trained model itself uses: the recipe's, else the factory's

@@ -12,10 +12,12 @@ import tensorflow as tf
 from conftest import DATA
 
 from zoo import export
+from zoo import layers as zoo_layers  # its TestTimeViews, kept out of pytest's test-class collection
 from zoo.layers import (
     EdgeFilters,
     LeungMalikFilters,
     ReverseChannels,
+    ViewMean,
     leung_malik_bank,
     with_dense_filter_banks,
 )
@@ -256,10 +258,25 @@ class TestLeungMalik:
         assert len(export.tflite_bytes(wrapped)) < 2_000_000
 
 
+def test_views_and_their_weighted_mean():
+    x = _unit_images()
+    views = {mode: np.asarray(zoo_layers.TestTimeViews(mode)(x)) for mode in ("flip", "translate", "flip_translate")}
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+    shifts = [x, padded[:, :-2, :-2], padded[:, 2:, 2:]]
+    np.testing.assert_array_equal(views["translate"], np.concatenate(shifts))
+    np.testing.assert_array_equal(views["flip"], np.concatenate([x, x[:, :, ::-1]]))
+    np.testing.assert_array_equal(views["flip_translate"], np.concatenate([v for s in shifts for v in (s, s[:, :, ::-1])]))
+    np.testing.assert_array_equal(np.asarray(zoo_layers.TestTimeViews("translate")(x, training=True)), x)
+    scores = np.arange(6, dtype="float32").reshape(3, 2, 1)  # three views of two images
+    merged = np.asarray(ViewMean((1.0, 0.5, 0.5))(scores.reshape(6, 1)))
+    np.testing.assert_allclose(merged, 0.5 * scores[0] + 0.25 * scores[1] + 0.25 * scores[2])
+
+
 @pytest.mark.parametrize(
     "make,message",
     [
         (lambda: EdgeFilters("canny"), "Received: operator='canny'"),
+        (lambda: zoo_layers.TestTimeViews("rotate"), "Received: mode='rotate'"),
         (lambda: EdgeFilters(padding="full"), "Received: padding='full'"),
         (lambda: LeungMalikFilters(support=48), "Received: support=48"),
         (lambda: LeungMalikFilters(support=0), "Received: support=0"),
@@ -280,6 +297,7 @@ LAYERS = {
     "lm": lambda: LeungMalikFilters(),
     "lm_custom": lambda: LeungMalikFilters(support=15, scales=[1.0], blob_scales=[1.0, 2.0]),
     "reverse_channels": lambda: ReverseChannels(),
+    "translate_views": lambda: zoo_layers.TestTimeViews("translate"),
 }
 each_layer = pytest.mark.parametrize("make", list(LAYERS.values()), ids=list(LAYERS))
 

@@ -223,9 +223,28 @@ def test_mnist_convnet_variants():
     assert deep(pixels((1, 28, 28, 1))).shape == (1, 10)
 
 
+def test_mnist_convnet_averages_its_logits_over_the_translate_views():
+    plain = zoo.mnist_convnet(classifier_activation=None)
+    views = zoo.mnist_convnet(test_time_augmentation="translate")
+    assert views.count_params() == 93_322
+    views.get_layer("logits").set_weights(plain.get_layer("predictions").get_weights())
+    for layer in ("conv1", "conv2", "conv3", "fc1"):
+        views.get_layer(layer).set_weights(plain.get_layer(layer).get_weights())
+    x = pixels((2, 28, 28, 1)).astype("float32")
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+    shifted = [x, padded[:, :-2, :-2], padded[:, 2:, 2:]]  # the image, moved down-right and up-left
+    logits = sum(w * np.asarray(plain(v)) for w, v in zip((0.5, 0.25, 0.25), shifted))
+    np.testing.assert_allclose(np.asarray(views(x)), np.asarray(keras.ops.softmax(logits)), rtol=1e-5, atol=1e-6)
+    # Training sees each image once.
+    assert tuple(views(x, training=True).shape) == (2, 10)
+    headless = zoo.mnist_convnet(test_time_augmentation="translate", include_top=False)
+    assert "test_time_views" not in [layer.name for layer in headless.layers]
+
+
 @pytest.mark.parametrize(
     "kwargs,received",
     [
+        ({"test_time_augmentation": "mirror"}, "test_time_augmentation='mirror'"),
         ({"filters": ()}, "filters=()"),
         ({"filters": (32, -1)}, "filters=(32, -1)"),
         ({"dense_units": -1}, "dense_units=-1"),

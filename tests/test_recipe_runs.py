@@ -29,7 +29,7 @@ def test_views_score_the_trained_weights(monkeypatch, capsys, setting, default):
          "--views")
     out = capsys.readouterr().out
     runs = re.findall(r"run \d: top-1 ([\d.]+)% on 200 test images.*None: ([\d.]+)%, flip: ([\d.]+)%, "
-                      r"flip_translate: ([\d.]+)%", out)
+                      r"translate: [\d.]+%, flip_translate: ([\d.]+)%", out)
     assert len(runs) == 2, out
     for top1, _, flip, flip_translate in runs:
         # Rebuilt in the run's precision with the views the trained model
@@ -44,7 +44,7 @@ def test_views_score_the_trained_weights(monkeypatch, capsys, setting, default):
 
 
 @pytest.mark.parametrize("argv, fragment", [
-    (["mnist_convnet", "--views"], "Received: model='mnist_convnet'"),
+    (["edge_convnet", "--views"], "Received: model='edge_convnet'"),
     (["cifar10_net", "--runs", "0"], "Received: --runs=0"),
     (["cifar10_net", "--set", "colour=1"], "Received: 'colour=1'"),
 ])

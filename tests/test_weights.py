@@ -150,6 +150,17 @@ def test_new_classes_keep_the_trained_base():
             np.testing.assert_array_equal(a, b)
 
 
+def test_shipped_weights_fill_a_model_with_test_time_views():
+    # The views' model names its classifier `logits` (then `view_mean` and
+    # `predictions`); the weights were saved from one naming it `predictions`.
+    trained = zoo.mnist_convnet(weights="mnist")
+    views = zoo.mnist_convnet(weights="mnist", test_time_augmentation="translate")
+    for a, b in zip(views.get_layer("logits").get_weights(), trained.get_layer("predictions").get_weights()):
+        np.testing.assert_array_equal(a, b)
+    five = zoo.mnist_convnet(weights="mnist", test_time_augmentation="translate", classes=5)
+    assert five.output_shape == (None, 5)
+
+
 def test_weights_refuse_another_architecture():
     with pytest.raises(ValueError, match="do not fit layer 'conv2'"):
         zoo.mnist_convnet(weights="mnist", filters=(32, 32, 64))

@@ -129,8 +129,9 @@ def feature_extractor(
     """Wraps a zoo model in one that returns the feature map of each stage.
 
     The new model shares the model's layers and weights: training one trains
-    the other. Test-time augmentation views (`cifar10_net`) are left out, so
-    each image gives one map per stage.
+    the other. Test-time augmentation views (`TestTimeViews`, in what
+    `zoo train` saves of `mnist_convnet`, `cifar10_net` and `resnet9`) are
+    left out, so each image gives one map per stage.
 
     Args:
         model: A zoo model: built by a factory or loaded from a `.keras` file,

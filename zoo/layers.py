@@ -1,4 +1,4 @@
-"""Fixed-filter layers: classic image filter banks as frozen Keras layers.
+"""The zoo's layers: fixed filter banks and test-time augmentation views.
 
 `EdgeFilters` holds 3x3 vertical and horizontal edge detectors (Sobel, Prewitt
 or Scharr); `LeungMalikFilters` holds the 48-filter Leung-Malik bank. Both
@@ -16,6 +16,12 @@ int8 quantization.
 Kernels are cross-correlation kernels, as in every Keras convolution: a
 layer's responses equal MATLAB's `imfilter(I, F)` (correlation), not
 `conv2(I, F)`, which flips the kernel.
+
+`TestTimeViews` and `ViewMean` put test-time augmentation inside a model:
+at inference the first stacks augmented views of each image along the
+batch (mirrors, one-pixel shifts), the second merges the model's outputs
+over them, so a saved `.keras` file, SavedModel or TFLite file predicts
+with the views; in training both pass their input through.
 
 Reference:
     T. Leung and J. Malik, "Representing and Recognizing the Visual Appearance
@@ -470,3 +476,113 @@ class ReverseChannels(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+
+# Test-time augmentation views (after airbench), each mode's view weights in
+# `TestTimeViews`' order: "flip", each image and its mirror; "translate", the
+# image and its shifts by one pixel down-right and up-left (reflected
+# borders), which count half as much, for images a mirror changes (digits);
+# "flip_translate", both: the image, the mirror and the shifts of each.
+TEST_TIME_AUGMENTATIONS = {
+    "flip": (1.0, 1.0),
+    "translate": (1.0, 0.5, 0.5),
+    "flip_translate": (1.0, 1.0, 0.5, 0.5, 0.5, 0.5),
+}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class TestTimeViews(keras.layers.Layer):
+    """At inference, stacks augmented views of each image along the batch.
+
+    `(n, h, w, c)` becomes `(views * n, h, w, c)`, one block of `n` per view:
+    for `"flip"`, the images and their left-right mirrors; for
+    `"translate"`, the images and both their shifts by one pixel down-right
+    and up-left (reflected borders); for `"flip_translate"`, the images,
+    their mirrors and the shifts of both. In training the layer passes its
+    input through. `ViewMean` merges the views back into one prediction per
+    image, with the weights `TEST_TIME_AUGMENTATIONS` gives the mode.
+
+    Args:
+        mode: `"flip"`, `"translate"` or `"flip_translate"`. Defaults to
+            `"flip"`.
+        **kwargs: Base layer arguments such as `name` and `dtype`.
+
+    Examples:
+
+        >>> import numpy as np
+        >>> x = np.arange(4, dtype="float32").reshape(1, 1, 4, 1)
+        >>> np.asarray(TestTimeViews()(x))[:, 0, :, 0].tolist()
+        [[0.0, 1.0, 2.0, 3.0], [3.0, 2.0, 1.0, 0.0]]
+        >>> x = np.arange(9, dtype="float32").reshape(1, 3, 3, 1)
+        >>> views = np.asarray(TestTimeViews("translate")(x))
+        >>> views.shape
+        (3, 3, 3, 1)
+        >>> views[1, :, :, 0].tolist()  # moved down-right, borders reflected
+        [[4.0, 3.0, 4.0], [1.0, 0.0, 1.0], [4.0, 3.0, 4.0]]
+    """
+
+    def __init__(self, mode: str = "flip", **kwargs):
+        super().__init__(**kwargs)
+        check_choice("mode", mode, tuple(TEST_TIME_AUGMENTATIONS))
+        self.mode = mode
+
+    def call(self, inputs, training=None):
+        if training:
+            return inputs
+        views = [inputs]
+        if self.mode != "flip":
+            views += [_shifted(inputs, down_right=True), _shifted(inputs, down_right=False)]
+        if self.mode != "translate":
+            views = [v for view in views for v in (view, keras.ops.flip(view, axis=2))]
+        return keras.ops.concatenate(views, axis=0)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+def _shifted(x, *, down_right: bool):
+    """`x` moved one pixel down-right (or up-left), the border reflected: what
+    padding a pixel in "reflect" mode and cropping give, by slices alone
+    (TFLite runs MIRROR_PAD outside XNNPACK: in float32 TFLite at batch 1
+    on a 2-core Zen 4, slices made mnist_convnet's three views 1.6x faster,
+    0.11 against 0.18 ms, and cifar10_net's six 1.06x, 1.27 against 1.35 ms)."""
+    if down_right:
+        x = keras.ops.concatenate([x[:, 1:2], x[:, :-1]], axis=1)
+        return keras.ops.concatenate([x[:, :, 1:2], x[:, :, :-1]], axis=2)
+    x = keras.ops.concatenate([x[:, 1:], x[:, -2:-1]], axis=1)
+    return keras.ops.concatenate([x[:, :, 1:], x[:, :, -2:-1]], axis=2)
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class ViewMean(keras.layers.Layer):
+    """At inference, the weighted mean of the views that `TestTimeViews` stacked.
+
+    `(views * n, ...)` becomes `(n, ...)`; in training the layer passes its
+    input through.
+
+    Args:
+        weights: Weight of each view, in `TestTimeViews`' order; normalised
+            to sum to 1. Defaults to `(1.0, 1.0)`.
+        **kwargs: Base layer arguments such as `name` and `dtype`.
+    """
+
+    def __init__(self, weights=(1.0, 1.0), **kwargs):
+        super().__init__(**kwargs)
+        self.view_weights = tuple(float(w) for w in weights)
+
+    def call(self, inputs, training=None):
+        if training:
+            return inputs
+        blocks = keras.ops.reshape(inputs, (len(self.view_weights), -1, *inputs.shape[1:]))
+        weights = np.array(self.view_weights) / sum(self.view_weights)
+        weights = keras.ops.cast(weights.reshape((-1,) + (1,) * len(inputs.shape)), blocks.dtype)
+        return keras.ops.sum(blocks * weights, axis=0)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "weights": list(self.view_weights)}

@@ -18,7 +18,7 @@ import sys
 
 from zoo import training, tuning
 from zoo._common import format_count
-from zoo.registry import by_machine, get_model_factory, list_models, model_info
+from zoo.registry import by_machine, get_model_factory, list_models, model_info, runs_spread
 
 
 def docstring_args(fn) -> dict[str, str]:
@@ -100,7 +100,7 @@ def _measured(measured: dict) -> list[str]:
     for _, tasks in by_machine(measured.get("accuracy")):
         for task, a in tasks.items():
             runs = a.get("top1_runs")
-            spread = f" (mean of {len(runs)} runs, {min(runs):.2%} to {max(runs):.2%})" if runs else ""
+            spread = f" ({runs_spread(runs)})" if runs else ""
             lines.append(
                 f"- **Accuracy.** {a['top1']:.2%} top-1{spread} on {a['test_images']:,} {task} test images after "
                 f"training on {a['train_images']:,} ({a['data']}), by `{a['command']}`; {a['machine']}, {a['measured']}."

@@ -156,6 +156,17 @@ def by_machine(section: dict | None, prefer: str | None = None) -> list[tuple[st
     return sorted(items, key=lambda item: item[0] != prefer)
 
 
+def runs_spread(runs: list[float]) -> str:
+    """How a mean of several runs' top-1 says its runs, as every page writes it.
+
+    Examples:
+
+        >>> runs_spread([0.9884, 0.9922, 0.9904])
+        'mean of 3 runs: 98.84% to 99.22%'
+    """
+    return f"mean of {len(runs)} runs: {min(runs):.2%} to {max(runs):.2%}"
+
+
 def measured_results(name: str) -> dict:
     """The figures benchmarks recorded for `name` in `zoo/results.json`: for
     each benchmark (`accuracy`, `training`, `export`, `bench`), the figures of

@@ -176,10 +176,7 @@ def transfer_weights(source: keras.Model, target: keras.Model, *, what: str) -> 
     for layer in target.layers:
         if not layer.weights:
             continue
-        try:
-            other = source.get_layer(layer.name)
-        except ValueError:
-            other = None
+        other = _counterpart(source, layer.name)
         if other is None or len(other.weights) != len(layer.weights):
             raise ValueError(
                 f"{what} hold no weights for layer {layer.name!r} of {target.name!r}: they were "
@@ -210,6 +207,21 @@ def transfer_weights(source: keras.Model, target: keras.Model, *, what: str) -> 
             )
         layer.set_weights(adapted)
     return fresh
+
+
+def _counterpart(source: keras.Model, name: str):
+    """`source`'s layer `name`, else None; a classifier is the other's under
+    either of `HEAD_LAYERS`' names (a model with test-time views names its
+    dense classifier `logits`, one without `predictions`)."""
+    names = (name, *(n for n in HEAD_LAYERS if n != name)) if name in HEAD_LAYERS else (name,)
+    for candidate in names:
+        try:
+            other = source.get_layer(candidate)
+        except ValueError:
+            continue
+        if other.weights:
+            return other
+    return None
 
 
 def _adapt_channels(arrays, wanted):

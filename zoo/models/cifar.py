@@ -26,6 +26,7 @@ import keras
 import numpy as np
 
 from zoo import _common
+from zoo.layers import TEST_TIME_AUGMENTATIONS, TestTimeViews, ViewMean  # noqa: F401 (their home before)
 from zoo.features import build_feature_model
 from zoo.registry import register_model
 
@@ -33,91 +34,6 @@ DEFAULT_INPUT_SHAPE = (32, 32, 3)
 # Per-channel statistics of the CIFAR-10 training set, in [0, 255].
 CIFAR10_MEAN = (125.31, 122.95, 113.87)
 CIFAR10_STD = (62.99, 62.09, 66.70)
-
-
-# Test-time augmentation views (after airbench): each image and its mirror,
-# then, for "flip_translate", both shifted one pixel down-right and up-left
-# (reflected borders), which count half as much.
-TEST_TIME_AUGMENTATIONS = {
-    "flip": (1.0, 1.0),
-    "flip_translate": (1.0, 1.0, 0.5, 0.5, 0.5, 0.5),
-}
-
-
-@keras.saving.register_keras_serializable(package="zoo")
-class TestTimeViews(keras.layers.Layer):
-    """At inference, stacks augmented views of each image along the batch.
-
-    `(n, h, w, c)` becomes `(views * n, h, w, c)`, one block of `n` per view:
-    the images and their left-right mirrors, and for `"flip_translate"` also
-    both shifted by one pixel down-right and up-left (reflected borders). In
-    training the layer passes its input through. `ViewMean` merges the views
-    back into one prediction per image.
-
-    Args:
-        mode: `"flip"` or `"flip_translate"`. Defaults to `"flip"`.
-        **kwargs: Base layer arguments such as `name` and `dtype`.
-
-    Examples:
-
-        >>> import numpy as np
-        >>> x = np.arange(4, dtype="float32").reshape(1, 1, 4, 1)
-        >>> np.asarray(TestTimeViews()(x))[:, 0, :, 0].tolist()
-        [[0.0, 1.0, 2.0, 3.0], [3.0, 2.0, 1.0, 0.0]]
-    """
-
-    def __init__(self, mode: str = "flip", **kwargs):
-        super().__init__(**kwargs)
-        _common.check_choice("mode", mode, tuple(TEST_TIME_AUGMENTATIONS))
-        self.mode = mode
-
-    def call(self, inputs, training=None):
-        if training:
-            return inputs
-        views = [inputs]
-        if self.mode == "flip_translate":
-            padded = keras.ops.pad(inputs, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
-            views += [padded[:, :-2, :-2, :], padded[:, 2:, 2:, :]]
-        views = [v for view in views for v in (view, keras.ops.flip(view, axis=2))]
-        return keras.ops.concatenate(views, axis=0)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "mode": self.mode}
-
-
-@keras.saving.register_keras_serializable(package="zoo")
-class ViewMean(keras.layers.Layer):
-    """At inference, the weighted mean of the views that `TestTimeViews` stacked.
-
-    `(views * n, ...)` becomes `(n, ...)`; in training the layer passes its
-    input through.
-
-    Args:
-        weights: Weight of each view, in `TestTimeViews`' order; normalised
-            to sum to 1. Defaults to `(1.0, 1.0)`.
-        **kwargs: Base layer arguments such as `name` and `dtype`.
-    """
-
-    def __init__(self, weights=(1.0, 1.0), **kwargs):
-        super().__init__(**kwargs)
-        self.view_weights = tuple(float(w) for w in weights)
-
-    def call(self, inputs, training=None):
-        if training:
-            return inputs
-        blocks = keras.ops.reshape(inputs, (len(self.view_weights), -1, *inputs.shape[1:]))
-        weights = np.array(self.view_weights) / sum(self.view_weights)
-        weights = keras.ops.cast(weights.reshape((-1,) + (1,) * len(inputs.shape)), blocks.dtype)
-        return keras.ops.sum(blocks * weights, axis=0)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "weights": list(self.view_weights)}
 
 
 def init_whitening(model: keras.Model, images, *, layer: str = "stem_conv", epsilon: float = 5e-4):

@@ -17,6 +17,7 @@ import keras
 
 from zoo import _common
 from zoo.features import build_feature_model
+from zoo.layers import TEST_TIME_AUGMENTATIONS, TestTimeViews, ViewMean
 from zoo.registry import register_model
 
 DEFAULT_INPUT_SHAPE = (28, 28, 1)
@@ -37,6 +38,7 @@ def mnist_convnet(
     batch_norm: bool = False,
     padding: str = "valid",
     include_preprocessing: bool = True,
+    test_time_augmentation: str | None = None,
     input_tensor=None,
     features_only: bool = False,
     out_indices: Sequence[int] | None = None,
@@ -73,6 +75,13 @@ def mnist_convnet(
             Defaults to `"valid"`.
         include_preprocessing: Whether the model rescales raw [0, 255] pixels
             to [0, 1] itself. Defaults to True.
+        test_time_augmentation: None, or views of each image whose logits
+            the model averages at inference (with the classifier only; see
+            `zoo.layers.TestTimeViews`): `"translate"`, the image and its
+            one-pixel diagonal shifts, which `zoo train mnist_convnet`
+            builds; `"flip"` and `"flip_translate"` add mirror images, for
+            data a mirror does not change. No weights are added. Defaults
+            to None.
         input_tensor: A Keras tensor to use as the model's input, as in
             keras.applications. Defaults to None.
         features_only: Whether to return the feature map of each stage
@@ -115,6 +124,7 @@ def mnist_convnet(
         batch_norm=batch_norm,
         padding=padding,
         include_preprocessing=include_preprocessing,
+        test_time_augmentation=test_time_augmentation,
         name=name,
     )
 
@@ -137,18 +147,23 @@ def build_classic_convnet(
     padding,
     include_preprocessing,
     name,
+    test_time_augmentation=None,
 ) -> keras.Model:
     """Validates the arguments and builds `mnist_convnet`'s layers.
 
     `front`, when given, adds layers between the preprocessing and the
     convolutions and halves the map once (the fixed-filter convnets put a
-    frozen filter bank there).
+    frozen filter bank there). With `test_time_augmentation` (and the
+    classifier), the images' views follow the preprocessing, and the logits
+    (`logits`) are averaged over them before the activation (`predictions`).
     """
     filters = _common.check_int_sequence("filters", filters)
     _common.check_positive_int("dense_units", dense_units, allow_zero=True)
     dropout = _common.check_rate("dropout", dropout)
     _common.check_choice("batch_norm", batch_norm, (True, False))
     _common.check_choice("padding", padding, ("valid", "same"))
+    _common.check_choice("test_time_augmentation", test_time_augmentation, (None, *TEST_TIME_AUGMENTATIONS))
+    views = test_time_augmentation if include_top else None
     _common.check_head(
         include_top=include_top,
         pooling=pooling,
@@ -168,6 +183,8 @@ def build_classic_convnet(
     x = inputs
     if include_preprocessing:
         x = keras.layers.Rescaling(1.0 / 255, name="rescaling")(x)
+    if views:
+        x = TestTimeViews(views, name="test_time_views")(x)
     if front is not None:
         x = front(x)
     for i, width in enumerate(filters, start=1):
@@ -190,9 +207,14 @@ def build_classic_convnet(
             x = keras.layers.Dense(dense_units, activation="relu", name="fc1")(x)
         if dropout:
             x = keras.layers.Dropout(dropout, name="dropout")(x)
-        x = _common.classifier_head(
-            x, classes=classes, classifier_activation=classifier_activation
-        )
+        if views:
+            x = keras.layers.Dense(classes, name="logits")(x)
+            x = ViewMean(TEST_TIME_AUGMENTATIONS[views], name="view_mean")(x)
+            x = keras.layers.Activation(classifier_activation, name="predictions")(x)
+        else:
+            x = _common.classifier_head(
+                x, classes=classes, classifier_activation=classifier_activation
+            )
     else:
         x = _common.global_pool(x, pooling)
     return _common.finish_model(
