@@ -10,6 +10,11 @@ choices in `zoo/training.py` quote means from this script.
     python benchmarks/recipe_runs.py cifar10_net --runs 4 --set weight_decay=5e-4
     python benchmarks/recipe_runs.py mnist_convnet --runs 3 --set epochs=3
     python benchmarks/recipe_runs.py cifar10_net --runs 4 --views
+    python benchmarks/recipe_runs.py mnist_convnet --runs 8 --seed 1 --set ema=0.99
+
+`--seed S` seeds run i with S + i - 1 and makes it deterministic (see
+`zoo.training.train`): two recipes run with the same `--seed` start from
+the same weights and see the same batches, so their runs pair up.
 
 `--views` also scores each trained model under every test-time augmentation
 (`test_time_augmentation`: None, "flip", "translate", "flip_translate"), in
@@ -71,11 +76,15 @@ def main():
                         help="change a recipe field, e.g. weight_decay=1e-3")
     parser.add_argument("--data-dir", default="../shared/data")
     parser.add_argument("--dataset", default=None, help="instead of the recipe's, e.g. cifar10:sample")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed run i with SEED + i - 1 (deterministic), to pair runs across recipes")
     parser.add_argument("--views", action="store_true",
                         help="also score each model under each test-time augmentation (mnist_convnet, cifar10_net, resnet9)")
     args = parser.parse_args()
     if args.runs < 1:
         parser.error(f"--runs must be at least 1. Received: --runs={args.runs}")
+    if args.seed is not None and args.seed < 0:
+        parser.error(f"--seed must be at least 0. Received: --seed={args.seed}")
     views_parameter = inspect.signature(get_model_factory(args.model)).parameters.get("test_time_augmentation")
     if args.views and views_parameter is None:
         parser.error(f"--views needs a model with test-time augmentation (mnist_convnet, cifar10_net, resnet9). "
@@ -91,13 +100,15 @@ def main():
         test = zoo_data.load_dataset(args.dataset or recipe.dataset, data_dir, batch_size=256, validation_split=0.0)
     for i in range(1, args.runs + 1):
         with tempfile.TemporaryDirectory() as out:
-            s = training.train(args.model, dataset=args.dataset, data_dir=data_dir, out=out, verbose=0)
+            seed = None if args.seed is None else args.seed + i - 1
+            s = training.train(args.model, dataset=args.dataset, data_dir=data_dir, out=out, verbose=0, seed=seed)
             if args.views:
                 views.append(view_accuracies(args.model, recipe, f"{out}/model.keras", test,
                                              precision.POLICIES[s["precision"]]))
         accuracies.append(s["test_accuracy"])
+        seeded = "" if seed is None else f", seed {seed}"
         line = (f"run {i}: top-1 {s['test_accuracy']:.2%} on {s['records']['test']:,} test images, "
-                f"{s['train_seconds']:.0f} s training ({s['precision']})")
+                f"{s['train_seconds']:.0f} s training ({s['precision']}{seeded})")
         if views:
             line += "; by test-time augmentation: " + ", ".join(f"{m}: {a:.2%}" for m, a in views[-1].items())
         print(line, flush=True)

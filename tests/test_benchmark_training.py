@@ -65,9 +65,9 @@ def test_a_mean_is_recorded_and_shown_with_its_range(monkeypatch):
     training = entry["training"]["cpu-avx512-bf16"]["cifar10"]
     assert training["runs"] == 2 and training["wall_seconds"] == 82.0
     rows = [line for line in benchmark_training.page_lines(stored["models"]) if line.startswith("| cifar10 |")]
-    assert len(rows) == 1 and "| 78.00% (mean of 2: 76.00% to 80.00%) | 82 s | 0.31 |" in rows[0]
+    assert len(rows) == 1 and "| 78.00% (mean of 2 runs: 76.00% to 80.00%) | 82 s | 0.31 |" in rows[0]
     card = "\n".join(modelcard._measured(entry))
-    assert "78.00% top-1 (mean of 2 runs, 76.00% to 80.00%) on 423 cifar10 test images" in card
+    assert "78.00% top-1 (mean of 2 runs: 76.00% to 80.00%) on 423 cifar10 test images" in card
 
 
 def test_a_single_run_shows_no_range():

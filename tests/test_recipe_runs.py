@@ -46,6 +46,7 @@ def test_views_score_the_trained_weights(monkeypatch, capsys, setting, default):
 @pytest.mark.parametrize("argv, fragment", [
     (["edge_convnet", "--views"], "Received: model='edge_convnet'"),
     (["cifar10_net", "--runs", "0"], "Received: --runs=0"),
+    (["cifar10_net", "--seed", "-1"], "Received: --seed=-1"),
     (["cifar10_net", "--set", "colour=1"], "Received: 'colour=1'"),
 ])
 def test_bad_input(monkeypatch, capsys, argv, fragment):
@@ -54,6 +55,15 @@ def test_bad_input(monkeypatch, capsys, argv, fragment):
     assert exit.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert fragment in err and err.startswith("recipe_runs.py: error:")
+
+
+def test_seeded_runs_repeat(monkeypatch, capsys):
+    for _ in range(2):
+        main(monkeypatch, "mnist_convnet", "--runs", "2", "--seed", "7", "--set", "epochs=1", "--dataset", "mnist:sample")
+    out = capsys.readouterr().out
+    runs = re.findall(r"run (\d): top-1 ([\d.]+)% .*\(\w+, seed (\d+)\)", out)
+    assert [(i, seed) for i, _, seed in runs] == [("1", "7"), ("2", "8")] * 2, out
+    assert [top1 for _, top1, _ in runs[:2]] == [top1 for _, top1, _ in runs[2:]]
 
 
 def test_runs_without_views(monkeypatch, capsys):
