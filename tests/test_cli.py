@@ -123,3 +123,12 @@ def test_an_unknown_onednn_cap_is_one_line(capsys, monkeypatch, tmp_path):
     assert code == 1
     assert_one_line_error(err, "Received: ONEDNN_MAX_CPU_ISA='AVX9000'")
     assert not (tmp_path / "run" / "model.keras").exists()
+
+
+def test_result_line_counts_epochs():
+    from zoo.cli import _result_line
+
+    summary = {"model": "mnist_convnet", "test_accuracy": 0.5, "test_loss": 1.0, "records": {"test": 10},
+               "train_seconds": 1.0, "images_per_second": 0}
+    assert "on 10 images after 1 epoch in 1.0 s; model and report in run/" in _result_line({**summary, "epochs": 1}, "run")
+    assert "after 2 epochs in" in _result_line({**summary, "epochs": 2}, "run")

@@ -131,7 +131,7 @@ def _result_line(summary: dict, out) -> str:
     return (
         f"{summary['model']}: test accuracy {summary['test_accuracy']:.2%} "
         f"(loss {summary['test_loss']:.4f}) on {summary['records']['test']:,} images after "
-        f"{summary['epochs']} epochs in {summary['train_seconds']:.1f} s"
+        f"{summary['epochs']} epoch{'' if summary['epochs'] == 1 else 's'} in {summary['train_seconds']:.1f} s"
         + (f" ({speed:,.0f} images/s)" if speed else "")
         + f"; model and report in {out}/"
     )
