@@ -66,6 +66,8 @@ def test_a_mean_is_recorded_and_shown_with_its_range(monkeypatch):
     assert training["runs"] == 2 and training["wall_seconds"] == 82.0
     rows = [line for line in benchmark_training.page_lines(stored["models"]) if line.startswith("| cifar10 |")]
     assert len(rows) == 1 and "| 78.00% (mean of 2 runs: 76.00% to 80.00%) | 82 s | 0.31 |" in rows[0]
+    # The floor off both walls: (82 - 5.3) / (267 - 5.3).
+    assert rows[0].endswith("| 5.3 s (0.02x) | 0.29 |")
     card = "\n".join(modelcard._measured(entry))
     assert "78.00% top-1 (mean of 2 runs: 76.00% to 80.00%) on 423 cifar10 test images" in card
 
