@@ -220,8 +220,9 @@ def page_lines(models: dict) -> list[str]:
         "",
         "*Start-up floor*: `python -c \"import keras; keras.ops.zeros(1)\"` timed in the same run, the",
         "start-up and exit that both sides pay; its ratio to the reference's wall is the least any `zoo train`",
-        "could reach; *past the floor*, the time ratio with the floor taken off both walls. *Probe*: whether `--precision auto` timed its probe (once per model and machine) within",
-        "the zoo wall, took it from the cache, or had one precision to choose from.",
+        "could reach; *past the floor*, the time ratio with the floor taken off both walls. *Probe*: whether",
+        "`--precision auto` timed its probe (once per model and machine) within the zoo wall, took it from",
+        "the cache, or had one precision to choose from.",
         "",
         "| task | machine | date | reference | reference top-1 | reference wall | zoo model | precision | probe "
         "| zoo top-1 | zoo wall | time ratio | start-up floor | past the floor |",

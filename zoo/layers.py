@@ -543,6 +543,30 @@ class TestTimeViews(keras.layers.Layer):
         return {**super().get_config(), "mode": self.mode}
 
 
+def checked_views(test_time_augmentation, *, include_top: bool) -> str | None:
+    """Checks a factory's `test_time_augmentation` and returns the views its
+    model gets: none without the classifier, whose logits merge them.
+
+    Examples:
+
+        >>> checked_views("translate", include_top=True), checked_views("translate", include_top=False)
+        ('translate', None)
+    """
+    check_choice("test_time_augmentation", test_time_augmentation, (None, *TEST_TIME_AUGMENTATIONS))
+    return test_time_augmentation if include_top else None
+
+
+def stack_views(x, views: str | None):
+    """`x` with the `views` stacked along the batch (`TestTimeViews`, named as
+    `zoo.features` finds it), or `x` itself for none."""
+    return TestTimeViews(views, name="test_time_views")(x) if views else x
+
+
+def merge_views(x, views: str | None):
+    """`x` merged over the `views` with their weights (`ViewMean`), or `x` itself for none."""
+    return ViewMean(TEST_TIME_AUGMENTATIONS[views], name="view_mean")(x) if views else x
+
+
 def _shifted(x, *, down_right: bool):
     """`x` moved one pixel down-right (or up-left), the border reflected: what
     padding a pixel in "reflect" mode and cropping give, without the pad.

@@ -26,8 +26,9 @@ import keras
 import numpy as np
 
 from zoo import _common
-from zoo.layers import TEST_TIME_AUGMENTATIONS, TestTimeViews, ViewMean  # noqa: F401 (their home before)
 from zoo.features import build_feature_model
+from zoo.layers import checked_views, merge_views, stack_views
+from zoo.layers import TEST_TIME_AUGMENTATIONS, TestTimeViews, ViewMean  # noqa: F401 (here before zoo.layers)
 from zoo.registry import register_model
 
 DEFAULT_INPUT_SHAPE = (32, 32, 3)
@@ -203,7 +204,7 @@ def cifar10_net(
         return build_feature_model(cifar10_net, locals())
     _common.check_positive_int("stem_filters", stem_filters)
     _common.check_positive_int("stem_kernel_size", stem_kernel_size)
-    _common.check_choice("test_time_augmentation", test_time_augmentation, (None, *TEST_TIME_AUGMENTATIONS))
+    views = checked_views(test_time_augmentation, include_top=include_top)
     filters = _common.check_int_sequence("filters", filters)
     _common.check_positive_int("convs_per_stage", convs_per_stage)
     try:
@@ -232,7 +233,6 @@ def cifar10_net(
     )
 
     inputs = _common.image_input(input_shape, input_tensor)
-    views = test_time_augmentation if include_top else None
     x = input_views(inputs, include_preprocessing=include_preprocessing, views=views)
     x = keras.layers.Conv2D(
         stem_filters, stem_kernel_size, padding="valid",
@@ -266,9 +266,7 @@ def input_views(inputs, *, include_preprocessing: bool, views: str | None):
         if inputs.shape[-1] != 3:
             mean, variance = mean.mean(), variance.mean()
         x = keras.layers.Normalization(mean=mean.tolist(), variance=variance.tolist(), name="normalization")(x)
-    if views:
-        x = TestTimeViews(views, name="test_time_views")(x)
-    return x
+    return stack_views(x, views)
 
 
 def scaled_head(x, *, classes: int, dropout: float, views: str | None, logit_scale: float, classifier_activation):
@@ -278,7 +276,6 @@ def scaled_head(x, *, classes: int, dropout: float, views: str | None, logit_sca
     if dropout:
         x = keras.layers.Dropout(dropout, name="dropout")(x)
     x = keras.layers.Dense(classes, name="logits")(x)
-    if views:
-        x = ViewMean(TEST_TIME_AUGMENTATIONS[views], name="view_mean")(x)
+    x = merge_views(x, views)
     x = keras.layers.Rescaling(logit_scale, name="logit_scale")(x)
     return keras.layers.Activation(classifier_activation, name="predictions")(x)

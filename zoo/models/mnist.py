@@ -17,7 +17,7 @@ import keras
 
 from zoo import _common
 from zoo.features import build_feature_model
-from zoo.layers import TEST_TIME_AUGMENTATIONS, TestTimeViews, ViewMean
+from zoo.layers import checked_views, merge_views, stack_views
 from zoo.registry import register_model
 
 DEFAULT_INPUT_SHAPE = (28, 28, 1)
@@ -162,8 +162,7 @@ def build_classic_convnet(
     dropout = _common.check_rate("dropout", dropout)
     _common.check_choice("batch_norm", batch_norm, (True, False))
     _common.check_choice("padding", padding, ("valid", "same"))
-    _common.check_choice("test_time_augmentation", test_time_augmentation, (None, *TEST_TIME_AUGMENTATIONS))
-    views = test_time_augmentation if include_top else None
+    views = checked_views(test_time_augmentation, include_top=include_top)
     _common.check_head(
         include_top=include_top,
         pooling=pooling,
@@ -183,8 +182,7 @@ def build_classic_convnet(
     x = inputs
     if include_preprocessing:
         x = keras.layers.Rescaling(1.0 / 255, name="rescaling")(x)
-    if views:
-        x = TestTimeViews(views, name="test_time_views")(x)
+    x = stack_views(x, views)
     if front is not None:
         x = front(x)
     for i, width in enumerate(filters, start=1):
@@ -209,7 +207,7 @@ def build_classic_convnet(
             x = keras.layers.Dropout(dropout, name="dropout")(x)
         if views:
             x = keras.layers.Dense(classes, name="logits")(x)
-            x = ViewMean(TEST_TIME_AUGMENTATIONS[views], name="view_mean")(x)
+            x = merge_views(x, views)
             x = keras.layers.Activation(classifier_activation, name="predictions")(x)
         else:
             x = _common.classifier_head(

@@ -27,7 +27,8 @@ import keras
 
 from zoo import _common
 from zoo.features import build_feature_model, stage_rule
-from zoo.models.cifar import TEST_TIME_AUGMENTATIONS, input_views, scaled_head
+from zoo.layers import checked_views
+from zoo.models.cifar import input_views, scaled_head
 from zoo.registry import register_model
 
 DEFAULT_INPUT_SHAPE = (32, 32, 3)
@@ -66,7 +67,7 @@ def _build(arch, *, input_shape, classes, include_top, pooling, weights, classif
         )
     if isinstance(logit_scale, bool) or not isinstance(logit_scale, (int, float)) or logit_scale <= 0:
         raise ValueError(f"`logit_scale` must be a positive number. Received: logit_scale={logit_scale!r}")
-    _common.check_choice("test_time_augmentation", test_time_augmentation, (None, *TEST_TIME_AUGMENTATIONS))
+    views = checked_views(test_time_augmentation, include_top=include_top)
     _common.check_head(
         include_top=include_top, pooling=pooling, classes=classes, classifier_activation=classifier_activation
     )
@@ -79,7 +80,6 @@ def _build(arch, *, input_shape, classes, include_top, pooling, weights, classif
     )
 
     inputs = _common.image_input(input_shape, input_tensor)
-    views = test_time_augmentation if include_top else None
     x = input_views(inputs, include_preprocessing=include_preprocessing, views=views)
     # The prep layer; "stem_conv" is the layer the recipe whitens.
     x = keras.layers.Conv2D(stem_filters, stem_kernel_size, padding="valid", name="stem_conv")(x)
