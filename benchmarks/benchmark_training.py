@@ -6,8 +6,8 @@ the whole command (Python start-up included), and prints both sides and
 their ratio. With --record, writes the figures to zoo/results.json (read by
 `zoo.model_info`) and docs/benchmarks/training.md.
 
-The figures are recorded under this kind of machine (`cpu-amx-bf16`,
-`cpu-avx512-bf16`, `cpu-avx2`, ...: see `zoo.precision.Device.key`), beside those of other
+The figures are recorded under this kind of machine (`cpu-avx512-bf16-zen-5`,
+`cpu-avx2-zen-3`, ...: see `zoo.precision.Device.key`), beside those of other
 kinds, and the page lists every kind recorded.
 
 Targets (issue 12), on either kind of CPU: MNIST subset, mnist_convnet

@@ -9,6 +9,7 @@ from test_cli import run
 
 import zoo
 from zoo.modelcard import docstring_args, model_card
+from zoo.precision import CPU_CLASSES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,10 +108,14 @@ def test_every_figure_is_recorded_under_the_kind_of_machine_it_names():
     for key, record in records:
         assert record["machine_key"] == key, record
         assert ("(GPU" in record["machine"] or "H100" in record["machine"]) == key.startswith("gpu-"), record
-        if key == "cpu-avx512-bf16":
-            assert "(CPU, AVX-512 BF16)" in record["machine"]
-        if key == "cpu-amx-bf16":
-            assert "(CPU, AMX-BF16)" in record["machine"]
+        if key.startswith("cpu-avx512-bf16") and "-onednn-" not in key:
+            assert "CPU, AVX-512 BF16)" in record["machine"]
+        if key.startswith("cpu-amx-bf16"):
+            assert "CPU, AMX-BF16)" in record["machine"]
+        cpu_class = max((k for _, k, _ in CPU_CLASSES if key.startswith(k + "-")), key=len, default=None)
+        if cpu_class and "-onednn-" not in key:  # keyed by its generation too (e.g. `-zen-5`)
+            generation = key[len(cpu_class) + 1:].replace("-", " ")
+            assert generation in record["machine"].lower().replace("-", " "), record
 
 
 def test_benchmark_pages_are_current():

@@ -20,8 +20,8 @@ Real images from the samples shipped with the package feed every measurement
 forward pass (forward, and the two products of the backward pass).
 `record` writes the figures to `zoo/results.json` (read by
 `zoo.model_info`), beside the figures of other kinds of machine, and a
-Markdown table to `docs/benchmarks/bench-KEY.md` (KEY: `cpu-amx-bf16`,
-`cpu-avx512-bf16`, `cpu-avx2`, `gpu-nvidia-h200`, ...).
+Markdown table to `docs/benchmarks/bench-KEY.md` (KEY: `cpu-avx512-bf16-zen-5`,
+`cpu-avx2-zen-3`, `gpu-nvidia-h200`, ...; see `zoo.precision.Device.key`).
 """
 
 from __future__ import annotations

@@ -78,6 +78,21 @@ ONEDNN_ISAS = {
     "AVX512_CORE_BF16": 8, "AVX10_1_512": 9, "AVX512_CORE_FP16": 9, "AVX10_1_512_AMX": 10, "AVX512_CORE_AMX": 10,
     "AVX10_1_512_AMX_FP16": 11, "AVX512_CORE_AMX_FP16": 11,
 }
+# CPU generations by vendor, family and model (as /proc/cpuinfo gives them),
+# after the ranges Linux's arch/x86/kernel/cpu/amd.c and intel-family.h use:
+# flags alone cannot tell a Zen 5 from a Zen 4 (both AVX-512 BF16), yet one
+# trains mnist_convnet 1.6x faster than the other. Virtual machines often
+# report only "AMD EPYC" as the model name.
+CPU_GENERATIONS = {
+    ("AuthenticAMD", 23): (((0x00, 0x2F), "Zen"), ((0x50, 0x5F), "Zen"), ((0x30, 0x4F), "Zen 2"),
+                           ((0x60, 0x7F), "Zen 2"), ((0x90, 0x91), "Zen 2"), ((0xA0, 0xAF), "Zen 2")),
+    ("AuthenticAMD", 25): (((0x00, 0x0F), "Zen 3"), ((0x20, 0x5F), "Zen 3"), ((0x10, 0x1F), "Zen 4"),
+                           ((0x60, 0xAF), "Zen 4")),
+    ("AuthenticAMD", 26): (((0x00, 0x2F), "Zen 5"), ((0x40, 0x4F), "Zen 5"), ((0x60, 0x7F), "Zen 5")),
+    ("GenuineIntel", 6): (((0x55, 0x55), "Skylake-SP to Cooper Lake"), ((0x6A, 0x6A), "Ice Lake-SP"),
+                          ((0x8F, 0x8F), "Sapphire Rapids"), ((0xCF, 0xCF), "Emerald Rapids"),
+                          ((0xAD, 0xAD), "Granite Rapids")),
+}
 FLAG_ISAS = {"avx2": "AVX2", "fma": "AVX2", "avx512f": "AVX512_CORE", "avx512_vnni": "AVX512_CORE_VNNI",
              "avx512_bf16": "AVX512_CORE_BF16", "amx_bf16": "AVX512_CORE_AMX", "amx_tile": "AVX512_CORE_AMX"}
 # A 16-bit precision must train this much faster than float32 to be chosen
@@ -102,6 +117,9 @@ class Device:
         compute_capability: For an NVIDIA GPU, `(major, minor)`; else None.
         isa_cap: For a CPU whose oneDNN is held below some of its `flags`
             (`ONEDNN_MAX_CPU_ISA`), the cap, e.g. `"AVX2"`; else None.
+        cpu_id: For an x86 CPU, `(vendor_id, family, model)` as
+            /proc/cpuinfo gives them, e.g. `("AuthenticAMD", 26, 2)`; None
+            where unreadable.
     """
 
     kind: str
@@ -109,6 +127,29 @@ class Device:
     flags: tuple | None = None
     compute_capability: tuple | None = None
     isa_cap: str | None = None
+    cpu_id: tuple | None = None
+
+    @property
+    def generation(self) -> str | None:
+        """The CPU's generation (`CPU_GENERATIONS`), e.g. `"Zen 5"`; None
+        where unknown.
+
+        Examples:
+
+            >>> Device("cpu", "AMD EPYC", cpu_id=("AuthenticAMD", 25, 1)).generation
+            'Zen 3'
+        """
+        if self.cpu_id is None:
+            return None
+        vendor, family, model = self.cpu_id
+        ranges = CPU_GENERATIONS.get((vendor, family), ())
+        return next((name for (low, high), name in ranges if low <= model <= high), None)
+
+    def _cpu_id_phrase(self) -> str:
+        """The generation, or the family and model where it is unknown; "" if neither."""
+        if self.cpu_id is None:
+            return ""
+        return self.generation or f"family {self.cpu_id[1]}, model {self.cpu_id[2]}"
 
     @property
     def usable_flags(self) -> tuple | None:
@@ -125,17 +166,18 @@ class Device:
         return tuple(f for f in self.flags if ONEDNN_ISAS[FLAG_ISAS[f]] <= cap)
 
     def describe(self) -> str:
-        """One phrase for run logs and figures, e.g. `AMD EPYC (CPU, AVX-512 BF16)`."""
+        """One phrase for run logs and figures, e.g. `AMD EPYC (Zen 5; CPU, AVX-512 BF16)`."""
         if self.kind == "gpu":
             cc = f", compute capability {self.compute_capability[0]}.{self.compute_capability[1]}" \
                 if self.compute_capability else ""
             return f"{self.name} (GPU{cc})"
+        generation = f"{self._cpu_id_phrase()}; " if self.cpu_id else ""
         if self.flags is None:
-            return f"{self.name} (CPU, instruction sets unknown)"
+            return f"{self.name} ({generation}CPU, instruction sets unknown)"
         if self.isa_cap is not None:
-            return (f"{self.name} (CPU, {self._cpu_class(self.flags)[1]}; oneDNN held to "
+            return (f"{self.name} ({generation}CPU, {self._cpu_class(self.flags)[1]}; oneDNN held to "
                     f"{self._cpu_class()[1]} by {self.isa_cap_env()}={self.isa_cap})")
-        return f"{self.name} (CPU, {self._cpu_class()[1]})"
+        return f"{self.name} ({generation}CPU, {self._cpu_class()[1]})"
 
     def _cpu_class(self, flags: tuple | None = None) -> tuple[str, str]:
         """The speed class (`CPU_CLASSES`) of `flags`, by default the usable
@@ -151,38 +193,55 @@ class Device:
 
     @property
     def key(self) -> str:
-        """The kind of machine figures are recorded under, one per speed class:
-        `cpu-amx-bf16` (Intel Sapphire Rapids on), `cpu-avx512-bf16` (AMD
-        Zen 4, Intel Cooper Lake), `cpu-avx512`, `cpu-avx2`, `cpu`, or `gpu-`
-        and the GPU's name (`gpu-nvidia-h200`). A CPU with AMX reports
-        avx512_bf16 as well; its key is the AMX one, so its figures are
-        recorded beside a Zen 4's, not over them. A CPU whose oneDNN is held
-        below its instruction sets is keyed by both (`cpu-avx512-bf16-onednn-avx2`):
-        it is neither its own class nor truly the lesser one.
+        """The kind of machine figures are recorded under: a CPU by its speed
+        class, `cpu-amx-bf16` (Intel Sapphire Rapids on), `cpu-avx512-bf16`
+        (AMD Zen 4 and 5, Intel Cooper Lake), `cpu-avx512`, `cpu-avx2` or
+        `cpu`, then its generation where `cpu_id` is known (`-zen-5`; else
+        the vendor, family and model, `-amd-26-2`); a GPU by `gpu-` and its
+        name (`gpu-nvidia-h200`). A CPU with AMX reports avx512_bf16 as
+        well; its key is the AMX one, so its figures are recorded beside a
+        Zen 4's, not over them; a Zen 5's beside a Zen 4's likewise. A CPU
+        whose oneDNN is held below its instruction sets is keyed by both
+        (`cpu-avx512-bf16-zen-4-onednn-avx2`): it is neither its own class
+        nor truly the lesser one. Figures recorded before the generation was
+        read are keyed by the class alone.
 
         Examples:
 
-            >>> Device("cpu", "AMD EPYC", flags=("avx2", "fma")).key
-            'cpu-avx2'
+            >>> Device("cpu", "AMD EPYC", flags=("avx2", "fma"), cpu_id=("AuthenticAMD", 25, 1)).key
+            'cpu-avx2-zen-3'
         """
         if self.kind == "gpu":
-            return "gpu-" + re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-")
+            return "gpu-" + _slug(self.name)
+        cpu = self._cpu_class(self.flags if self.isa_cap is not None else None)[0]
+        if self.cpu_id is not None:
+            vendor, family, model = self.cpu_id
+            vendor = {"AuthenticAMD": "amd", "GenuineIntel": "intel"}.get(vendor, vendor)
+            cpu += "-" + _slug(self.generation or f"{vendor}-{family}-{model}")
         if self.isa_cap is not None:
-            return f"{self._cpu_class(self.flags)[0]}-onednn-{self.isa_cap.lower().replace('_', '-')}"
-        return self._cpu_class()[0]
+            return f"{cpu}-onednn-{self.isa_cap.lower().replace('_', '-')}"
+        return cpu
 
     def to_json(self) -> dict:
         return {
             "kind": self.kind, "name": self.name, "key": self.key, "description": self.describe(),
             "flags": None if self.flags is None else list(self.flags),
             "compute_capability": None if self.compute_capability is None else list(self.compute_capability),
-            "isa_cap": self.isa_cap,
+            "isa_cap": self.isa_cap, "cpu_id": None if self.cpu_id is None else list(self.cpu_id),
+            "generation": self.generation,
         }
 
 
-def _cpu_info(path: str = "/proc/cpuinfo") -> tuple[str, tuple | None]:
-    """The CPU model name and its reported flags (None where unreadable)."""
+def _slug(text: str) -> str:
+    """Lower case, runs of other characters as one dash: `"Zen 5"` to `"zen-5"`."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _cpu_info(path: str = "/proc/cpuinfo") -> tuple[str, tuple | None, tuple | None]:
+    """The CPU model name, its reported flags and its `(vendor_id, family,
+    model)` (`Device.cpu_id`); the last two None where unreadable."""
     name, flags = platform.processor() or platform.machine() or "unknown CPU", None
+    ids = {}
     try:
         with open(path) as f:
             for line in f:
@@ -190,6 +249,8 @@ def _cpu_info(path: str = "/proc/cpuinfo") -> tuple[str, tuple | None]:
                 key = key.strip()
                 if key == "model name":
                     name = value.strip()
+                elif key in ("vendor_id", "cpu family", "model"):
+                    ids[key] = value.strip()
                 elif key == "flags":
                     present = set(value.split())
                     flags = tuple(f for f in REPORTED_CPU_FLAGS if f in present)
@@ -197,7 +258,11 @@ def _cpu_info(path: str = "/proc/cpuinfo") -> tuple[str, tuple | None]:
                     break
     except OSError:
         pass
-    return name, flags
+    try:
+        cpu_id = (ids["vendor_id"], int(ids["cpu family"]), int(ids["model"]))
+    except (KeyError, ValueError):  # not x86, or not Linux
+        cpu_id = None
+    return name, flags, cpu_id
 
 
 def _isa_cap(flags: tuple | None) -> str | None:
@@ -268,8 +333,8 @@ def current_device() -> Device:
     gpu = _gpu()
     if gpu is not None:
         return gpu
-    name, flags = _cpu_info()
-    return Device("cpu", name, flags=flags, isa_cap=_isa_cap(flags))
+    name, flags, cpu_id = _cpu_info()
+    return Device("cpu", name, flags=flags, isa_cap=_isa_cap(flags), cpu_id=cpu_id)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -134,8 +134,8 @@ def update_results(update: Callable[[dict], None], path: Path = RESULTS_PATH) ->
 
 def machine_key() -> str:
     """The kind of machine this process runs on, as figures are recorded
-    (`zoo.precision.Device.key`: `cpu-amx-bf16`, `cpu-avx512-bf16`, `cpu-avx2`,
-    `gpu-...`)."""
+    (`zoo.precision.Device.key`: `cpu-avx512-bf16-zen-5`, `cpu-avx2-zen-3`,
+    `cpu-amx-bf16-sapphire-rapids`, `gpu-...`)."""
     from zoo.precision import current_device
 
     return current_device().key
