@@ -95,7 +95,7 @@ def test_each_speed_class_has_its_own_key(device, key):
 def test_the_cpu_generation_keys_its_figures(cpu_id, generation, key, description):
     # A Zen 5 and a Zen 4 have the same instruction-set class, and under a
     # hypervisor often the same model name ("AMD EPYC"), yet a Zen 5 trains
-    # mnist_convnet 1.6x faster: its figures go beside a Zen 4's.
+    # mnist_convnet 1.7x faster: its figures go beside a Zen 4's.
     device = dataclasses.replace(ZEN4, cpu_id=cpu_id)
     assert (device.generation, device.key, device.describe()) == (generation, key, description)
     assert device.to_json()["cpu_id"] == list(cpu_id) and device.to_json()["generation"] == generation

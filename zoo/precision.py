@@ -81,7 +81,7 @@ ONEDNN_ISAS = {
 # CPU generations by vendor, family and model (as /proc/cpuinfo gives them),
 # after the ranges Linux's arch/x86/kernel/cpu/amd.c and intel-family.h use:
 # flags alone cannot tell a Zen 5 from a Zen 4 (both AVX-512 BF16), yet one
-# trains mnist_convnet 1.6x faster than the other. Virtual machines often
+# trains mnist_convnet 1.7x faster than the other. Virtual machines often
 # report only "AMD EPYC" as the model name.
 CPU_GENERATIONS = {
     ("AuthenticAMD", 23): (((0x00, 0x2F), "Zen"), ((0x50, 0x5F), "Zen"), ((0x30, 0x4F), "Zen 2"),
