@@ -86,6 +86,8 @@ def test_each_speed_class_has_its_own_key(device, key):
         (("AuthenticAMD", 26, 2), "Zen 5", "cpu-avx512-bf16-zen-5", "AMD EPYC 9B14 (Zen 5; CPU, AVX-512 BF16)"),
         (("GenuineIntel", 6, 143), "Sapphire Rapids", "cpu-avx512-bf16-sapphire-rapids",
          "AMD EPYC 9B14 (Sapphire Rapids; CPU, AVX-512 BF16)"),
+        (("GenuineIntel", 6, 0x9A), "Alder Lake", "cpu-avx512-bf16-alder-lake",
+         "AMD EPYC 9B14 (Alder Lake; CPU, AVX-512 BF16)"),
         (("AuthenticAMD", 27, 0), None, "cpu-avx512-bf16-amd-27-0",
          "AMD EPYC 9B14 (family 27, model 0; CPU, AVX-512 BF16)"),
         (("HygonGenuine", 24, 2), None, "cpu-avx512-bf16-hygongenuine-24-2",

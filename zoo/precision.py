@@ -79,19 +79,24 @@ ONEDNN_ISAS = {
     "AVX10_1_512_AMX_FP16": 11, "AVX512_CORE_AMX_FP16": 11,
 }
 # CPU generations by vendor, family and model (as /proc/cpuinfo gives them),
-# after the ranges Linux's arch/x86/kernel/cpu/amd.c and intel-family.h use:
-# flags alone cannot tell a Zen 5 from a Zen 4 (both AVX-512 BF16), yet one
-# trains mnist_convnet 1.7x faster than the other. Virtual machines often
-# report only "AMD EPYC" as the model name.
+# after the model ranges of Linux's arch/x86/kernel/cpu/amd.c and the models
+# arch/x86/include/asm/intel-family.h names. Flags alone cannot tell a Zen 5
+# from a Zen 4 (both AVX-512 BF16), yet one trains mnist_convnet 1.7x faster
+# than the other, and virtual machines often report only "AMD EPYC" as the
+# model name.
 CPU_GENERATIONS = {
     ("AuthenticAMD", 23): (((0x00, 0x2F), "Zen"), ((0x50, 0x5F), "Zen"), ((0x30, 0x4F), "Zen 2"),
                            ((0x60, 0x7F), "Zen 2"), ((0x90, 0x91), "Zen 2"), ((0xA0, 0xAF), "Zen 2")),
     ("AuthenticAMD", 25): (((0x00, 0x0F), "Zen 3"), ((0x20, 0x5F), "Zen 3"), ((0x10, 0x1F), "Zen 4"),
                            ((0x60, 0xAF), "Zen 4")),
     ("AuthenticAMD", 26): (((0x00, 0x2F), "Zen 5"), ((0x40, 0x4F), "Zen 5"), ((0x60, 0x7F), "Zen 5")),
-    ("GenuineIntel", 6): (((0x55, 0x55), "Skylake-SP to Cooper Lake"), ((0x6A, 0x6A), "Ice Lake-SP"),
-                          ((0x8F, 0x8F), "Sapphire Rapids"), ((0xCF, 0xCF), "Emerald Rapids"),
-                          ((0xAD, 0xAD), "Granite Rapids")),
+    ("GenuineIntel", 6): tuple(((m, m), name) for name, models in (
+        ("Skylake", (0x4E, 0x5E)), ("Kaby Lake to Comet Lake", (0x8E, 0x9E, 0xA5, 0xA6)),
+        ("Ice Lake", (0x7D, 0x7E)), ("Tiger Lake", (0x8C, 0x8D)), ("Alder Lake", (0x97, 0x9A)),
+        ("Raptor Lake", (0xB7, 0xBA, 0xBF)), ("Meteor Lake", (0xAA, 0xAC)), ("Lunar Lake", (0xBD,)),
+        ("Arrow Lake", (0xB5, 0xC5, 0xC6)), ("Skylake-SP to Cooper Lake", (0x55,)), ("Ice Lake-SP", (0x6A,)),
+        ("Sapphire Rapids", (0x8F,)), ("Emerald Rapids", (0xCF,)), ("Granite Rapids", (0xAD,)),
+        ("Sierra Forest", (0xAF,))) for m in models),
 }
 FLAG_ISAS = {"avx2": "AVX2", "fma": "AVX2", "avx512f": "AVX512_CORE", "avx512_vnni": "AVX512_CORE_VNNI",
              "avx512_bf16": "AVX512_CORE_BF16", "amx_bf16": "AVX512_CORE_AMX", "amx_tile": "AVX512_CORE_AMX"}
