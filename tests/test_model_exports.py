@@ -81,3 +81,26 @@ def test_onnx_parity(name, tmp_path):
         x = pixels((batch, *model.input_shape[1:])).astype("float32")
         np.testing.assert_allclose(runner(x), model.predict(x, verbose=0), atol=1e-4)
     assert runner.graph_outputs() == "probabilities"
+
+
+def test_views_of_images_of_any_size_export_on_every_backend(tmp_path):
+    """Test-time views that shift images of a size known only when called
+    export to TFLite on every backend. jax2tf cannot trace those shifts (it
+    cannot compare the symbolic sizes), so on JAX `export_model` converts on
+    TensorFlow's backend, and the direct exports refuse in one line."""
+    import re
+
+    from zoo import export
+
+    model = zoo.cifar10_net(input_shape=(None, None, 3), filters=(16, 32), convs_per_stage=1,
+                            test_time_augmentation="flip_translate")
+    report = export.export_model(model, str(tmp_path / "any_size.tflite"), format="tflite", parity_images=16,
+                                 calibration_images=1)
+    assert report["within_tolerance"] and report["parity"]["top1_agreement"] == 1.0, report["parity"]
+    assert ("converted for a process" in report["backend"]) == (keras.backend.backend() != "tensorflow")
+    if keras.backend.backend() == "jax":
+        with pytest.raises(ValueError, match=re.escape("Received: input_shape=(None, None, None, 3)")):
+            export.tflite_bytes(model)
+        # A fixed size shifts from split pieces, which jax2tf traces.
+        fixed = zoo.cifar10_net(filters=(16, 32), convs_per_stage=1, test_time_augmentation="flip_translate")
+        assert len(export.tflite_bytes(fixed)) > 0

@@ -38,7 +38,9 @@ PyTorch, Keras' own SavedModel export needs torch_xla and fails on the zoo's
 models, so `export_model` converts there in a child process on Keras'
 TensorFlow backend: a `.keras` file is the same on every backend. ONNX files
 are converted there from JAX too: tf2onnx cannot read the XlaCallModule op
-of jax2tf's graphs.
+of jax2tf's graphs; and so are models whose test-time views shift images of
+a height or width unknown until called (`zoo.layers.shifts_by_slicing`),
+which jax2tf cannot trace.
 """
 
 from __future__ import annotations
@@ -99,8 +101,9 @@ def check_tensorflow(what: str = "Exporting to SavedModel or TFLite") -> None:
         )
 
 
-def _check_backend(what: str) -> None:
-    """Refuses, in one line, the direct exports Keras cannot do on PyTorch."""
+def _check_backend(what: str, model: keras.Model) -> None:
+    """Refuses, in one line, the direct exports Keras cannot do on PyTorch,
+    or on JAX for `model` (`_views_beyond_jax2tf`)."""
     check_tensorflow()
     if keras.backend.backend() == "torch":
         raise ValueError(
@@ -108,6 +111,36 @@ def _check_backend(what: str) -> None:
             "torch_xla, which fails on these models): use zoo.export.export_model or `zoo export`, which convert "
             "on the TensorFlow backend, or set KERAS_BACKEND=tensorflow."
         )
+    if _views_beyond_jax2tf(model):
+        raise ValueError(
+            f"{what} cannot export {model.name!r} on Keras' JAX backend: its test-time views shift images whose "
+            "height or width is unknown until called (or under 5 pixels), which jax2tf cannot trace. Use "
+            "zoo.export.export_model or `zoo export`, which convert on the TensorFlow backend, build the model with "
+            f"a fixed input_shape, or set KERAS_BACKEND=tensorflow. Received: input_shape={model.input_shape}"
+        )
+
+
+def _views_beyond_jax2tf(model: keras.Model) -> bool:
+    """Whether `model` is on Keras' JAX backend and shifts test-time views by
+    slicing (`zoo.layers.shifts_by_slicing`): jax2tf cannot compare the
+    symbolic sizes of an input whose height or width is unknown until called,
+    and its slices of a fixed one become gathers the TFLite converter
+    refuses. A `.keras` file is the same on every backend, so such a model
+    converts on TensorFlow's, which slices as TFLite does."""
+    from zoo.layers import TestTimeViews, shifts_by_slicing
+
+    if keras.backend.backend() != "jax":
+        return False
+    return any(isinstance(layer, TestTimeViews) and shifts_by_slicing(layer.mode, layer.input.shape)
+               for layer in _layers(model))
+
+
+def _layers(model: keras.Model):
+    """The layers of `model`, those of nested models included."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _layers(layer)
 
 
 def check_out(path: str, format: str) -> str:
@@ -161,7 +194,7 @@ def export_saved_model(model: keras.Model, path: str) -> str:
         >>> import tempfile, zoo
         >>> path = export_saved_model(zoo.mnist_convnet(), tempfile.mkdtemp() + "/sm")
     """
-    _check_backend("export_saved_model")
+    _check_backend("export_saved_model", model)
     _publish(path, lambda target: model.export(target, format="tf_saved_model", verbose=False), "saved_model")
     return path
 
@@ -203,7 +236,7 @@ def tflite_bytes(model: keras.Model, quantize: str = "none", calibration=None) -
         >>> len(tflite_bytes(zoo.mnist_convnet(), "dynamic")) < 150_000
         True
     """
-    _check_backend("tflite_bytes")
+    _check_backend("tflite_bytes", model)
     import tensorflow as tf
 
     check_choice("quantize", quantize, QUANTIZATIONS)
@@ -309,7 +342,7 @@ def export_onnx(model: keras.Model, path: str) -> str:
         ValueError: If the onnx extra is not installed, or the model does not
             convert.
     """
-    _check_backend("export_onnx")
+    _check_backend("export_onnx", model)
     if keras.backend.backend() != "tensorflow":
         raise ValueError(
             f"export_onnx runs on Keras' TensorFlow backend only (tf2onnx cannot read jax2tf's XlaCallModule op): "
@@ -493,18 +526,19 @@ def export_model(
         check_onnx()
     # ONNX goes through a TensorFlow graph that tf2onnx can read: jax2tf's
     # XlaCallModule op is not one, so JAX converts in the child process too.
-    if keras.backend.backend() == "torch" or (format == "onnx" and keras.backend.backend() != "tensorflow"):
-        return _export_on_tensorflow(
-            model, path, format=format, quantize=quantize, dataset=dataset, data_dir=data_dir,
-            calibration_images=calibration_images, parity_images=parity_images, classes=classes,
-        )
+    on_tensorflow = keras.backend.backend() == "torch" or (format == "onnx" and keras.backend.backend() != "tensorflow")
     source = None
-    if not isinstance(model, keras.Model):
+    if not on_tensorflow and not isinstance(model, keras.Model):
         source = os.fspath(model)
         if os.path.abspath(source) == os.path.abspath(path):
             raise ValueError(f"The export would overwrite its source. Received: out={path!r}")
         model = load_keras_model(source)
         classes = classes or class_names(source)
+    if on_tensorflow or _views_beyond_jax2tf(model):
+        return _export_on_tensorflow(
+            model if source is None else source, path, format=format, quantize=quantize, dataset=dataset,
+            data_dir=data_dir, calibration_images=calibration_images, parity_images=parity_images, classes=classes,
+        )
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ValueError(f"Expected a model with one input and one output. Received: model={model.name!r}")
     shape = tuple(model.input_shape[1:])

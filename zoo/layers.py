@@ -567,6 +567,26 @@ def merge_views(x, views: str | None):
     return ViewMean(TEST_TIME_AUGMENTATIONS[views], name="view_mean")(x) if views else x
 
 
+def shifts_by_slicing(mode: str, input_shape) -> bool:
+    """Whether `TestTimeViews(mode)` shifts images of `input_shape` by
+    slicing rather than from `split` pieces: views with shifts, on images
+    whose height or width is unknown until called or under 5 pixels.
+
+    Examples:
+
+        >>> shifts_by_slicing("translate", (None, 28, 28, 1)), shifts_by_slicing("translate", (None, None, None, 3))
+        (False, True)
+    """
+    return mode != "flip" and any(_sliced(size) for size in tuple(input_shape)[1:3])
+
+
+def _sliced(size) -> bool:
+    """Whether a height or width is shifted by slicing: a size known only
+    when called (None; in a JAX export, a symbolic dimension, which cannot be
+    compared), or too small to split in five."""
+    return not isinstance(size, int) or size < 5
+
+
 def _shifted(x, *, down_right: bool):
     """`x` moved one pixel down-right (or up-left), the border reflected: what
     padding a pixel in "reflect" mode and cropping give, without the pad.
@@ -586,7 +606,7 @@ def _shifted(x, *, down_right: bool):
 def _shifted_along(x, axis: int, *, forward: bool):
     """`x` moved one step along `axis` (to higher indices if `forward`), the border reflected."""
     size = x.shape[axis]
-    if size is None or size < 5:  # a size known only when called, or too small to split in five
+    if _sliced(size):
         step = lambda s: x[(slice(None),) * axis + (s,)]  # noqa: E731
         parts = [step(slice(1, 2)), step(slice(None, -1))] if forward else [step(slice(1, None)), step(slice(-2, -1))]
         return keras.ops.concatenate(parts, axis=axis)
