@@ -418,3 +418,34 @@ def test_out_in_the_way_is_named_in_words(capsys, trained, tmp_path, format, mak
     assert "Errno" not in err and ".tmp-" not in err
     assert sorted(os.listdir(tmp_path)) == ["file", "folder"] and os.listdir(tmp_path / "folder") == []
     assert (tmp_path / "file").read_text() == "mine"
+
+
+def test_int8_converts_again_when_the_converter_leaves_float(monkeypatch):
+    """The converter's quantizer now and then leaves ops in float32 though
+    only integer kernels were allowed (a SPLIT_V/CONCATENATION chain of
+    mnist_convnet's test-time views, once in 8 conversions): such a file is
+    converted again, and after `INT8_ATTEMPTS` refused in one line."""
+    import tensorflow as tf
+
+    model = zoo.mnist_convnet(test_time_augmentation="translate")
+    float_file = export.tflite_bytes(model)
+    assert export.float_tensors(float_file)
+    calibration = _mnist_test(8)[0]
+    from_saved_model, calls = tf.lite.TFLiteConverter.from_saved_model, []
+
+    def converters(float_until):
+        def make(path):
+            converter = from_saved_model(path)
+            convert = converter.convert
+            calls.append(1)
+            converter.convert = lambda: float_file if len(calls) <= float_until else convert()
+            return converter
+        return make
+
+    monkeypatch.setattr(tf.lite.TFLiteConverter, "from_saved_model", converters(float_until=1))
+    int8_file = export.tflite_bytes(model, "int8", calibration=calibration)
+    assert len(calls) == 2 and not export.float_tensors(int8_file)
+    monkeypatch.setattr(tf.lite.TFLiteConverter, "from_saved_model", converters(float_until=10**6))
+    with pytest.raises(ValueError, match=r"did not convert to a fully int8 TFLite file in 5 tries: the converter "
+                                         r"left \d+ float32 tensors, e.g. '"):
+        export.tflite_bytes(model, "int8", calibration=calibration)
