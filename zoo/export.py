@@ -136,15 +136,7 @@ def _views_beyond_jax2tf(model: keras.Model) -> bool:
     if keras.backend.backend() != "jax":
         return False
     return any(isinstance(layer, TestTimeViews) and shifts_by_slicing(layer.mode, layer.input.shape)
-               for layer in _layers(model))
-
-
-def _layers(model: keras.Model):
-    """The layers of `model`, those of nested models included."""
-    for layer in model.layers:
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from _layers(layer)
+               for layer in model._flatten_layers(include_self=False))
 
 
 def check_out(path: str, format: str) -> str:

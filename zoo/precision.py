@@ -176,7 +176,8 @@ class Device:
             cc = f", compute capability {self.compute_capability[0]}.{self.compute_capability[1]}" \
                 if self.compute_capability else ""
             return f"{self.name} (GPU{cc})"
-        generation = f"{self._cpu_id_phrase()}; " if self.cpu_id else ""
+        generation = self._cpu_id_phrase()
+        generation = f"{generation}; " if generation else ""
         if self.flags is None:
             return f"{self.name} ({generation}CPU, instruction sets unknown)"
         if self.isa_cap is not None:
