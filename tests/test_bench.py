@@ -186,6 +186,72 @@ def test_the_precision_probe_times_each_candidate():
     assert sorted(rates) == ["bfloat16", "float32"] and all(rate > 0 for rate in rates.values())
 
 
+def _clock_fed(monkeypatch, ends, **settings):
+    """A `_CallClock` fed compiled calls of 8 steps ending at `ends` until it
+    stops the fit; returns it and how many calls ran."""
+    import types
+
+    now = iter(ends)
+    monkeypatch.setattr(bench, "time", types.SimpleNamespace(perf_counter=lambda: next(now)))
+    clock, model = bench._CallClock(**settings), types.SimpleNamespace(stop_training=False)
+    clock.set_model(model)
+    calls = 0
+    while not model.stop_training:
+        clock.on_train_batch_end(8 * calls + 7)
+        calls += 1
+    return clock, calls
+
+
+def test_the_probe_clock_leaves_out_the_warm_up_and_stops_when_enough_is_timed(monkeypatch):
+    # A 5-second first call (tracing), then calls of 0.25 s: four are timed
+    # for 1 s, in two rounds of two; the traced call counts in neither.
+    ends = [5.0 + 0.25 * i for i in range(20)]
+    clock, calls = _clock_fed(monkeypatch, ends, warmup=1, seconds=1.0, calls=2)
+    assert calls == 5
+    assert clock.rates(batch_size=10, rounds=2) == [320.0, 320.0]  # 2 calls x 8 steps x 10 images in 0.5 s
+
+
+def test_the_probe_clock_keeps_the_round_a_pause_missed(monkeypatch):
+    # The machine pauses for a second in the second round: that round is slow, the first is not.
+    ends = [1.0, 1.25, 1.5, 2.75]
+    clock, calls = _clock_fed(monkeypatch, ends, warmup=1, seconds=1.0, calls=2)
+    assert calls == 4
+    first, second = clock.rates(batch_size=10, rounds=2)  # calls 1-2, then call 3
+    assert first == 320.0 and second == 80 / 1.25
+
+
+def test_the_probe_clock_times_at_least_a_call_per_round(monkeypatch):
+    # Calls longer than all the seconds asked: still one per round.
+    clock, calls = _clock_fed(monkeypatch, [10.0, 20.0, 30.0, 40.0], warmup=1, seconds=1.0, calls=2)
+    assert calls == 3 and clock.rates(batch_size=10, rounds=2) == [8.0, 8.0]
+
+
+def test_probe_rate_times_in_one_fit_stopped_by_its_clock(monkeypatch):
+    import keras
+
+    import zoo
+
+    fits = []
+    fit = keras.Model.fit
+    monkeypatch.setattr(keras.Model, "fit", lambda self, *a, **k: fits.append(k) or fit(self, *a, **k))
+    x, labels = bench.sample_images((28, 28, 1))
+    model = zoo.mnist_convnet()
+    rate = bench.probe_rate(model, "adam", 64, x.astype("float32"), labels, steps_per_execution=4, seconds=0.05)
+    assert rate > 0 and len(fits) == 1
+    # The fit's steps only bound it: the clock stopped it after a few calls.
+    assert 3 * 4 <= int(model.optimizer.iterations) < fits[0]["steps_per_epoch"] // 1000
+
+
+@pytest.mark.parametrize("setting", [{"warmup": 0}, {"rounds": 0}, {"seconds": 0.0}])
+def test_probe_rate_refuses_nonsense_settings(setting):
+    import zoo
+
+    x, labels = bench.sample_images((28, 28, 1))
+    name, value = next(iter(setting.items()))
+    with pytest.raises(ValueError, match=f"Received: {name}={value!r}"):
+        bench.probe_rate(zoo.mnist_convnet(), "adam", 64, x.astype("float32"), labels, **setting)
+
+
 def test_the_probe_key_leaves_out_what_only_inference_runs():
     # Test-time views change no training step: a new recipe's views must
     # not time the model again. A wider model must.

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import math
 import os
 import statistics
 import tempfile
@@ -39,6 +38,7 @@ import keras
 import numpy as np
 
 from zoo import baselines, export, training
+from zoo._common import check_positive_int
 from zoo.flops import count_flops
 from zoo.precision import (
     POLICIES,
@@ -55,9 +55,8 @@ from zoo.registry import RESULTS_PATH, create_model, get_model_factory, update_r
 BATCHES = (1, 64)
 RUNTIMES = ("keras", "saved_model", "tflite_float32", "tflite_int8")
 CALIBRATION_IMAGES = 200
-# The precision probe's most steps per compiled call and per timed round (`precision_probe`).
+# The precision probe's most steps per compiled call (`precision_probe`).
 PROBE_STEPS = 8
-MAX_PROBE_STEPS = 256
 # `record` writes into a source checkout: the package's results file and the docs.
 CHECKOUT = Path(__file__).resolve().parents[1]
 DOCS = CHECKOUT / "docs" / "benchmarks"
@@ -167,6 +166,14 @@ def sample_images(input_shape, count: int = 512) -> tuple[np.ndarray, np.ndarray
     return fit_images(x[:count], input_shape), y[:count]
 
 
+def _whole_batches(x, labels, batch_size: int, classes: int):
+    """The images and one-hot labels as whole batches, `(batches, batch_size, ...)`,
+    made up front: no per-image work in the timed steps."""
+    batches = max(1, len(x) // batch_size)
+    index = (np.arange(batches * batch_size) % len(x)).reshape(batches, batch_size)
+    return x[index], np.eye(classes, dtype="float32")[labels[index]]
+
+
 def training_throughput(model: keras.Model, optimizer, batch_size: int, x, labels, *,
                         steps_per_execution: int = 1, steps: int = 32):
     """Compiles `model` and returns `measure(steps=steps)`, which times that many steps.
@@ -185,10 +192,7 @@ def training_throughput(model: keras.Model, optimizer, batch_size: int, x, label
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        # Whole batches made up front, one dataset element each: no per-image work in the timed steps.
-        batches = max(1, len(x) // batch_size)
-        index = (np.arange(batches * batch_size) % len(x)).reshape(batches, batch_size)
-        data = tf.data.Dataset.from_tensor_slices((x[index], np.eye(classes, dtype="float32")[labels[index]]))
+        data = tf.data.Dataset.from_tensor_slices(_whole_batches(x, labels, batch_size, classes))
         data = data.repeat().prefetch(tf.data.AUTOTUNE)
         fit = lambda n, callbacks: model.fit(data, steps_per_epoch=n, epochs=1, shuffle=False, verbose=0,  # noqa: E731
                                              callbacks=callbacks)
@@ -208,17 +212,107 @@ def training_throughput(model: keras.Model, optimizer, batch_size: int, x, label
     return measure
 
 
+class _CallClock(keras.callbacks.Callback):
+    """Times the compiled calls of one `fit` and stops it when enough are timed.
+
+    The first `warmup` calls (tracing, the first kernels) are not timed; the
+    calls after them are, until they number at least `calls` and last at
+    least `seconds` in all.
+    """
+
+    def __init__(self, *, warmup: int, seconds: float, calls: int):
+        super().__init__()
+        self.warmup, self.seconds, self.calls = warmup, seconds, calls
+        self.ends, self.steps = [], []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.ends.append(time.perf_counter())
+        self.steps.append(batch + 1)  # steps done so far: a call reports its last step
+        timed = len(self.ends) - self.warmup
+        if timed >= self.calls and self.ends[-1] - self.ends[self.warmup - 1] >= self.seconds:
+            self.model.stop_training = True
+
+    def rates(self, batch_size: int, rounds: int) -> list[float]:
+        """Images per second of each of `rounds` runs of consecutive timed calls."""
+        seconds = np.diff(self.ends[self.warmup - 1 :])
+        steps = np.diff(self.steps[self.warmup - 1 :])
+        return [float(steps[i].sum() * batch_size / seconds[i].sum())
+                for i in np.array_split(np.arange(len(seconds)), rounds) if len(i)]
+
+
+def probe_rate(model: keras.Model, optimizer, batch_size: int, x, labels, *, steps_per_execution: int = 1,
+               seconds: float = 0.5, rounds: int = 2, warmup: int = 1) -> float:
+    """Compiles `model` and times its training in one `fit`: images per second.
+
+    The first `warmup` compiled calls of `steps_per_execution` steps trace
+    and warm up; the calls after them are timed until they last `rounds` x
+    `seconds` (at least one call per round), then the fit stops. Of
+    `rounds` runs of consecutive timed calls the fastest counts: a pause of
+    the machine slows only some. All in one `fit`, as each `fit` costs a new
+    input iterator and a wind-down: up to half a second a call in
+    cifar10_net's float32 probe on a 2-core Zen 5, which a `fit` per round
+    paid again. There the second call of mnist_convnet and of cifar10_net
+    already ran at the steady rate, in either precision.
+
+    Args:
+        model: An uncompiled Keras model.
+        optimizer: What `model.compile` takes.
+        batch_size: Images per step.
+        x: Float32 images, held in memory and cycled through.
+        labels: Their integer labels.
+        steps_per_execution: Steps per compiled call (1 on PyTorch).
+            Defaults to 1.
+        seconds: Of each timed round. Defaults to 0.5.
+        rounds: Defaults to 2.
+        warmup: Calls before the timed ones, at least 1. Defaults to 1.
+
+    Returns:
+        Training images per second, the best round's.
+
+    Examples:
+
+        >>> import zoo
+        >>> x, labels = sample_images((28, 28, 1))
+        >>> probe_rate(zoo.mnist_convnet(), "adam", 64, x.astype("float32"), labels, seconds=0.05) > 0
+        True
+    """
+    check_positive_int("warmup", warmup)
+    check_positive_int("rounds", rounds)
+    if not seconds > 0:
+        raise ValueError(f"`seconds` must be positive. Received: seconds={seconds!r}")
+    if keras.backend.backend() == "torch":  # Keras' torch trainer runs one step per call
+        steps_per_execution = 1
+    classes = model.output_shape[-1]
+    model.compile(optimizer, "categorical_crossentropy", metrics=["accuracy"], steps_per_execution=steps_per_execution)
+    images, targets = _whole_batches(x, labels, batch_size, classes)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        data = tf.data.Dataset.from_tensor_slices((images, targets)).repeat().prefetch(tf.data.AUTOTUNE)
+    else:
+        def cycle():
+            while True:
+                yield from zip(images, targets)
+
+        data = cycle()
+    clock = _CallClock(warmup=warmup, seconds=rounds * seconds, calls=rounds)
+    # The clock stops the fit long before these steps, which only bound it.
+    model.fit(data, steps_per_epoch=steps_per_execution * 1_000_000, epochs=1, shuffle=False, verbose=0,
+              callbacks=[clock])
+    return max(clock.rates(batch_size, rounds))
+
+
 def precision_probe(name: str, recipe: training.Recipe, *, input_shape, classes: int, batch_size: int,
                     model_kwargs: dict | None = None, steps: int = PROBE_STEPS, rounds: int = 2,
-                    seconds: float = 0.75):
+                    seconds: float = 0.5):
     """Returns `measure(precisions)` for `zoo.precision.choose_precision`.
 
     `measure(["bfloat16", "float32"])` builds the model in each precision
     in turn (with no pretrained weights) and times training steps of its
-    recipe's optimizer on the shipped sample images: after the warm-up, as
-    many steps as take about `seconds` (at least one compiled call of up
-    to `steps` steps, at most `MAX_PROBE_STEPS`), `rounds` times, keeping
-    the best: `{precision: images per second}`.
+    recipe's optimizer on the shipped sample images, in one `fit` each
+    (`probe_rate`): a compiled call of up to `steps` steps to trace and warm
+    up, then calls for about `rounds` x `seconds`, the best of `rounds` runs
+    of them: `{precision: images per second}`.
     Each precision's model is released before the next is built. A probe
     costs a model's compile and a few seconds of steps per precision, about
     a minute in all for ResNet-50 on a 2-core CPU.
@@ -246,12 +340,9 @@ def precision_probe(name: str, recipe: training.Recipe, *, input_shape, classes:
         for name_ in precisions:
             with training._dtype_policy(POLICIES[name_]):
                 model = create_model(name, **kwargs)
-            timed = training_throughput(model, training._optimizer(recipe, recipe.lr, None), batch_size, x, labels,
-                                        steps_per_execution=steps_per_execution, steps=steps)
-            rate = timed(steps_per_execution)  # a first estimate, which sizes the timed rounds
-            n = min(MAX_PROBE_STEPS, math.ceil(seconds * rate / batch_size))
-            rates[name_] = max(rate, *(timed(n) for _ in range(rounds)))
-            del model, timed
+            rates[name_] = probe_rate(model, training._optimizer(recipe, recipe.lr, None), batch_size, x, labels,
+                                      steps_per_execution=steps_per_execution, seconds=seconds, rounds=rounds)
+            del model
             gc.collect()
         return rates
 
