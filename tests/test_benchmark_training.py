@@ -82,3 +82,46 @@ def test_runs_below_one_are_refused(monkeypatch, capsys):
         benchmark_training.main()
     assert exit_.value.code == 2
     assert "--runs must be at least 1. Received: --runs 0" in capsys.readouterr().err
+
+
+def test_several_reference_runs_give_means_and_each_run(monkeypatch, capsys):
+    folders, walls = [], iter([24.0, 29.0, 26.5])
+
+    def run_reference(task, data_dir, out_dir, shown_data_dir):
+        folders.append(out_dir)
+        return {"accuracy": 0.974 + 0.001 * len(folders), "wall_seconds": next(walls)}
+
+    monkeypatch.setattr(benchmark_training, "run_reference", run_reference)
+    r = benchmark_training.run_reference_repeated("mnist", "data", "out/mnist/reference", "data", runs=3)
+    assert folders == [str(Path("out/mnist/reference") / f"run{i}") for i in (1, 2, 3)]
+    assert r["wall_seconds"] == 26.5 and r["accuracy"] == 0.976
+    assert r["runs"] == 3 and r["wall_seconds_runs"] == [24.0, 29.0, 26.5]
+    assert r["accuracy_runs"] == pytest.approx([0.975, 0.976, 0.977])
+    assert "reference run 2/3: 97.60% in 29.0 s" in capsys.readouterr().out
+    # One run is reported as it is, into the folder asked for.
+    monkeypatch.setattr(benchmark_training, "run_reference", lambda *a: {"accuracy": 0.97, "wall_seconds": 25.0})
+    assert benchmark_training.run_reference_repeated("mnist", "data", "out", "data", runs=1) == {
+        "accuracy": 0.97, "wall_seconds": 25.0}
+
+
+def test_a_reference_mean_is_shown_with_its_range(monkeypatch):
+    fake_runs(monkeypatch, [0.991], [9.5])
+    zoo = benchmark_training.run_zoo_repeated("mnist", "data", "out/mnist", "data", runs=1)
+    reference = {"accuracy": 0.975, "wall_seconds": 26.5, "runs": 3, "accuracy_runs": [0.974, 0.975, 0.976],
+                 "wall_seconds_runs": [24.0, 29.0, 26.5]}
+    stored = {}
+    benchmark_training._store(stored, {"mnist": {"reference": reference, "zoo": zoo, "ratio": 0.358,
+                                                 "startup_floor": 3.8, "date": "2026-12-07"}},
+                              "AMD EPYC (Zen 5; CPU, AVX-512 BF16)", "cpu-avx512-bf16-zen-5")
+    stored_reference = stored["models"]["mnist_convnet"]["training"]["cpu-avx512-bf16-zen-5"]["mnist"]["reference"]
+    assert stored_reference["wall_seconds_runs"] == [24.0, 29.0, 26.5]
+    rows = [line for line in benchmark_training.page_lines(stored["models"]) if line.startswith("| mnist |")]
+    assert len(rows) == 1 and "| 97.50% | 26 s (mean of 3: 24 s to 29 s) | mnist_convnet |" in rows[0]
+
+
+def test_reference_runs_below_one_are_refused(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["benchmark_training.py", "--reference-runs", "0"])
+    with pytest.raises(SystemExit) as exit_:
+        benchmark_training.main()
+    assert exit_.value.code == 2
+    assert "--reference-runs must be at least 1. Received: --reference-runs 0" in capsys.readouterr().err
