@@ -444,7 +444,9 @@ def test_int8_converts_again_when_the_converter_leaves_float(monkeypatch):
 
     monkeypatch.setattr(tf.lite.TFLiteConverter, "from_saved_model", converters(float_until=1))
     int8_file = export.tflite_bytes(model, "int8", calibration=calibration)
-    assert len(calls) == 2 and not export.float_tensors(int8_file)
+    # Converted again after the float file; the real converter itself may
+    # leave float once more (the flake this guards against), hence "at least".
+    assert 2 <= len(calls) <= export.INT8_ATTEMPTS and not export.float_tensors(int8_file)
     monkeypatch.setattr(tf.lite.TFLiteConverter, "from_saved_model", converters(float_until=10**6))
     with pytest.raises(ValueError, match=r"did not convert to a fully int8 TFLite file in 5 tries: the converter "
                                          r"left \d+ float32 tensors, e.g. '"):
