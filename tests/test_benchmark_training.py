@@ -76,12 +76,13 @@ def test_a_single_run_shows_no_range():
     assert benchmark_training._top1_cell({"top1": 0.7636}) == "76.36%"
 
 
-def test_runs_below_one_are_refused(monkeypatch, capsys):
-    monkeypatch.setattr(sys, "argv", ["benchmark_training.py", "--runs", "0"])
+@pytest.mark.parametrize("flag", ["--runs", "--reference-runs"])
+def test_runs_below_one_are_refused(monkeypatch, capsys, flag):
+    monkeypatch.setattr(sys, "argv", ["benchmark_training.py", flag, "0"])
     with pytest.raises(SystemExit) as exit_:
         benchmark_training.main()
     assert exit_.value.code == 2
-    assert "--runs must be at least 1. Received: --runs 0" in capsys.readouterr().err
+    assert f"{flag} must be at least 1. Received: {flag} 0" in capsys.readouterr().err
 
 
 def test_several_reference_runs_give_means_and_each_run(monkeypatch, capsys):
@@ -118,10 +119,3 @@ def test_a_reference_mean_is_shown_with_its_range(monkeypatch):
     rows = [line for line in benchmark_training.page_lines(stored["models"]) if line.startswith("| mnist |")]
     assert len(rows) == 1 and "| 97.50% | 26 s (mean of 3: 24 s to 29 s) | mnist_convnet |" in rows[0]
 
-
-def test_reference_runs_below_one_are_refused(monkeypatch, capsys):
-    monkeypatch.setattr(sys, "argv", ["benchmark_training.py", "--reference-runs", "0"])
-    with pytest.raises(SystemExit) as exit_:
-        benchmark_training.main()
-    assert exit_.value.code == 2
-    assert "--reference-runs must be at least 1. Received: --reference-runs 0" in capsys.readouterr().err
