@@ -252,6 +252,26 @@ def test_probe_rate_refuses_nonsense_settings(setting):
         bench.probe_rate(zoo.mnist_convnet(), "adam", 64, x.astype("float32"), labels, **setting)
 
 
+def test_the_probe_gives_0_for_a_16_bit_precision_that_fails_to_train(monkeypatch):
+    from zoo import training
+
+    def probe_rate(model, *args, **kwargs):
+        if model.dtype_policy.name != "float32":
+            raise RuntimeError("could not create a primitive descriptor")
+        return 1234.0
+
+    monkeypatch.setattr(bench, "probe_rate", probe_rate)
+    measure = bench.precision_probe("mnist_convnet", training.get_recipe("mnist_convnet"), input_shape=(28, 28, 1),
+                                    classes=10, batch_size=64)
+    with pytest.warns(UserWarning, match=r"mnist_convnet did not train in bfloat16 here \(RuntimeError: could not "
+                                         r"create a primitive descriptor\); --precision auto keeps float32"):
+        assert measure(["bfloat16", "float32"]) == {"bfloat16": 0.0, "float32": 1234.0}
+    # Without float32 to fall back on, the failure is raised.
+    monkeypatch.setattr(bench, "probe_rate", lambda *a, **k: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        measure(["float32"])
+
+
 def test_the_probe_key_leaves_out_what_only_inference_runs():
     # Test-time views change no training step: a new recipe's views must
     # not time the model again. A wider model must.

@@ -294,9 +294,21 @@ def test_an_unwritable_cache_still_chooses(tmp_path, monkeypatch):
     assert chosen.name == "bfloat16"
 
 
-def test_a_probe_without_a_rate_for_each_candidate_fails(cache):
+def test_a_16_bit_precision_the_model_failed_to_train_in_leaves_float32(cache):
+    chosen = choose_precision("auto", ZEN4, measure=Rates(bfloat16=0.0, float32=1000.0), config=CONFIG)
+    assert chosen.name == "float32" and chosen.policy == "float32"
+    assert "mnist_convnet failed to train in it here" in chosen.reason and "ZOO_PRECISION_PROBE=refresh" in chosen.reason
+    assert chosen.probe["rates"] == {"bfloat16": 0.0, "float32": 1000.0} and not chosen.probe["cached"]
+    # Cached like any rates: the next run does not try again.
+    again = choose_precision("auto", ZEN4, measure=Rates(bfloat16=2000.0, float32=1000.0), config=CONFIG)
+    assert again.name == "float32" and again.probe["cached"] and "cached" in again.reason
+
+
+@pytest.mark.parametrize("rates", [{"float32": 1000.0}, {"bfloat16": 1000.0, "float32": 0.0},
+                                   {"bfloat16": -1.0, "float32": 1000.0}])
+def test_a_probe_without_a_rate_for_each_candidate_fails(cache, rates):
     with pytest.raises(RuntimeError, match=r"no rate for each of \['bfloat16', 'float32'\]"):
-        choose_precision("auto", ZEN4, measure=lambda options: {"float32": 1000.0}, config=CONFIG)
+        choose_precision("auto", ZEN4, measure=lambda options: rates, config=CONFIG)
     assert not cache.exists()
 
 

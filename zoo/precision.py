@@ -482,7 +482,8 @@ def _probe(measure, options, config: dict, device: Device, progress) -> tuple[di
         progress(f"timing a few training steps in {' and '.join(options)} to choose the precision "
                  f"(once for this model and machine; cached in {str(path)!r})")
     rates = {name: float(rate) for name, rate in measure(list(options)).items()}
-    if set(rates) != set(options) or not all(rate > 0 for rate in rates.values()):
+    # A 16-bit rate of 0 says the model failed to train in it (see `measure`).
+    if set(rates) != set(options) or not rates.get("float32", 0) > 0 or not all(r >= 0 for r in rates.values()):
         raise RuntimeError(f"The precision probe returned no rate for each of {list(options)}. Received: {rates}")
     measured = datetime.date.today().isoformat()
     _write_cache(path, text, {"rates": rates, "measured": measured, "key": key})
@@ -500,7 +501,9 @@ def choose_precision(precision: str = "auto", device: Device | None = None, *,
         device: Defaults to `current_device()`.
         measure: How to time the model `auto` chooses for:
             `measure(["bfloat16", "float32"])` returns training images per
-            second in each (`zoo.bench.precision_probe` makes one). Without
+            second in each (`zoo.bench.precision_probe` makes one); 0 for
+            a 16-bit precision the model failed to train in, which then
+            leaves float32. Without
             it, or with `ZOO_PRECISION_PROBE=0`, the device's kind decides.
         config: What the rates depend on besides the device and the
             software (model, input shape, batch size...), as JSON values:
@@ -539,6 +542,11 @@ def choose_precision(precision: str = "auto", device: Device | None = None, *,
     ratio = rates[half] / rates["float32"]
     chosen = half if ratio >= PROBE_MARGIN else "float32"
     what = config.get("model", "this model")
+    probe = {"rates": {k: round(v, 1) for k, v in rates.items()}, "measured": measured, "cached": cached}
+    if rates[half] == 0:
+        why = (f"{why}, but {what} failed to train in it here (the probe on {measured}"
+               f"{', cached' if cached else ''}; {PROBE_ENV}=refresh tries again)")
+        return Precision("float32", POLICIES["float32"], why, device, probe=probe)
     timed = (f"{rates[half]:,.0f} images/s in {half}, {rates['float32']:,.0f} in float32 "
              f"({ratio:.2f}x; timed on {measured}{', cached' if cached else ''})")
     if chosen == half:
@@ -546,6 +554,4 @@ def choose_precision(precision: str = "auto", device: Device | None = None, *,
     else:
         why = (f"{why}, but {what} trains no faster in it here (at least {PROBE_MARGIN:.2f}x float32 "
                f"is asked): {timed}")
-    return Precision(chosen, POLICIES[chosen], why, device,
-                     probe={"rates": {k: round(v, 1) for k, v in rates.items()}, "measured": measured,
-                            "cached": cached})
+    return Precision(chosen, POLICIES[chosen], why, device, probe=probe)
