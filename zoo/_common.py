@@ -17,6 +17,33 @@ POOLING_MODES = (None, "avg", "max")
 BN_MOMENTUM = 0.9
 
 
+# What TensorFlow adds around a graph's error: where it happened, not what.
+_GRAPH_TRACE = ("Detected at node", "<stack traces", 'File "', "[[")
+
+
+def one_line(error: BaseException | str, limit: int = 300) -> str:
+    """An error message on one line, cut to `limit` characters.
+
+    A TensorFlow graph error ("Graph execution error: Detected at node ...")
+    keeps only what failed: the node trace, its frames and the
+    `[[{{node ...}}]]` tail go.
+
+    Examples:
+
+        >>> one_line("Graph execution error:\\n\\nDetected at node conv1/Relu defined at (most recent call last):"
+        ...          "\\n<stack traces unavailable>\\nOperation received an exception: could not create a primitive"
+        ...          "\\n\\t [[{{node conv1/Relu}}]] [Op:__inference_step_42]")
+        'Graph execution error: Operation received an exception: could not create a primitive'
+        >>> one_line("a\\nlong message", limit=10)
+        'a long ...'
+    """
+    lines = [line.strip() for line in str(error).splitlines()]
+    if lines and lines[0].startswith("Graph execution error"):
+        lines = [line for line in lines if not line.startswith(_GRAPH_TRACE)]
+    message = " ".join(" ".join(lines).split())
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
 def format_count(n: int) -> str:
     """A parameter or FLOP count in G, M or K, as `zoo list` and the model cards show it."""
     for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
@@ -214,9 +241,8 @@ def load_weights_file(model: keras.Model, path: str) -> None:
     try:
         model.load_weights(path)
     except Exception as e:  # Keras raises many types for a bad file.
-        reason = " ".join(str(e).split())[:300]
         raise ValueError(
-            f"Could not load weights into {model.name!r} from {path!r}: {reason}"
+            f"Could not load weights into {model.name!r} from {path!r}: {one_line(e)}"
         ) from None
 
 

@@ -39,7 +39,7 @@ import keras
 import numpy as np
 
 from zoo import baselines, export, training
-from zoo._common import check_positive_int
+from zoo._common import check_positive_int, one_line
 from zoo.flops import count_flops
 from zoo.precision import (
     POLICIES,
@@ -349,8 +349,7 @@ def precision_probe(name: str, recipe: training.Recipe, *, input_shape, classes:
                 if name_ == "float32":  # nothing to fall back on: training would fail alike
                     raise
                 # A 16-bit kernel missing or failing here: float32 trains instead.
-                reason = " ".join(str(e).split())[:200]
-                warnings.warn(f"{name} did not train in {name_} here ({type(e).__name__}: {reason}); "
+                warnings.warn(f"{name} did not train in {name_} here ({type(e).__name__}: {one_line(e, 200)}); "
                               "--precision auto keeps float32.", stacklevel=2)
                 rates[name_] = 0.0
             model = None

@@ -24,11 +24,7 @@ import shlex
 import sys
 from pathlib import Path
 
-
-def _one_line(error: BaseException, limit: int = 600) -> str:
-    """An error message on one line, cut to `limit` characters."""
-    message = " ".join(str(error).split())
-    return message if len(message) <= limit else message[: limit - 3] + "..."
+from zoo._common import one_line
 
 
 def _top1(measured: dict) -> str:
@@ -445,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except (ValueError, OSError, FloatingPointError) as e:
-        print(f"zoo: error: {_one_line(e)}", file=sys.stderr)
+        print(f"zoo: error: {one_line(e, 600)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("zoo: interrupted", file=sys.stderr)
@@ -453,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a defect, not bad input: still one line, the traceback on request
         if os.environ.get("ZOO_TRACEBACK"):
             raise
-        print(f"zoo: error: {type(e).__name__}: {_one_line(e)} (this is a bug in keras-zoo or a library it "
+        print(f"zoo: error: {type(e).__name__}: {one_line(e, 600)} (this is a bug in keras-zoo or a library it "
               "uses; set ZOO_TRACEBACK=1 for the traceback and report it)", file=sys.stderr)
         return 1
 

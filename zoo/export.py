@@ -59,7 +59,7 @@ import warnings
 import keras
 import numpy as np
 
-from zoo._common import check_choice, check_positive_int
+from zoo._common import check_choice, check_positive_int, one_line
 from zoo.callbacks import atomic_write, make_output_folder, output_folder
 from zoo.predict import (
     OnnxRunner,
@@ -269,9 +269,8 @@ def tflite_bytes(model: keras.Model, quantize: str = "none", calibration=None) -
                 with quiet_native_logs():
                     flatbuffer = converter_of(saved_model).convert()
             except Exception as e:  # the converter raises many types
-                reason = " ".join(str(e).split())[:300]
                 raise ValueError(
-                    f"{model.name!r} does not convert to TFLite ({quantize}) with builtin ops: {reason}"
+                    f"{model.name!r} does not convert to TFLite ({quantize}) with builtin ops: {one_line(e)}"
                 ) from None
             left = float_tensors(flatbuffer) if quantize == "int8" else []
             if not left:
@@ -349,8 +348,7 @@ def _write_onnx(model: keras.Model, target: str) -> None:
                 graph_def, input_names=inputs, output_names=outputs, opset=ONNX_OPSET, output_path=target
             )
     except Exception as e:  # tf2onnx raises many types
-        reason = " ".join(str(e).split())[:300]
-        raise ValueError(f"{model.name!r} does not convert to ONNX: {reason}") from None
+        raise ValueError(f"{model.name!r} does not convert to ONNX: {one_line(e)}") from None
     finally:
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)

@@ -51,6 +51,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from zoo._common import one_line
+
 # Written beside an exported file or directory: `model.tflite.json`.
 REPORT_SUFFIX = ".json"
 KINDS = ("keras", "saved_model", "tflite")
@@ -62,11 +64,6 @@ PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
 _PASSING_LAYERS = ("Dropout", "Flatten", "Identity", "Reshape", "ActivityRegularization")
 _PASSING_TF_OPS = ("Identity", "Reshape", "Squeeze", "Cast", "StatefulPartitionedCall", "PartitionedCall")
 _PASSING_TFLITE_OPS = ("QUANTIZE", "DEQUANTIZE", "RESHAPE", "SQUEEZE", "CAST")
-
-
-def _one_line(error: BaseException | str, limit: int = 300) -> str:
-    message = " ".join(str(error).split())
-    return message if len(message) <= limit else message[: limit - 3] + "..."
 
 
 @contextlib.contextmanager
@@ -149,7 +146,7 @@ def load_keras_model(path):
                 "which could run anything. keras-zoo loads models with Keras' safe mode on; rebuild "
                 "the model from registered layers."
             ) from None
-        raise ValueError(f"Could not load {path!r}: {_one_line(e)}") from None
+        raise ValueError(f"Could not load {path!r}: {one_line(e)}") from None
 
 
 def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
@@ -198,7 +195,7 @@ class TFLiteRunner:
                 self.interpreter = Interpreter(num_threads=num_threads, **kwargs)
         except (ValueError, RuntimeError) as e:
             where = "" if is_bytes else f" {os.fspath(model)!r}"
-            raise ValueError(f"Could not read the TFLite model{where}: {_one_line(e)}") from None
+            raise ValueError(f"Could not read the TFLite model{where}: {one_line(e)}") from None
         inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
             raise ValueError(f"Expected one input and one output, the file has {len(inputs)} and {len(outputs)}.")
@@ -246,7 +243,7 @@ class SavedModelRunner:
                 self.loaded = tf.saved_model.load(path)
             self.function = self.loaded.signatures["serving_default"]
         except Exception as e:  # TensorFlow raises many types for a bad directory.
-            raise ValueError(f"Could not load the SavedModel {path!r}: {_one_line(e)}") from None
+            raise ValueError(f"Could not load the SavedModel {path!r}: {one_line(e)}") from None
         inputs, outputs = self.function.structured_input_signature[1], self.function.structured_outputs
         if len(inputs) != 1 or len(outputs) != 1:
             raise ValueError(f"Expected one input and one output, {path!r} has {len(inputs)} and {len(outputs)}.")
@@ -318,7 +315,7 @@ class OnnxRunner:
         try:
             self.session = onnxruntime.InferenceSession(self.path, options, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own types for a bad file
-            raise ValueError(f"Could not load the ONNX file {self.path!r}: {_one_line(e)}") from None
+            raise ValueError(f"Could not load the ONNX file {self.path!r}: {one_line(e)}") from None
         self.input = self.session.get_inputs()[0]
         self.input_shape = tuple(s if isinstance(s, int) and s > 0 else None for s in self.input.shape[1:])
 
@@ -625,10 +622,10 @@ def read_image(path, shape: Sequence) -> np.ndarray:
             Image.open(path).close()  # the header only: format and size
         image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
     except (OSError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ValueError(f"Could not read the image {path!r}: {_one_line(e)}") from None
+        raise ValueError(f"Could not read the image {path!r}: {one_line(e)}") from None
     except tf.errors.OpError as e:  # TensorFlow's message, less the op's name and device
         reason = re.sub(r"^\{\{function_node [^}]*\}\}\s*|\s*\[Op:\w+\].*$", "", e.message)
-        raise ValueError(f"Could not read the image {path!r}: {_one_line(reason)}") from None
+        raise ValueError(f"Could not read the image {path!r}: {one_line(reason)}") from None
     if height and width and tuple(image.shape[:2]) != (height, width):
         image = tf.cast(tf.round(tf.image.resize(image, (height, width), method="bilinear")), tf.uint8)
     return image.numpy()

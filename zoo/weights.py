@@ -27,6 +27,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from zoo._common import one_line
+
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 # The layers that make a classifier head: a new `classes` re-initialises them.
 HEAD_LAYERS = ("predictions", "logits")
@@ -259,8 +261,7 @@ def load_pretrained(model: keras.Model, factory, name: str, tag: str) -> list[st
     try:
         source.load_weights(path)
     except Exception as e:  # Keras raises many types for a bad file.
-        reason = " ".join(str(e).split())[:300]
-        raise ValueError(f"Could not load the {name} weights {tag!r} from {path!r}: {reason}") from None
+        raise ValueError(f"Could not load the {name} weights {tag!r} from {path!r}: {one_line(e)}") from None
     return transfer_weights(source, model, what=f"The {name} weights {tag!r}")
 
 

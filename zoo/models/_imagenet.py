@@ -89,9 +89,8 @@ def download(fname: str, origin: str, file_hash: str | None, *, timeout: float =
         return path
     except Exception as e:  # get_file raises many types; one message says what to do.
         cache = os.path.join(home, "models")
-        reason = " ".join(str(e).split())[:200]
         raise ValueError(
-            f"Could not get the ImageNet weights {fname} ({reason}). Without network "
+            f"Could not get the ImageNet weights {fname} ({_common.one_line(e, 200)}). Without network "
             f"access, download {origin} elsewhere and copy it into {cache}, or pass "
             f"weights='/path/to/{fname}'. Received: weights='imagenet'"
         ) from None
