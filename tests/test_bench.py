@@ -177,6 +177,28 @@ def test_peak_is_the_best_of_a_probe_before_and_after(monkeypatch):
     assert any(line.startswith("matmul probe again") for line in lines)
 
 
+def test_no_bfloat16_matmul_where_onednn_is_held_below_it(monkeypatch):
+    # There TensorFlow's bfloat16 matmul aborts the process (a Zen 5 held to AVX2): it is not probed.
+    from zoo.precision import Device, Precision
+
+    held = Device("cpu", "AMD EPYC", flags=("avx2", "fma", "avx512f", "avx512_bf16"), isa_cap="AVX2")
+    monkeypatch.setattr(bench, "choose_precision", lambda precision: Precision("float32", "float32", "held", held))
+    timed = []
+    monkeypatch.setattr(bench, "matmul_peak_gflops", lambda dtype: timed.append(dtype) or 100.0)
+
+    def fake_model(name, *, peaks, **kwargs):
+        side = {"train_gflops": 50.0, "compute_dtype": "float32", "train_images_per_second": 1.0,
+                "fraction_of_peak": 0.5, "inference": {"keras": {"batch1_ms": 1.0}}}
+        return {"zoo": dict(side), "baseline": {**side, "name": "baseline"}, "ratios": {"train_images_per_second": 1.0}}
+
+    monkeypatch.setattr(bench, "bench_model", fake_model)
+    lines = []
+    results = bench.run(["mnist_convnet"], progress=lines.append)
+    assert timed == ["float32", "float32"] and results["peak_gflops"] == {"float32": 100.0}
+    assert "matmul probe: 100.0 GFLOP/s float32 (bfloat16 not timed: oneDNN is held below" in "\n".join(lines)
+    assert "reached\n100.0 GFLOP/s float32 (bfloat16 not timed" in "\n".join(bench._run_lines(results))
+
+
 def test_the_precision_probe_times_each_candidate():
     from zoo import training
 

@@ -260,6 +260,16 @@ def test_nothing_is_timed_where_float32_is_the_only_candidate(cache, device):
     assert chosen.name == "float32" and measure.calls == [] and chosen.probe is None and not cache.exists()
 
 
+def test_bfloat16_is_refused_where_onednn_is_held_below_it():
+    # TensorFlow's bfloat16 kernels fail there (its matmul aborts the process): one line instead.
+    with pytest.raises(ValueError, match=r"bfloat16 cannot run here: ONEDNN_MAX_CPU_ISA=AVX2 holds oneDNN below .*"
+                                         r"Received: precision='bfloat16'"):
+        choose_precision("bfloat16", ZEN4_AS_AVX2)
+    assert choose_precision("float32", ZEN4_AS_AVX2).name == "float32"
+    # Without the cap, or on a CPU that emulates bfloat16 (slowly), it runs as asked.
+    assert choose_precision("bfloat16", ZEN4).name == choose_precision("bfloat16", ZEN3).name == "bfloat16"
+
+
 def test_an_explicit_precision_is_not_timed(cache):
     measure = Rates(bfloat16=1.0, float32=1000.0)
     assert choose_precision("bfloat16", ZEN4, measure=measure, config=CONFIG).name == "bfloat16"

@@ -513,6 +513,16 @@ def bench_model(name: str, *, peaks: dict, steps: int = 32, rounds: int = 3, run
     return {"zoo": zoo, "baseline": base, "ratios": ratios}
 
 
+def _peaks_text(peaks: dict, *, unit_twice: bool = True) -> str:
+    """The matmul peaks for a line: `468.0 GFLOP/s float32, 858.0 GFLOP/s bfloat16`.
+    bfloat16 is missing where oneDNN is held below the CPU's bfloat16
+    instructions (`Device.bfloat16_held_back`), which abort its matmul."""
+    text = f"{peaks['float32']:,.1f} GFLOP/s float32"
+    if peaks.get("bfloat16") is None:
+        return text + " (bfloat16 not timed: oneDNN is held below the CPU's bfloat16 instructions)"
+    return text + f", {peaks['bfloat16']:,.1f}{' GFLOP/s' if unit_twice else ''} bfloat16"
+
+
 def _fraction_of_peak(side: dict, peaks: dict) -> float:
     """A side's training GFLOP/s over the machine's peak in its precision."""
     return round(side["train_gflops"] / peaks[side["compute_dtype"]], 3)
@@ -542,10 +552,12 @@ def run(names: list[str] | None = None, *, steps: int = 32, rounds: int = 3, run
         if name not in baselines.BASELINES:
             raise ValueError(f"No baseline for {name!r}. Received: model={name!r}")
     dtypes = tuple(dict.fromkeys(("float32", "bfloat16", *options, chosen.name)))
+    if chosen.device.bfloat16_held_back:  # its matmul would abort the process
+        dtypes = tuple(d for d in dtypes if d != "bfloat16")
     probe = lambda: {dtype: round(matmul_peak_gflops(dtype), 1) for dtype in dtypes}  # noqa: E731
     peaks = probe()
     progress(f"precision {asked['name']}: {asked['reason']}; on {chosen.device.describe()}")
-    progress(f"matmul probe: {peaks['float32']:,.1f} GFLOP/s float32, {peaks['bfloat16']:,.1f} GFLOP/s bfloat16")
+    progress(f"matmul probe: {_peaks_text(peaks)}")
     results = {
         "machine": machine(), "machine_key": chosen.device.key, "accelerator": accelerator(),
         "backend": keras.backend.backend(),
@@ -563,8 +575,7 @@ def run(names: list[str] | None = None, *, steps: int = 32, rounds: int = 3, run
     again = probe()
     if any(again[d] > peaks[d] for d in peaks):
         peaks.update({d: max(peaks[d], again[d]) for d in peaks})
-        progress(f"matmul probe again: {peaks['float32']:,.1f} GFLOP/s float32, "
-                 f"{peaks['bfloat16']:,.1f} GFLOP/s bfloat16 (the best of both); fractions of peak use these")
+        progress(f"matmul probe again: {_peaks_text(peaks)} (the best of both); fractions of peak use these")
         for result in results["models"].values():
             for side in (result["zoo"], result["baseline"]):
                 side["fraction_of_peak"] = _fraction_of_peak(side, peaks)
@@ -605,17 +616,18 @@ def _run_lines(results: dict) -> list[str]:
         for run, names in runs:
             precision = "" if not run.get("precision") else "; precision chosen per model" \
                 if run["precision"]["name"] == "auto" else f"; models in {run['precision']['name']}"
-            lines.append(f"- `{run['command']}`, {run['measured']}: matmul probe {run['peak_gflops']['float32']:,.1f} "
-                         f"GFLOP/s float32, {run['peak_gflops']['bfloat16']:,.1f} bfloat16{precision}; "
-                         f"{', '.join(names)}.")
+            lines.append(f"- `{run['command']}`, {run['measured']}: matmul probe "
+                         f"{_peaks_text(run['peak_gflops'], unit_twice=False)}{precision}; {', '.join(names)}.")
         return [*lines, "", "Each model is compared with its run's peak in the precision it trains in. Training: "
                 "the model's recipe (batch size, optimizer), the baseline in float32,"]
     return [
         f"Measured by `{results['command']}` on {results['machine']}, with Keras' "
         f"{results.get('backend', 'tensorflow')} backend,",
         f"{results['measured']}. The matmul probe, best of one before and one after the models, reached",
-        f"{results['peak_gflops']['float32']:,.1f} GFLOP/s in float32 and {results['peak_gflops']['bfloat16']:,.1f} "
-        "GFLOP/s in bfloat16 in the same run; each model is compared with the peak of the precision it",
+        (f"{results['peak_gflops']['float32']:,.1f} GFLOP/s in float32 and {results['peak_gflops']['bfloat16']:,.1f} "
+         "GFLOP/s in bfloat16" if results["peak_gflops"].get("bfloat16") is not None else
+         _peaks_text(results["peak_gflops"]))
+        + " in the same run; each model is compared with the peak of the precision it",
         "trains in. " + (
             ("Training: the model's recipe (batch size, optimizer) in the precision chosen for it "
              if results["precision"]["name"] == "auto" else

@@ -170,6 +170,22 @@ class Device:
         cap = ONEDNN_ISAS[self.isa_cap]
         return tuple(f for f in self.flags if ONEDNN_ISAS[FLAG_ISAS[f]] <= cap)
 
+    @property
+    def bfloat16_held_back(self) -> bool:
+        """True where the CPU has bfloat16 instructions that oneDNN is held
+        below (`isa_cap`): TensorFlow's bfloat16 kernels then fail, its
+        matmul by aborting the process (a 2-core Zen 5 held to AVX2).
+
+        Examples:
+
+            >>> Device("cpu", "AMD EPYC", flags=("avx2", "avx512f", "avx512_bf16"), isa_cap="AVX2").bfloat16_held_back
+            True
+            >>> Device("cpu", "AMD EPYC", flags=("avx2", "fma")).bfloat16_held_back  # emulated, slowly, but it runs
+            False
+        """
+        has = [f for f in BF16_CPU_FLAGS if f in (self.flags or ())]
+        return bool(has) and not any(f in (self.usable_flags or ()) for f in has)
+
     def describe(self) -> str:
         """One phrase for run logs and figures, e.g. `AMD EPYC (Zen 5; CPU, AVX-512 BF16)`."""
         if self.kind == "gpu":
@@ -514,7 +530,8 @@ def choose_precision(precision: str = "auto", device: Device | None = None, *,
         A `Precision`.
 
     Raises:
-        ValueError: For an unknown precision.
+        ValueError: For an unknown precision, or bfloat16 where oneDNN is
+            held below the CPU's bfloat16 instructions.
 
     Examples:
 
@@ -527,6 +544,12 @@ def choose_precision(precision: str = "auto", device: Device | None = None, *,
     """
     check_choice("precision", precision, PRECISIONS)
     device = current_device() if device is None else device
+    if precision == "bfloat16" and device.bfloat16_held_back:
+        raise ValueError(
+            f"bfloat16 cannot run here: {device.isa_cap_env()}={device.isa_cap} holds oneDNN below the CPU's "
+            f"bfloat16 instructions, and TensorFlow's bfloat16 kernels fail there. Unset it, or use --precision "
+            f"float32 or auto. Received: precision={precision!r}"
+        )
     if precision != "auto":
         return Precision(precision, POLICIES[precision], "asked for with --precision", device)
     name, why = _native_choice(device)
