@@ -16,6 +16,19 @@ import pytest  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 
+
+def _bfloat16_held_back() -> bool:
+    from zoo.precision import current_device
+
+    return current_device().bfloat16_held_back
+
+
+# For tests that compute in bfloat16: oneDNN held below this CPU's bfloat16
+# instructions (ONEDNN_MAX_CPU_ISA=AVX2 on a Zen 4 or 5, a stand-in for an
+# AVX2-only CPU) fails TensorFlow's bfloat16 kernels, and zoo refuses it.
+needs_bfloat16 = pytest.mark.skipif(_bfloat16_held_back(),
+                                    reason="oneDNN is held below this CPU's bfloat16 instructions")
+
 # Small but complete configurations, so every registered model runs fast.
 SMALL_KWARGS = {
     "vgg16": {"input_shape": (32, 32, 3), "classes": 10},

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import assert_one_line_error
+from conftest import assert_one_line_error, needs_bfloat16
 from test_cli import run
 
 from zoo import baselines, bench
@@ -16,7 +16,9 @@ def results():
 
 
 def test_figures(results):
-    assert results["peak_gflops"]["float32"] > 0 and results["peak_gflops"]["bfloat16"] > 0 and results["machine"]
+    assert results["peak_gflops"]["float32"] > 0 and results["machine"]
+    # Not timed where oneDNN is held below the CPU's bfloat16 instructions (its matmul aborts there).
+    assert results["peak_gflops"].get("bfloat16", 0) > 0 or current_device().bfloat16_held_back
     r = results["models"]["mnist_convnet"]
     zoo, base = r["zoo"], r["baseline"]
     assert zoo["params"] == 93_322 and base["params"] == 34_826
@@ -160,6 +162,7 @@ def test_from_a_missing_file(capsys, tmp_path):
     assert_one_line_error(err, "No such file", "nope.json")
 
 
+@needs_bfloat16
 def test_peak_is_the_best_of_a_probe_before_and_after(monkeypatch):
     rates = iter([100.0, 150.0, 200.0, 120.0])  # float32, bfloat16 before; the same after
     monkeypatch.setattr(bench, "matmul_peak_gflops", lambda dtype: next(rates))
@@ -199,6 +202,7 @@ def test_no_bfloat16_matmul_where_onednn_is_held_below_it(monkeypatch):
     assert "reached\n100.0 GFLOP/s float32 (bfloat16 not timed" in "\n".join(bench._run_lines(results))
 
 
+@needs_bfloat16
 def test_the_precision_probe_times_each_candidate():
     from zoo import training
 

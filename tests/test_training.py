@@ -13,7 +13,7 @@ import time
 import keras
 import numpy as np
 import pytest
-from conftest import assert_one_line_error
+from conftest import assert_one_line_error, needs_bfloat16
 from test_cli import _console_script, run
 
 from zoo import data as zoo_data
@@ -23,7 +23,7 @@ from zoo.precision import choose_precision, current_device
 SAMPLE = ["--dataset", "mnist:sample"]
 # What "auto" picks here, and a precision it does not pick.
 AUTO = choose_precision("auto").name
-OTHER = "float32" if AUTO != "float32" else "bfloat16"
+OTHER = "float32" if AUTO != "float32" else ("float16" if current_device().bfloat16_held_back else "bfloat16")
 
 
 def _history(out):
@@ -387,6 +387,7 @@ def test_finetune_refuses_models_without_pretrained_weights(capsys, tmp_path):
     assert_one_line_error(err, "No fine-tuning recipe", "Received: model='mnist_convnet'")
 
 
+@needs_bfloat16
 def test_a_trained_cifar10_net_keeps_its_whitened_stem_frozen(tmp_path):
     """The saved model is rebuilt in float32 after a bfloat16 run: the stem
     stays the frozen whitening bank it trained with."""
