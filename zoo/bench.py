@@ -175,6 +175,15 @@ def _whole_batches(x, labels, batch_size: int, classes: int):
     return x[index], np.eye(classes, dtype="float32")[labels[index]]
 
 
+def _compile_for_timing(model: keras.Model, optimizer, steps_per_execution: int) -> int:
+    """Compiles `model` for timed training steps; returns the steps per
+    compiled call it runs: 1 on PyTorch, whose Keras trainer runs one."""
+    if keras.backend.backend() == "torch":
+        steps_per_execution = 1
+    model.compile(optimizer, "categorical_crossentropy", metrics=["accuracy"], steps_per_execution=steps_per_execution)
+    return steps_per_execution
+
+
 def training_throughput(model: keras.Model, optimizer, batch_size: int, x, labels, *,
                         steps_per_execution: int = 1, steps: int = 32):
     """Compiles `model` and returns `measure(steps=steps)`, which times that many steps.
@@ -186,10 +195,8 @@ def training_throughput(model: keras.Model, optimizer, batch_size: int, x, label
     hits both alike.
     """
     classes = model.output_shape[-1]
-    if keras.backend.backend() == "torch":  # Keras' torch trainer runs one step per call
-        steps_per_execution = 1
+    steps_per_execution = _compile_for_timing(model, optimizer, steps_per_execution)
     steps = max(steps, steps_per_execution) // steps_per_execution * steps_per_execution
-    model.compile(optimizer, "categorical_crossentropy", metrics=["accuracy"], steps_per_execution=steps_per_execution)
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
@@ -281,11 +288,8 @@ def probe_rate(model: keras.Model, optimizer, batch_size: int, x, labels, *, ste
     check_positive_int("rounds", rounds)
     if not seconds > 0:
         raise ValueError(f"`seconds` must be positive. Received: seconds={seconds!r}")
-    if keras.backend.backend() == "torch":  # Keras' torch trainer runs one step per call
-        steps_per_execution = 1
-    classes = model.output_shape[-1]
-    model.compile(optimizer, "categorical_crossentropy", metrics=["accuracy"], steps_per_execution=steps_per_execution)
-    images, targets = _whole_batches(x, labels, batch_size, classes)
+    steps_per_execution = _compile_for_timing(model, optimizer, steps_per_execution)
+    images, targets = _whole_batches(x, labels, batch_size, model.output_shape[-1])
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 

@@ -394,7 +394,7 @@ def _native_choice(device: Device) -> tuple[str, str]:
     found = next((f for f in BF16_CPU_FLAGS if f in device.usable_flags), None)
     if found is not None:
         return "bfloat16", f"the CPU has native bfloat16 instructions, {found}"
-    if any(f in device.flags for f in BF16_CPU_FLAGS):
+    if device.bfloat16_held_back:
         return "float32", (f"oneDNN may not use the CPU's bfloat16 instructions "
                            f"({device.isa_cap_env()}={device.isa_cap})")
     return "float32", "the CPU has no native bfloat16 instructions, neither avx512_bf16 nor amx_bf16"
