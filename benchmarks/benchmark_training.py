@@ -30,6 +30,7 @@ too.
 import argparse
 import datetime
 import json
+import math
 import os
 import re
 import statistics
@@ -41,6 +42,9 @@ from pathlib import Path
 import keras
 
 from zoo import bench
+from zoo.baselines import keras_cifar10_example, keras_mnist_example
+from zoo.flops import count_flops
+from zoo.layers import TEST_TIME_AUGMENTATIONS, TestTimeViews
 from zoo.registry import RESULTS_PATH, by_machine, machine_key, runs_spread, update_results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,12 +53,16 @@ TASKS = {
         "model": "mnist_convnet",
         "reference": "benchmarks/reference/keras_mnist_convnet.py",
         "reference_name": 'Keras "Simple MNIST convnet" (15 epochs)',
+        # How the reference script trains, for its work (`reference_work`).
+        "reference_training": {"build": keras_mnist_example, "epochs": 15, "validation_split": 0.1},
         "target_accuracy": 0.991,
     },
     "cifar10": {
         "model": "cifar10_net",
         "reference": "benchmarks/reference/keras_cifar10_cnn.py",
         "reference_name": "Keras cifar10_cnn (50 epochs)",
+        # It validates on the test images after every epoch.
+        "reference_training": {"build": keras_cifar10_example, "epochs": 50, "validates_on_test": True},
         "target_accuracy": 0.78,
     },
     # A zoo model against another: the reference is `zoo train cifar10_net`.
@@ -188,6 +196,86 @@ def ratio_past_floor(zoo_wall: float, reference_wall: float, floor: float) -> fl
     return (zoo_wall - floor) / (reference_wall - floor)
 
 
+def work_gflops(forward_flops: int, trained: int, evaluated: int) -> float:
+    """The GFLOPs of a run whose model takes `forward_flops` per image
+    (`zoo.flops.count_flops`): `trained` images through a training step, each
+    three forward passes' worth (the forward pass and a backward pass of
+    about twice its work, the usual estimate), and `evaluated` images through
+    inference, one each.
+
+    >>> work_gflops(1_000_000, trained=1000, evaluated=500)
+    3.5
+    """
+    return (3 * trained + evaluated) * forward_flops / 1e9
+
+
+def zoo_work(out_dir) -> dict:
+    """The work of the `zoo train` run in `out_dir`, from its summary.json and
+    model.keras: each full batch of each epoch run (the last partial batch is
+    dropped, see `zoo.data`) and, under each of the model's test-time views,
+    each validation image every epoch and each test image once."""
+    summary = json.loads((Path(out_dir) / "summary.json").read_text())
+    model = keras.saving.load_model(Path(out_dir) / "model.keras")
+    views = next((len(TEST_TIME_AUGMENTATIONS[layer.mode]) for layer in model.layers
+                  if isinstance(layer, TestTimeViews)), 1)
+    records, batch, epochs = summary["records"], summary["batch_size"], summary["epochs_run"]
+    per_epoch = records["train"] // batch * batch if records["train"] >= batch else records["train"]
+    evaluated = (epochs * records.get("validation", 0) + records["test"]) * views
+    return {"gflops": round(work_gflops(count_flops(model), epochs * per_epoch, evaluated), 1),
+            "input_shape": list(model.input_shape[1:]), "classes": model.output_shape[-1],
+            "images": records["train"] + records.get("validation", 0), "test_images": records["test"]}
+
+
+def reference_work(task, zoo: dict) -> float:
+    """The GFLOPs of the task's reference script on the same data as the zoo
+    run described by `zoo` (`zoo_work`): its epochs over the training images
+    less the `validation_split` Keras holds out (the last part), validation
+    every epoch (on the held-out images, or on the test images), and the
+    final evaluation."""
+    spec = TASKS[task]["reference_training"]
+    model = spec["build"](tuple(zoo["input_shape"]), zoo["classes"])
+    trained = int(math.floor(zoo["images"] * (1.0 - spec.get("validation_split", 0.0))))
+    validated = zoo["test_images"] if spec.get("validates_on_test") else zoo["images"] - trained
+    evaluated = spec["epochs"] * validated + zoo["test_images"]
+    return round(work_gflops(count_flops(model), spec["epochs"] * trained, evaluated), 1)
+
+
+def task_work(task, zoo_dir, reference_dir) -> dict:
+    """Both sides' work (GFLOPs) and its ratio, zoo over reference."""
+    zoo = zoo_work(zoo_dir)
+    reference = (zoo_work(reference_dir)["gflops"] if "reference_model" in TASKS[task]
+                 else reference_work(task, zoo))
+    return {"zoo_gflops": zoo["gflops"], "reference_gflops": reference,
+            "ratio": round(zoo["gflops"] / reference, 3)}
+
+
+def speedup_needed(work_ratio: float, reference_wall: float, floor: float, target: float = TARGET_RATIO) -> float:
+    """How many times the reference's speed per FLOP (past the start-up
+    floor) the zoo's run needs for a wall-time ratio of `target`, given the
+    work ratio: `work_ratio * (R - F) / (target * R - F)`; infinite where
+    the floor alone exceeds the target's wall time.
+
+    >>> round(speedup_needed(0.4, reference_wall=25.0, floor=4.0), 2)
+    1.77
+    >>> speedup_needed(0.4, reference_wall=10.0, floor=4.0)
+    inf
+    """
+    budget = target * reference_wall - floor
+    return math.inf if budget <= 0 else work_ratio * (reference_wall - floor) / budget
+
+
+def work_line(work: dict, zoo_seconds: float, reference_seconds: float) -> str:
+    """What each side computed and how fast, past the start-up floor.
+
+    >>> work_line({"zoo_gflops": 1200.0, "reference_gflops": 3000.0, "ratio": 0.4}, 6.0, 20.0)
+    'work: zoo 1,200 GFLOP, reference 3,000 (ratio 0.40) | past the floor: zoo 200 GFLOP/s, reference 150 (1.33x)'
+    """
+    zoo_rate, reference_rate = work["zoo_gflops"] / zoo_seconds, work["reference_gflops"] / reference_seconds
+    return (f"work: zoo {work['zoo_gflops']:,.0f} GFLOP, reference {work['reference_gflops']:,.0f} "
+            f"(ratio {work['ratio']:.2f}) | past the floor: zoo {zoo_rate:,.0f} GFLOP/s, "
+            f"reference {reference_rate:,.0f} ({zoo_rate / reference_rate:.2f}x)")
+
+
 def _top1_cell(accuracy):
     """A page's top-1: one run's, or a mean with its count and range."""
     top1, runs = accuracy["top1"], accuracy.get("top1_runs")
@@ -227,8 +315,11 @@ def _store(stored, results, machine, key):
                if k in r["zoo"]},
             **{k: r["zoo"][k] for k in ("precision", "probe", "runs", "wall_seconds_runs") if k in r["zoo"]},
             **({"startup_floor_seconds": r["startup_floor"]} if "startup_floor" in r else {}),
-            "reference": {"name": TASKS[task]["reference_name"], **r["reference"]},
+            **({"work_gflops": r["work"]["zoo_gflops"]} if "work" in r else {}),
+            "reference": {"name": TASKS[task]["reference_name"], **r["reference"],
+                          **({"work_gflops": r["work"]["reference_gflops"]} if "work" in r else {})},
             "time_ratio": r["ratio"],
+            **({"work_ratio": r["work"]["ratio"]} if "work" in r else {}),
             "measured": r["date"],
             "machine": machine,
             "machine_key": key,
@@ -256,11 +347,15 @@ def page_lines(models: dict) -> list[str]:
         "start-up and exit that both sides pay; its ratio to the reference's wall is the least any `zoo train`",
         "could reach; *past the floor*, the time ratio with the floor taken off both walls. *Probe*: whether",
         "`--precision auto` timed its probe (once per model and machine) within the zoo wall, took it from",
-        "the cache, or had one precision to choose from.",
+        "the cache, or had one precision to choose from. *Work ratio*: the FLOPs of the zoo's run over the",
+        "reference's (`zoo.flops`: convolutions and dense layers; 3x a forward pass per trained image, 1x per",
+        "evaluated image and test-time view), counted from what each side ran; past the floor, the time ratio",
+        "is the work ratio over how many times faster per FLOP the zoo's run computes. Rows before 2026-12-07",
+        "did not count it.",
         "",
         "| task | machine | date | reference | reference top-1 | reference wall | zoo model | precision | probe "
-        "| zoo top-1 | zoo wall | time ratio | start-up floor | past the floor |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| zoo top-1 | zoo wall | time ratio | start-up floor | past the floor | work ratio |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for task, spec in TASKS.items():
         entry = models.get(spec["model"], {})
@@ -274,11 +369,12 @@ def page_lines(models: dict) -> list[str]:
             floor = t.get("startup_floor_seconds")
             past = "-" if floor is None else f"{ratio_past_floor(t['wall_seconds'], ref['wall_seconds'], floor):.2f}"
             floor = "-" if floor is None else f"{floor:.1f} s ({floor / ref['wall_seconds']:.2f}x)"
+            work = f"{t['work_ratio']:.2f}" if "work_ratio" in t else "-"
             lines.append(
                 f"| {dataset} | {t['machine']} | {t['measured']} | {ref['name']} | {ref['accuracy']:.2%} "
                 f"| {_wall_cell(ref)} | {spec['model']} | {t['precision']} | {t.get('probe', '-')} "
                 f"| {_top1_cell(measured)} | {t['wall_seconds']:.0f} s | {t['time_ratio']:.2f} "
-                f"| {floor} | {past} |"
+                f"| {floor} | {past} | {work} |"
             )
     return lines
 
@@ -324,7 +420,10 @@ def main():
         print(f"   {reference}\n== {task}: zoo train {TASKS[task]['model']} ...", flush=True)
         zoo = run_zoo_repeated(task, data_dir, str(ROOT / args.out / task), args.data_dir, args.runs)
         ratio = zoo["wall_seconds"] / reference["wall_seconds"]
-        results[task] = {"reference": reference, "zoo": zoo, "ratio": round(ratio, 3),
+        first = lambda folder, runs: folder / "run1" if runs > 1 else folder  # noqa: E731
+        work = task_work(task, first(ROOT / args.out / task, args.runs),
+                         first(ROOT / args.out / task / "reference", args.reference_runs))
+        results[task] = {"reference": reference, "zoo": zoo, "ratio": round(ratio, 3), "work": work,
                          "startup_floor": floor, "date": datetime.date.today().isoformat()}
         target = TASKS[task]["target_accuracy"]
         met = target is not None and zoo["accuracy"] >= target and ratio <= TARGET_RATIO
@@ -341,6 +440,11 @@ def main():
             f"| {verdict} | on {host}",
             flush=True,
         )
+        needed = "" if target is None else (
+            f" | a ratio of {TARGET_RATIO} needs "
+            f"{speedup_needed(work['ratio'], reference['wall_seconds'], floor):.2f}x")
+        print(f"   {work_line(work, zoo['wall_seconds'] - floor, reference['wall_seconds'] - floor)}{needed}",
+              flush=True)
     raw = ROOT / args.out / "results.json"
     raw.parent.mkdir(parents=True, exist_ok=True)
     raw.write_text(json.dumps({"machine": host, "machine_key": key, "results": results}, indent=2) + "\n")

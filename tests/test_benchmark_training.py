@@ -1,5 +1,7 @@
 """benchmarks/benchmark_training.py: repeated zoo runs, judged and recorded on their means."""
 
+import doctest
+import json
 import sys
 from pathlib import Path
 
@@ -8,7 +10,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import benchmark_training  # noqa: E402
 
-from zoo import modelcard  # noqa: E402
+from zoo import mnist_convnet, modelcard  # noqa: E402
+from zoo.baselines import keras_cifar10_example, keras_mnist_example  # noqa: E402
+from zoo.flops import count_flops  # noqa: E402
 
 
 def fake_runs(monkeypatch, accuracies, walls):
@@ -66,8 +70,8 @@ def test_a_mean_is_recorded_and_shown_with_its_range(monkeypatch):
     assert training["runs"] == 2 and training["wall_seconds"] == 82.0
     rows = [line for line in benchmark_training.page_lines(stored["models"]) if line.startswith("| cifar10 |")]
     assert len(rows) == 1 and "| 78.00% (mean of 2 runs: 76.00% to 80.00%) | 82 s | 0.31 |" in rows[0]
-    # The floor off both walls: (82 - 5.3) / (267 - 5.3).
-    assert rows[0].endswith("| 5.3 s (0.02x) | 0.29 |")
+    # The floor off both walls: (82 - 5.3) / (267 - 5.3); no work counted.
+    assert rows[0].endswith("| 5.3 s (0.02x) | 0.29 | - |")
     card = "\n".join(modelcard._measured(entry))
     assert "78.00% top-1 (mean of 2 runs: 76.00% to 80.00%) on 423 cifar10 test images" in card
 
@@ -119,3 +123,49 @@ def test_a_reference_mean_is_shown_with_its_range(monkeypatch):
     rows = [line for line in benchmark_training.page_lines(stored["models"]) if line.startswith("| mnist |")]
     assert len(rows) == 1 and "| 97.50% | 26 s (mean of 3: 24 s to 29 s) | mnist_convnet |" in rows[0]
 
+
+
+def test_the_docstring_examples_hold():
+    results = doctest.testmod(benchmark_training)
+    assert results.attempted >= 4 and results.failed == 0
+
+
+def test_the_references_work_is_what_their_scripts_run():
+    data = {"input_shape": [28, 28, 1], "classes": 10, "images": 100, "test_images": 10}
+    # MNIST: 15 epochs of the first 90 images, validating on the last 10.
+    mnist = count_flops(keras_mnist_example((28, 28, 1), 10))
+    assert benchmark_training.reference_work("mnist", data) == round(
+        (3 * 15 * 90 + 15 * 10 + 10) * mnist / 1e9, 1)
+    # CIFAR-10: 50 epochs of all 100, validating on the 10 test images.
+    cifar = count_flops(keras_cifar10_example((32, 32, 3), 10))
+    data["input_shape"] = [32, 32, 3]
+    assert benchmark_training.reference_work("cifar10", data) == round(
+        (3 * 50 * 100 + 50 * 10 + 10) * cifar / 1e9, 1)
+
+
+def test_a_zoo_runs_work_counts_full_batches_and_every_view(tmp_path):
+    model = mnist_convnet(test_time_augmentation="translate")  # 3 views
+    model.save(tmp_path / "model.keras")
+    (tmp_path / "summary.json").write_text(json.dumps({
+        "records": {"train": 150, "validation": 20, "test": 10}, "batch_size": 64, "epochs_run": 2}))
+    work = benchmark_training.zoo_work(tmp_path)
+    # 2 epochs of 2 full batches; 2 x 20 validation and 10 test images, 3 views each.
+    assert work["gflops"] == round((3 * 2 * 128 + 3 * (2 * 20 + 10)) * count_flops(model) / 1e9, 1)
+    assert work["input_shape"] == [28, 28, 1] and work["classes"] == 10
+    assert work["images"] == 170 and work["test_images"] == 10
+
+
+def test_a_counted_work_ratio_is_recorded_and_shown(monkeypatch):
+    fake_runs(monkeypatch, [0.991], [9.5])
+    zoo = benchmark_training.run_zoo_repeated("mnist", "data", "out/mnist", "data", runs=1)
+    work = {"zoo_gflops": 1274.8, "reference_gflops": 2948.6, "ratio": 0.432}
+    stored = {}
+    benchmark_training._store(stored, {"mnist": {"reference": {"accuracy": 0.975, "wall_seconds": 25.2}, "zoo": zoo,
+                                                 "ratio": 0.377, "work": work, "startup_floor": 3.8,
+                                                 "date": "2026-12-07"}},
+                              "AMD EPYC (Zen 5; CPU, AVX-512 BF16)", "cpu-avx512-bf16-zen-5")
+    training = stored["models"]["mnist_convnet"]["training"]["cpu-avx512-bf16-zen-5"]["mnist"]
+    assert training["work_ratio"] == 0.432 and training["work_gflops"] == 1274.8
+    assert training["reference"]["work_gflops"] == 2948.6
+    rows = [line for line in benchmark_training.page_lines(stored["models"]) if line.startswith("| mnist |")]
+    assert len(rows) == 1 and rows[0].endswith("| 3.8 s (0.15x) | 0.27 | 0.43 |")
