@@ -1,0 +1,45 @@
+"""benchmarks/benchmark_export.py: the int8 drop judged with the images behind it."""
+
+import doctest
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import benchmark_export  # noqa: E402
+
+
+def rows(keras_top1, int8_top1, **int8):
+    return {"keras": {"top1": keras_top1, "latency_ms": 10.0}, "tflite_none": {"bytes": 300},
+            "tflite_int8": {"top1": int8_top1, "latency_ms": 0.5, "bytes": 90, **int8}}
+
+
+def test_the_docstring_examples_hold():
+    results = doctest.testmod(benchmark_export)
+    assert results.attempted >= 2 and results.failed == 0
+
+
+def test_a_drop_of_a_few_images_in_423_cannot_be_told_from_the_target():
+    # 5 images lost and 2 gained: 0.71 points, as a cifar10_net export once dropped.
+    result = {"targets": benchmark_export.targets(rows(0.7801, 0.7730, lost=5, gained=2), images=423)}
+    drop = result["targets"]["int8_top1_drop"]
+    assert drop["met"] is False and drop["value"] == 0.0071
+    assert drop["lost"] == 5 and drop["gained"] == 2 and drop["interval"] == [-0.0051, 0.0193]
+    line = benchmark_export.target_lines(result)[0]
+    assert line.startswith("- int8_top1_drop: 0.0071 (target <= 0.003): NOT met; int8 wrong where Keras is right "
+                           "on 5 of 423 test images, right where Keras is wrong on 2")
+    assert line.endswith("cannot tell a drop of 0 from one at the target")
+
+
+def test_many_images_settle_it_either_way():
+    above = benchmark_export.targets(rows(0.99, 0.98, lost=520, gained=20), images=50_000)["int8_top1_drop"]
+    assert above["interval"][0] > 0.003
+    assert benchmark_export._paired(above).endswith("above the target at 95 %")
+    within = benchmark_export.targets(rows(0.99, 0.99, lost=30, gained=30), images=50_000)["int8_top1_drop"]
+    assert within["interval"][1] <= 0.003
+    assert benchmark_export._paired(within).endswith("within the target at 95 %")
+
+
+def test_records_without_the_counts_read_as_before():
+    result = {"targets": benchmark_export.targets(rows(0.99, 0.99))}
+    assert "interval" not in result["targets"]["int8_top1_drop"]
+    assert benchmark_export.target_lines(result)[0] == "- int8_top1_drop: 0.0 (target <= 0.003): met"
