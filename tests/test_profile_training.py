@@ -1,0 +1,38 @@
+"""benchmarks/profile_training.py: a recipe's kernels by op and by layer."""
+
+import doctest
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import profile_training  # noqa: E402
+
+
+def test_the_docstring_examples_hold():
+    results = doctest.testmod(profile_training)
+    assert results.attempted >= 5 and results.failed == 0
+
+
+def test_a_short_run_is_split_into_the_models_layers(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["profile_training.py", "mnist_convnet", "--dataset", "mnist:sample",
+                                      "--epochs", "1", "--precision", "float32", "--top", "40"])
+    profile_training.main()
+    out = capsys.readouterr().out
+    assert "mnist_convnet on " in out and "1 epochs of 4,000 images" in out and "(float32)" in out
+    by_op, by_layer = out.split("\nby op\n")[1].split("\nby layer\n")
+    # Every convolution ran forward and backward, and the warps of the data pipeline ran outside the model.
+    for layer in ("conv1", "conv2", "conv3"):
+        assert f"\n{layer} forward " in "\n" + by_layer and f"\n{layer} gradient " in "\n" + by_layer
+    assert "(outside the model)" in by_layer and "ImageProjectiveTransformV3" in by_op
+    shares = [float(line.split()[-2]) for line in by_layer.strip().splitlines()]
+    assert sum(shares) == pytest.approx(100, abs=0.5)
+
+
+def test_nonsense_settings_are_refused(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["profile_training.py", "mnist_convnet", "--epochs", "0"])
+    with pytest.raises(SystemExit) as exit_:
+        profile_training.main()
+    assert exit_.value.code == 2
+    assert "--epochs and --top must be at least 1. Received: --epochs 0 --top 15" in capsys.readouterr().err
