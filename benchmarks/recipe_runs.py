@@ -16,6 +16,10 @@ choices in `zoo/training.py` quote means from this script.
 `zoo.training.train`): two recipes run with the same `--seed` start from
 the same weights and see the same batches, so their runs pair up.
 
+With a held-out part of the training images (`--set validation_split=0.15`)
+each run also reports its last epoch's top-1 on them: compare recipe changes
+there, and keep the test images for the change chosen.
+
 `--views` also scores each trained model under every test-time augmentation
 (`test_time_augmentation`: None, "flip", "translate", "flip_translate"), in
 the run's precision: the same weights each time, so the differences are paired
@@ -25,6 +29,7 @@ model uses (the recipe's `model_kwargs`, else the factory's default).
 
 import argparse
 import ast
+import csv
 import dataclasses
 import inspect
 import statistics
@@ -95,7 +100,7 @@ def main():
     data_dir = None if args.dataset and args.dataset.endswith(":sample") else args.data_dir
     training.RECIPES[args.model] = recipe
     print(f"{args.model} on {bench.machine()}, recipe {dict(args.set) or 'as shipped'}", flush=True)
-    accuracies, views, test = [], [], None
+    accuracies, validations, views, test = [], [], [], None
     if args.views:
         test = zoo_data.load_dataset(args.dataset or recipe.dataset, data_dir, batch_size=256, validation_split=0.0)
     for i in range(1, args.runs + 1):
@@ -105,16 +110,31 @@ def main():
             if args.views:
                 views.append(view_accuracies(args.model, recipe, f"{out}/model.keras", test,
                                              precision.POLICIES[s["precision"]]))
+            validation = last_validation_accuracy(f"{out}/history.csv")
         accuracies.append(s["test_accuracy"])
         seeded = "" if seed is None else f", seed {seed}"
         line = (f"run {i}: top-1 {s['test_accuracy']:.2%} on {s['records']['test']:,} test images, "
                 f"{s['train_seconds']:.0f} s training ({s['precision']}{seeded})")
+        if validation is not None:
+            validations.append(validation)
+            line += f"; validation top-1 {validation:.2%} on {s['records']['validation']:,} held-out images"
         if views:
             line += "; by test-time augmentation: " + ", ".join(f"{m}: {a:.2%}" for m, a in views[-1].items())
         print(line, flush=True)
     print(f"mean top-1 {_spread(accuracies)}")
+    if validations:
+        print(f"mean validation top-1 {_spread(validations)}")
     if views:
         _print_views(views, view_default)
+
+
+def last_validation_accuracy(history_path):
+    """The last epoch's `val_accuracy` in a run's history.csv; None where the
+    run held no images out."""
+    with open(history_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    value = rows[-1].get("val_accuracy") if rows else None
+    return None if value in (None, "") else float(value)
 
 
 def _print_views(views, default):

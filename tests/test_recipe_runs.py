@@ -71,3 +71,14 @@ def test_runs_without_views(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert re.search(r"run 1: top-1 [\d.]+% on [\d,]+ test images, \d+ s training", out), out
     assert "mean top-1" in out and "test-time" not in out
+    assert "validation" not in out  # the recipe holds nothing out
+
+
+def test_held_out_images_are_scored_too(monkeypatch, capsys):
+    main(monkeypatch, "mnist_convnet", "--runs", "2", "--set", "epochs=1", "--set", "validation_split=0.25",
+         "--dataset", "mnist:sample")
+    out = capsys.readouterr().out
+    scores = re.findall(r"validation top-1 ([\d.]+)% on 1,000 held-out images", out)
+    assert len(scores) == 2 and all(float(score) > 50 for score in scores), out
+    mean = re.search(r"mean validation top-1 ([\d.]+)% over 2 runs", out)
+    assert mean and float(mean.group(1)) == pytest.approx(sum(map(float, scores)) / 2, abs=0.01)
