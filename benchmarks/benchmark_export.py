@@ -44,7 +44,7 @@ import numpy as np
 from benchmark_training import write_page
 
 from zoo import bench
-from zoo.export import size_bytes
+from zoo.export import drop_interval, size_bytes, top1_changes
 from zoo.registry import RESULTS_PATH, by_machine, machine_key, update_results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,31 +80,6 @@ def accuracy(classes, y) -> float:
 
 def top1(run, x, y, batch=250):
     return accuracy(predict_classes(run, x, batch), y)
-
-
-def paired_counts(reference, export, y) -> dict:
-    """Of the images labelled `y`, how many the export classes wrongly where
-    the reference (Keras) is right (`lost`) and rightly where it is wrong
-    (`gained`): the images behind a top-1 difference.
-
-    >>> paired_counts(np.array([0, 1, 2, 3]), np.array([0, 2, 2, 1]), np.array([0, 1, 1, 1]))
-    {'lost': 1, 'gained': 1}
-    """
-    right, export_right = reference == y, export == y
-    return {"lost": int(np.sum(right & ~export_right)), "gained": int(np.sum(~right & export_right))}
-
-
-def drop_interval(lost: int, gained: int, images: int, z: float = 1.96) -> tuple[float, float]:
-    """The 95 % interval of a top-1 drop measured on the same `images` by both
-    models: `(lost - gained) / images`, plus or minus `z` standard errors of a
-    paired difference, `sqrt(lost + gained - (lost - gained)**2 / images) / images`.
-
-    >>> [round(v, 4) for v in drop_interval(5, 2, 423)]
-    [-0.0051, 0.0193]
-    """
-    drop = (lost - gained) / images
-    error = ((lost + gained) - (lost - gained) ** 2 / images) ** 0.5 / images
-    return drop - z * error, drop + z * error
 
 
 def obtain_model(name, args, out):
@@ -171,7 +146,7 @@ def measure(name, keras_path, args, out):
         runner = TFLiteRunner(str(path), num_threads=THREADS)
         classes = predict_classes(runner, x)
         rows[f"tflite_{quantize}"] = {
-            "top1": accuracy(classes, y_test), **paired_counts(keras_classes, classes, y_test),
+            "top1": accuracy(classes, y_test), **top1_changes(keras_classes, classes, y_test),
             "bytes": size_bytes(path), "latency_ms": latency_ms(runner, one, args.runs),
             "batch64_ms": latency_ms(runner, batch, BATCH_RUNS),
             "max_abs_diff": report["parity"]["max_abs_diff"],

@@ -1,6 +1,5 @@
 """benchmarks/benchmark_export.py: the int8 drop judged with the images behind it."""
 
-import doctest
 import sys
 from pathlib import Path
 
@@ -11,11 +10,6 @@ import benchmark_export  # noqa: E402
 def rows(keras_top1, int8_top1, **int8):
     return {"keras": {"top1": keras_top1, "latency_ms": 10.0}, "tflite_none": {"bytes": 300},
             "tflite_int8": {"top1": int8_top1, "latency_ms": 0.5, "bytes": 90, **int8}}
-
-
-def test_the_docstring_examples_hold():
-    results = doctest.testmod(benchmark_export)
-    assert results.attempted >= 2 and results.failed == 0
 
 
 def test_a_drop_of_a_few_images_in_423_cannot_be_told_from_the_target():

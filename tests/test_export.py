@@ -126,6 +126,13 @@ def test_int8_is_fully_integer_and_agrees(exports):
     parity = report["parity"]
     assert parity["top1_agreement"] >= 0.97
     assert abs(parity["keras_top1"] - parity["exported_top1"]) <= 0.02
+    # The images behind the difference, and the interval of the drop they give.
+    images = parity["images"]
+    drop = (parity["top1_lost"] - parity["top1_gained"]) / images
+    assert drop == pytest.approx(parity["keras_top1"] - parity["exported_top1"], abs=1e-9)
+    assert parity["top1_lost"] + parity["top1_gained"] <= (1 - parity["top1_agreement"]) * images + 1e-9
+    low, high = parity["top1_drop_interval"]
+    assert low <= round(drop, 4) <= high
     assert report["sizes"]["exported_bytes"] < exports["none"][1]["sizes"]["exported_bytes"] / 3
 
 
@@ -192,6 +199,11 @@ def test_cli_export_prints_and_saves_the_report(capsys, trained, tmp_path):
     assert "top-1 agreement" in stdout and "top-1 accuracy: Keras" in stdout and out + ".json" in stdout
     with open(out + ".json") as f:
         report = json.load(f)
+    parity = report["parity"]
+    low, high = parity["top1_drop_interval"]
+    assert (f"the export is wrong where Keras is right on {parity['top1_lost']} of them, right where it is wrong "
+            f"on {parity['top1_gained']}: a top-1 drop's 95 % interval is {100 * low:+.2f} to {100 * high:+.2f} "
+            "points") in stdout
     assert report["parity"]["images"] == 100 and report["quantization"] == "dynamic"
     assert sorted(os.listdir(tmp_path)) == ["m.tflite", "m.tflite.json"]  # no temporary files left
 

@@ -240,6 +240,11 @@ def _export_lines(report: dict, out: str) -> list[str]:
     lines = [f"exported {out} ({kind}): {size}", f"  against Keras on {check}"]
     if "keras_top1" in parity:
         lines.append(f"  top-1 accuracy: Keras {parity['keras_top1']:.2%}, export {parity['exported_top1']:.2%}")
+    if "top1_drop_interval" in parity:
+        low, high = parity["top1_drop_interval"]
+        lines.append(f"  the export is wrong where Keras is right on {parity['top1_lost']} of them, right where it "
+                     f"is wrong on {parity['top1_gained']}: a top-1 drop's 95 % interval is "
+                     f"{100 * low:+.2f} to {100 * high:+.2f} points")
     if report["calibration"]:
         calibration = report["calibration"]
         lines.append(f"  calibrated on {calibration['images']} {calibration['split']} images of {calibration['dataset']}")
