@@ -505,7 +505,10 @@ def drop_interval(lost: int, gained: int, images: int, z: float = 1.96) -> tuple
 
     On a few hundred images a drop of a few images cannot be told from none:
     3 images more lost than gained on 423 is a drop of 0.71 points, with an
-    interval of about -0.5 to +1.9 points.
+    interval of about -0.5 to +1.9 points. Where the two are right on the
+    same images (none lost or gained), the standard error is 0 and the rule
+    of three bounds the share of images that could differ instead:
+    `(-3 / images, 3 / images)`.
 
     Args:
         lost: Images the export gets wrong where the reference is right.
@@ -520,7 +523,11 @@ def drop_interval(lost: int, gained: int, images: int, z: float = 1.96) -> tuple
 
         >>> [round(v, 4) for v in drop_interval(5, 2, 423)]
         [-0.0051, 0.0193]
+        >>> drop_interval(0, 0, 500)
+        (-0.006, 0.006)
     """
+    if lost == gained == 0:
+        return -3 / images, 3 / images
     drop = (lost - gained) / images
     error = ((lost + gained) - (lost - gained) ** 2 / images) ** 0.5 / images
     return drop - z * error, drop + z * error
