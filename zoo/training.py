@@ -156,6 +156,10 @@ RECIPES = {
     #   Cutout, an 8x8 square of each training image filled with the mean
     #     (a patch): 78.0 % against 78.6 % on the same seeds 1-6, better in
     #     3 pairs, worse in 3
+    #   airbench's alternating flips, each image mirrored in every other
+    #     epoch from a start of its own (a patch): 78.05 % against 78.62 %
+    #     on the same seeds 1-12, better in 4 pairs, worse in 7 (a 2-core
+    #     Zen 5, 2026-12-07)
     # The model it saves averages over airbench's six test-time views
     # ("flip_translate": each image and its mirror, also shifted one pixel
     # diagonally both ways), not the factory's two ("flip"): scored on the
