@@ -121,6 +121,22 @@ def run_reference(task, data_dir, out_dir, shown_data_dir):
     return {"accuracy": float(match.group(1)), "wall_seconds": round(seconds, 1)}
 
 
+def run_folder(out_dir, run: int, runs: int) -> Path:
+    """Where run `run` (from 1) of `runs` writes: `out_dir` itself for a
+    single run, else its own folder `out_dir/runN`."""
+    return Path(out_dir) if runs == 1 else Path(out_dir) / f"run{run}"
+
+
+def each_run(run_one, out_dir, runs: int, label: str) -> list[dict]:
+    """`run_one(folder)` for each of several runs, each into its own folder;
+    prints each run's top-1 and wall time as it ends."""
+    each = []
+    for i in range(1, runs + 1):
+        each.append(run_one(str(run_folder(out_dir, i, runs))))
+        print(f"   {label}{i}/{runs}: {each[-1]['accuracy']:.2%} in {each[-1]['wall_seconds']:.1f} s", flush=True)
+    return each
+
+
 def run_reference_repeated(task, data_dir, out_dir, shown_data_dir, runs):
     """`run_reference` `runs` times (each into its own folder when several);
     one run's figures, or the means of several with each run's top-1 and wall
@@ -129,11 +145,8 @@ def run_reference_repeated(task, data_dir, out_dir, shown_data_dir, runs):
     example took 23.8 s and 28.9 s in two runs of this script, a day apart."""
     if runs == 1:
         return run_reference(task, data_dir, out_dir, shown_data_dir)
-    each = []
-    for i in range(runs):
-        each.append(run_reference(task, data_dir, str(Path(out_dir) / f"run{i + 1}"), shown_data_dir))
-        print(f"   reference run {i + 1}/{runs}: {each[-1]['accuracy']:.2%} in {each[-1]['wall_seconds']:.1f} s",
-              flush=True)
+    each = each_run(lambda folder: run_reference(task, data_dir, folder, shown_data_dir), out_dir, runs,
+                    "reference run ")
     return {
         **each[0],
         "accuracy": round(statistics.fmean(r["accuracy"] for r in each), 4),
@@ -176,10 +189,7 @@ def run_zoo_repeated(task, data_dir, out_dir, shown_data_dir, runs):
     wall time (`top1_runs`, `wall_seconds_runs`)."""
     if runs == 1:
         return run_zoo(task, data_dir, out_dir, shown_data_dir)
-    each = []
-    for i in range(runs):
-        each.append(run_zoo(task, data_dir, str(Path(out_dir) / f"run{i + 1}"), shown_data_dir))
-        print(f"   run {i + 1}/{runs}: {each[-1]['accuracy']:.2%} in {each[-1]['wall_seconds']:.1f} s", flush=True)
+    each = each_run(lambda folder: run_zoo(task, data_dir, folder, shown_data_dir), out_dir, runs, "run ")
     mean = lambda k: statistics.fmean(r[k] for r in each)  # noqa: E731
     timed = [i + 1 for i, r in enumerate(each) if r["probe"] == PROBE_TIMED]
     return {
@@ -429,9 +439,8 @@ def main():
         print(f"   {reference}\n== {task}: zoo train {TASKS[task]['model']} ...", flush=True)
         zoo = run_zoo_repeated(task, data_dir, str(ROOT / args.out / task), args.data_dir, args.runs)
         ratio = zoo["wall_seconds"] / reference["wall_seconds"]
-        first = lambda folder, runs: folder / "run1" if runs > 1 else folder  # noqa: E731
-        work = task_work(task, first(ROOT / args.out / task, args.runs),
-                         first(ROOT / args.out / task / "reference", args.reference_runs))
+        work = task_work(task, run_folder(ROOT / args.out / task, 1, args.runs),
+                         run_folder(ROOT / args.out / task / "reference", 1, args.reference_runs))
         results[task] = {"reference": reference, "zoo": zoo, "ratio": round(ratio, 3), "work": work,
                          "startup_floor": floor, "date": datetime.date.today().isoformat()}
         target = TASKS[task]["target_accuracy"]

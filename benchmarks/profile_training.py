@@ -24,8 +24,9 @@ import tempfile
 # A TensorFlow op's trace event: "scope/.../name:OpType" (one colon; the
 # profiler's own events, "ExecutorState::Process" and the like, have two).
 OP_EVENT = re.compile(r"^(?P<name>[^:]+):(?P<op>[A-Za-z0-9_]+)$")
-# The layer in an op name: ".../<model>_<n>/<layer>_<n>/..." as Keras scopes it.
-LAYER = re.compile(r"(?:^|/){model}(?:_\d+)?/(?P<layer>[^/]+?)(?:_\d+)?/")
+# The layer in an op name: ".../<model>_<n>/<layer>_<n>/..." as Keras scopes
+# it; a template, the model's name escaped into `{model}`.
+LAYER = r"(?:^|/){model}(?:_\d+)?/(?P<layer>[^/]+?)(?:_\d+)?/"
 
 
 def op_times(space, model_name: str):
@@ -51,7 +52,7 @@ def op_times(space, model_name: str):
     >>> sorted(by_layer.items())
     [(('(outside the model)', ''), 1.0), (('conv1', 'forward'), 1.0), (('conv1', 'gradient'), 2.0)]
     """
-    layer_pattern = re.compile(LAYER.pattern.format(model=re.escape(model_name)))
+    layer_pattern = re.compile(LAYER.format(model=re.escape(model_name)))
     by_op, by_layer = collections.Counter(), collections.Counter()
     for plane in space.planes:
         if not plane.name.startswith("/host:"):
