@@ -1,10 +1,6 @@
 """benchmarks/benchmark_export.py: the int8 drop judged with the images behind it."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import benchmark_export  # noqa: E402
+import benchmark_export
 
 
 def rows(keras_top1, int8_top1, **int8):

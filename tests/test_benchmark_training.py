@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import benchmark_training  # noqa: E402
+import benchmark_training
 
-from zoo import mnist_convnet, modelcard  # noqa: E402
-from zoo.baselines import keras_cifar10_example, keras_mnist_example  # noqa: E402
-from zoo.flops import count_flops  # noqa: E402
+from zoo import mnist_convnet, modelcard
+from zoo.baselines import keras_cifar10_example, keras_mnist_example
+from zoo.flops import count_flops
 
 
 def fake_runs(monkeypatch, accuracies, walls):

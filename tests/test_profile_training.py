@@ -2,12 +2,10 @@
 
 import doctest
 import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import profile_training  # noqa: E402
+import profile_training
 
 
 def test_the_docstring_examples_hold():

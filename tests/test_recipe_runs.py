@@ -2,14 +2,12 @@
 
 import re
 import sys
-from pathlib import Path
 
 import pytest
 
 from zoo import training
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import recipe_runs  # noqa: E402
+import recipe_runs
 
 
 def main(monkeypatch, *argv):
