@@ -151,8 +151,21 @@ def _print_views(views, default):
 
 
 def _spread(values):
-    spread = f", range {min(values):.2%} to {max(values):.2%}" if len(values) > 1 else ""
-    return f"{statistics.mean(values):.2%} over {len(values)} runs{spread}"
+    """The mean of runs' top-1, their range, one run's standard deviation and
+    the mean's standard error, in points: how far the next mean may land.
+
+    Examples:
+
+        >>> _spread([0.78, 0.80, 0.76, 0.78])
+        '78.00% over 4 runs, range 76.00% to 80.00%, sd 1.63 points, standard error of the mean 0.82'
+        >>> _spread([0.99])
+        '99.00% over 1 run'
+    """
+    if len(values) < 2:
+        return f"{statistics.mean(values):.2%} over 1 run"
+    sd = 100 * statistics.stdev(values)
+    return (f"{statistics.mean(values):.2%} over {len(values)} runs, range {min(values):.2%} to {max(values):.2%}, "
+            f"sd {sd:.2f} points, standard error of the mean {sd / len(values) ** 0.5:.2f}")
 
 
 if __name__ == "__main__":

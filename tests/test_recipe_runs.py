@@ -1,5 +1,6 @@
 """benchmarks/recipe_runs.py: repeated recipe runs and their paired test-time views."""
 
+import doctest
 import re
 import sys
 
@@ -8,6 +9,11 @@ import pytest
 from zoo import training
 
 import recipe_runs
+
+
+def test_the_docstring_examples_hold():
+    results = doctest.testmod(recipe_runs)
+    assert results.attempted >= 2 and results.failed == 0
 
 
 def main(monkeypatch, *argv):
