@@ -395,9 +395,60 @@ def test_a_trained_cifar10_net_keeps_its_whitened_stem_frozen(tmp_path):
                              out=tmp_path, verbose=0)
     model = keras.saving.load_model(tmp_path / "model.keras")
     assert summary["recipe"]["whitening"] is True and summary["precision"] == "bfloat16"
-    assert model.dtype_policy.name == "float32"
+    assert model.dtype_policy.name == "float32" and not model.compiled
     assert model.get_layer("stem_conv").trainable is False
     assert all(layer.trainable for layer in model.layers if layer.name.endswith("_conv") and layer.name != "stem_conv")
+    # What the summary scores is the saved float32 model, its BatchNorm
+    # statistics recomputed over the plain training images: a second pass
+    # over the same batches leaves them as they are.
+    data = zoo_data.load_dataset("cifar10:sample", batch_size=summary["batch_size"], validation_split=0.0)
+    training._compile_evaluation(model, training.get_recipe("cifar10_net"))
+    scores = model.evaluate(zoo_data.one_hot(data.test, data.num_classes), verbose=0, return_dict=True)
+    assert scores["accuracy"] == pytest.approx(summary["test_accuracy"], abs=1e-6)
+    assert summary["recipe"]["recompute_batchnorm"] is True
+    saved = [np.asarray(v) for v in model.weights if "moving" in v.path]
+    assert len(saved) == 12  # the mean and variance of 6 BatchNorm layers
+    assert training.update_batchnorm_statistics(model, data.plain_train) == len(data.plain_train)
+    for before, after in zip(saved, [np.asarray(v) for v in model.weights if "moving" in v.path]):
+        np.testing.assert_allclose(after, before, rtol=1e-4, atol=1e-5)
+
+
+def _batchnorm_model(frozen=False):
+    inputs = keras.Input((3,))
+    norm = keras.layers.BatchNormalization(momentum=0.9, name="norm")
+    norm.trainable = not frozen
+    x = keras.layers.Dense(4, kernel_initializer="ones", name="dense")(inputs)
+    return keras.Model(inputs, keras.layers.Dropout(0.0)(norm(x)))
+
+
+def test_batchnorm_statistics_become_the_average_over_the_images_and_nothing_else_moves():
+    model = _batchnorm_model()
+    weights = [np.asarray(w) for w in model.get_layer("dense").weights]
+    rng = np.random.default_rng(0)
+    batches = [(rng.normal(2.0, 3.0, (n, 3)).astype("float32"), np.zeros(n)) for n in (8, 8, 3)]
+    assert training.update_batchnorm_statistics(model, batches) == 3
+    norm = model.get_layer("norm")
+    x = np.concatenate([b[0] for b in batches]) @ np.ones((3, 4), "float32") + 0.0
+    means = [b[0].sum(-1) for b in batches]  # each unit sums the three inputs
+    np.testing.assert_allclose(np.asarray(norm.moving_mean), np.full(4, x[:, 0].mean()), rtol=1e-5)
+    expected_variance = sum(len(m) * m.var() for m in means) / len(x)  # the batches' variances, weighted
+    np.testing.assert_allclose(np.asarray(norm.moving_variance), np.full(4, expected_variance), rtol=1e-4)
+    assert norm.momentum == 0.9
+    for before, after in zip(weights, model.get_layer("dense").weights):
+        np.testing.assert_array_equal(np.asarray(after), before)
+
+
+def test_frozen_or_absent_batchnorm_layers_read_no_batches():
+    def unread():
+        raise AssertionError("the batches were read")
+        yield
+
+    frozen = _batchnorm_model(frozen=True)
+    assert training.update_batchnorm_statistics(frozen, unread()) == 0
+    np.testing.assert_array_equal(np.asarray(frozen.get_layer("norm").moving_mean), np.zeros(4))
+    inputs = keras.Input((3,))
+    plain = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    assert training.update_batchnorm_statistics(plain, unread()) == 0
 
 
 def test_auto_times_the_model_once_per_machine(tmp_path, capsys, monkeypatch):

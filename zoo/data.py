@@ -78,6 +78,9 @@ class ImageData:
         counts: Records per split, `{"train": ..., "validation": ..., "test": ...}`.
         source: Where the records came from, in words.
         steps_per_epoch: Batches in one pass over `train`.
+        plain_train: The training records batched in order, without
+            augmentation (for statistics of the training images, such as
+            `zoo.training.update_batchnorm_statistics`); read only when used.
     """
 
     train: object
@@ -89,6 +92,7 @@ class ImageData:
     counts: dict
     source: str
     steps_per_epoch: int
+    plain_train: object = None
 
 
 @functools.cache
@@ -685,12 +689,14 @@ def _pipelines(train, validation, test, *, train_count, batch_size, augment, see
     its training step again, which costs seconds an epoch on a CPU.
 
     Returns:
-        `(train, validation, test, steps_per_epoch)`.
+        `(train, validation, test, steps_per_epoch, plain_train)`, the last
+        the training records batched in order, without augmentation.
     """
     import tensorflow as tf
 
     autotune = tf.data.AUTOTUNE
     drop, steps = _train_steps(train_count, batch_size)
+    plain = train
     train = train.cache().shuffle(
         max(train_count, 1), seed=seed, reshuffle_each_iteration=True
     ).batch(batch_size, drop_remainder=drop)
@@ -710,7 +716,7 @@ def _pipelines(train, validation, test, *, train_count, batch_size, augment, see
     options.autotune.enabled = False
     feed = lambda d: d.prefetch(autotune).with_options(options)  # noqa: E731
     finish = lambda d: feed(d.cache().batch(batch_size))  # noqa: E731
-    return feed(train), finish(validation), finish(test), steps
+    return feed(train), finish(validation), finish(test), steps, finish(plain)
 
 
 def _split_arrays(x, y, validation_split):
@@ -732,7 +738,7 @@ def _from_arrays(train, test, names, *, source, batch_size, validation_split, au
             resize = lambda x: tf.cast(tf.image.resize(x, image_size), tf.uint8).numpy()  # noqa: E731
             x_train, x_val, x_test = resize(x_train), resize(x_val), resize(x_test)
         slices = tf.data.Dataset.from_tensor_slices
-        *pipes, steps = _pipelines(
+        *pipes, steps, plain = _pipelines(
             slices((x_train, y_train)), slices((x_val, y_val)), slices((x_test, y_test)),
             train_count=len(x_train), batch_size=batch_size, augment=augment, seed=seed,
         )
@@ -746,8 +752,10 @@ def _from_arrays(train, test, names, *, source, batch_size, validation_split, au
             ArrayBatches(x_val, y_val, batch_size=batch_size),
             ArrayBatches(x_test, y_test, batch_size=batch_size),
         ]
+        plain = ArrayBatches(x_train, y_train, batch_size=batch_size)
     return ImageData(
         *pipes,
+        plain_train=plain,
         steps_per_epoch=steps,
         num_classes=len(names),
         class_names=list(names),
@@ -805,12 +813,12 @@ def _folder(data_dir, *, image_size, channels, batch_size, validation_split, aug
         "test": int(test.cardinality()),
     }
     cast = lambda x, y: (tf.cast(tf.round(x), tf.uint8), y)  # noqa: E731
-    *pipes, steps = _pipelines(
+    *pipes, steps, plain = _pipelines(
         train.map(cast), validation.map(cast), test.map(cast),
         train_count=counts["train"], batch_size=batch_size, augment=augment, seed=seed,
     )
     return ImageData(
-        *pipes, steps_per_epoch=steps, num_classes=len(names), class_names=names,
+        *pipes, plain_train=plain, steps_per_epoch=steps, num_classes=len(names), class_names=names,
         image_shape=(*image_size, channels), counts=counts, source=f"image folder {str(root)!r}",
     )
 
@@ -871,12 +879,13 @@ def _tfds(name, data_dir, *, tried, batch_size, validation_split, augment, seed,
         resize = lambda x, y: (tf.cast(tf.image.resize(x, image_size), tf.uint8), y)  # noqa: E731
         train, validation, test = train.map(resize), validation.map(resize), test.map(resize)
         shape = (*image_size, shape[-1])
-    *pipes, steps = _pipelines(
+    *pipes, steps, plain = _pipelines(
         train, validation, test, train_count=count("train") - n_val, batch_size=batch_size,
         augment=augment, seed=seed,
     )
     return ImageData(
         *pipes,
+        plain_train=plain,
         steps_per_epoch=steps,
         num_classes=features["label"].num_classes,
         class_names=list(features["label"].names),
