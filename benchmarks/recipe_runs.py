@@ -22,7 +22,8 @@ there, and keep the test images for the change chosen.
 
 `--views` also scores each trained model under every test-time augmentation
 (`test_time_augmentation`: None, "flip", "translate", "flip_translate"), in
-the run's precision: the same weights each time, so the differences are paired
+float32 as the run saved and scored it: the same weights each time, so the
+differences are paired
 and free of the run-to-run spread. The changes are from the views the trained
 model uses (the recipe's `model_kwargs`, else the factory's default).
 """
@@ -37,7 +38,7 @@ import tempfile
 
 import keras
 
-from zoo import bench, precision, training
+from zoo import bench, training
 from zoo import data as zoo_data
 from zoo.layers import TEST_TIME_AUGMENTATIONS
 from zoo.registry import create_model, get_model_factory
@@ -55,21 +56,21 @@ def parse_setting(text):
         return field, value
 
 
-def view_accuracies(name, recipe, model_path, data, policy):
+def view_accuracies(name, recipe, model_path, data):
     """Top-1 on `data.test` of the weights in `model_path`, rebuilt under
-    each test-time augmentation: `{mode: accuracy}`."""
+    each test-time augmentation in float32, as the run saved and scored
+    them: `{mode: accuracy}`."""
     weights = keras.saving.load_model(model_path).get_weights()
     test = zoo_data.one_hot(data.test, data.num_classes)
     scores = {}
-    with training._dtype_policy(policy):  # the run's precision, restored after
-        for mode in (None, *TEST_TIME_AUGMENTATIONS):
-            model = create_model(name, **{**recipe.model_kwargs, "input_shape": data.image_shape,
-                                          "classes": data.num_classes, "test_time_augmentation": mode})
-            model.set_weights(weights)
-            # Compiled as the run evaluates (`zoo.training`), so the default
-            # views score what the run reported.
-            model.compile(loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
-            scores[mode] = float(model.evaluate(test, verbose=0, return_dict=True)["accuracy"])
+    for mode in (None, *TEST_TIME_AUGMENTATIONS):
+        model = create_model(name, **{**recipe.model_kwargs, "input_shape": data.image_shape,
+                                      "classes": data.num_classes, "test_time_augmentation": mode})
+        model.set_weights(weights)
+        # Compiled as the run evaluates (`zoo.training`), so the default
+        # views score what the run reported.
+        model.compile(loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
+        scores[mode] = float(model.evaluate(test, verbose=0, return_dict=True)["accuracy"])
     return scores
 
 
@@ -82,7 +83,8 @@ def main():
     parser.add_argument("--data-dir", default="../shared/data")
     parser.add_argument("--dataset", default=None, help="instead of the recipe's, e.g. cifar10:sample")
     parser.add_argument("--seed", type=int, default=None,
-                        help="seed run i with SEED + i - 1 (deterministic), to pair runs across recipes")
+                        help="seed run i with SEED + i - 1 (deterministic): runs repeat, and recipe changes "
+                             "that leave training alone (BatchNorm momentum, say) pair seed by seed")
     parser.add_argument("--views", action="store_true",
                         help="also score each model under each test-time augmentation (mnist_convnet, cifar10_net, resnet9)")
     args = parser.parse_args()
@@ -108,8 +110,7 @@ def main():
             seed = None if args.seed is None else args.seed + i - 1
             s = training.train(args.model, dataset=args.dataset, data_dir=data_dir, out=out, verbose=0, seed=seed)
             if args.views:
-                views.append(view_accuracies(args.model, recipe, f"{out}/model.keras", test,
-                                             precision.POLICIES[s["precision"]]))
+                views.append(view_accuracies(args.model, recipe, f"{out}/model.keras", test))
             validation = last_validation_accuracy(f"{out}/history.csv")
         accuracies.append(s["test_accuracy"])
         seeded = "" if seed is None else f", seed {seed}"
