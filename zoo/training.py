@@ -521,15 +521,14 @@ def update_batchnorm_statistics(model: keras.Model, batches) -> int:
     as the average of their batch statistics over `batches`.
 
     After training, the moving averages trail the weights and come from
-    augmented batches, in the training precision; one pass in training mode
-    over plain images, with each layer's momentum set so that the moving
-    statistics become the average of the batches', weighted by their images
-    (`seen / (seen + n)` for a batch of `n` after `seen` images), replaces
-    them, as PyTorch's
-    `torch.optim.swa_utils.update_bn` does. Only the statistics change:
-    no weight is trained. Dropout is active during the pass, as there.
-    Frozen BatchNorm layers (`trainable=False`, which Keras runs in
-    inference mode) keep their statistics.
+    augmented batches, in the training precision. One pass in training mode
+    over plain images replaces them, as PyTorch's
+    `torch.optim.swa_utils.update_bn` does: each layer's momentum is set so
+    that its moving statistics become the average of the batches', weighted
+    by their images (`seen / (seen + n)` for a batch of `n` after `seen`
+    images). Only the statistics change: no weight is trained. Dropout is
+    active during the pass, as there. Frozen BatchNorm layers
+    (`trainable=False`, which Keras runs in inference mode) keep theirs.
 
     Args:
         model: A Keras model; nested models are searched too.
