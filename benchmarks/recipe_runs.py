@@ -71,9 +71,8 @@ def view_accuracies(name, recipe, model_path, data):
         model = create_model(name, **{**recipe.model_kwargs, "input_shape": data.image_shape,
                                       "classes": data.num_classes, "test_time_augmentation": mode})
         model.set_weights(weights)
-        # Compiled as the run evaluates (`zoo.training`), so the default
-        # views score what the run reported.
-        model.compile(loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
+        # Compiled as the run evaluates, so the default views score what the run reported.
+        training._compile_evaluation(model, recipe)
         scores[mode] = float(model.evaluate(test, verbose=0, return_dict=True)["accuracy"])
     return scores
 

@@ -428,10 +428,10 @@ def test_batchnorm_statistics_become_the_average_over_the_images_and_nothing_els
     batches = [(rng.normal(2.0, 3.0, (n, 3)).astype("float32"), np.zeros(n)) for n in (8, 8, 3)]
     assert training.update_batchnorm_statistics(model, batches) == 3
     norm = model.get_layer("norm")
-    x = np.concatenate([b[0] for b in batches]) @ np.ones((3, 4), "float32") + 0.0
-    means = [b[0].sum(-1) for b in batches]  # each unit sums the three inputs
-    np.testing.assert_allclose(np.asarray(norm.moving_mean), np.full(4, x[:, 0].mean()), rtol=1e-5)
-    expected_variance = sum(len(m) * m.var() for m in means) / len(x)  # the batches' variances, weighted
+    units = [b[0].sum(-1) for b in batches]  # each unit of each batch sums the three inputs
+    x = np.concatenate(units)
+    np.testing.assert_allclose(np.asarray(norm.moving_mean), np.full(4, x.mean()), rtol=1e-5)
+    expected_variance = sum(len(u) * u.var() for u in units) / len(x)  # the batches' variances, weighted
     np.testing.assert_allclose(np.asarray(norm.moving_variance), np.full(4, expected_variance), rtol=1e-4)
     assert norm.momentum == 0.9
     for before, after in zip(weights, model.get_layer("dense").weights):

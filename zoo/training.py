@@ -500,17 +500,22 @@ def _compile_recipe(model, recipe: Recipe, *, lr: float, total_steps: int | None
     """
     model.compile(
         optimizer=_optimizer(recipe, lr, total_steps),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
+        loss=_loss(recipe),
         metrics=["accuracy"],
         steps_per_execution=_steps_per_execution(recipe, replicas),
     )
+
+
+def _loss(recipe: Recipe):
+    """The recipe's loss, on one-hot labels."""
+    return keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing)
 
 
 def _compile_evaluation(model, recipe: Recipe):
     """Compiles a model to score it as the recipe's training did: its loss
     (one-hot labels) and accuracy, no optimizer."""
     model.compile(
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
+        loss=_loss(recipe),
         metrics=["accuracy"],
         steps_per_execution=_steps_per_execution(recipe),
     )
@@ -549,7 +554,8 @@ def update_batchnorm_statistics(model: keras.Model, batches) -> int:
         >>> np.round(model.layers[-1].moving_mean, 5).tolist()  # the mean of the 3 images
         [3.0, 4.0]
     """
-    layers = [layer for layer in _batchnorm_layers(model) if layer.trainable]
+    layers = [layer for layer in model._flatten_layers(include_self=False)
+              if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
     if not layers:
         return 0
     momenta = [layer.momentum for layer in layers]
@@ -567,13 +573,6 @@ def update_batchnorm_statistics(model: keras.Model, batches) -> int:
             layer.momentum = momentum
     return count
 
-
-def _batchnorm_layers(layer):
-    for sub in getattr(layer, "layers", ()):
-        if isinstance(sub, keras.layers.BatchNormalization):
-            yield sub
-        else:
-            yield from _batchnorm_layers(sub)
 
 
 def _steps_per_execution(recipe: Recipe, replicas: int = 1) -> int:
