@@ -317,6 +317,32 @@ def test_every_source_yields_the_counts_it_reports(kind, validation_split, tmp_p
         assert len(set(sum(records.values(), []))) == sum(ds.counts.values()) == 100
 
 
+def test_plain_training_batches_share_the_training_cache():
+    """`plain_train` (zoo.data._pipelines) holds the training records in order,
+    read from the cache that training filled, not decoded a second time."""
+    import tensorflow as tf
+
+    reads = []
+
+    def decode(i):
+        reads.append(int(i))
+        return np.full((2, 2, 1), i, "uint8")
+
+    source = tf.data.Dataset.range(10).map(
+        lambda i: (tf.numpy_function(decode, [i], tf.uint8, stateful=True), i)
+    )
+    source = source.map(lambda x, y: (tf.ensure_shape(x, (2, 2, 1)), y))
+    train, _, _, steps, plain = data._pipelines(
+        source, source.take(2), source.take(2), train_count=10, batch_size=4, augment=None, seed=1
+    )
+    trained = [int(y) for _, labels in train for y in labels]  # two full batches, shuffled
+    assert steps == 2 and len(set(trained)) == len(trained) == 8
+    assert len(reads) == 10  # the epoch read each record once, into the cache
+    assert [int(x[0, 0, 0]) for batch, _ in plain for x in batch] == list(range(10))
+    assert len(reads) == 10  # the plain batches came from the cache
+    assert plain.options().autotune.enabled is False
+
+
 @pytest.mark.parametrize("validation_split", RECIPE_SPLITS)
 def test_folder_holds_out_the_same_records_whatever_the_seed(digit_folders, validation_split):
     held = [

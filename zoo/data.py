@@ -696,10 +696,12 @@ def _pipelines(train, validation, test, *, train_count, batch_size, augment, see
 
     autotune = tf.data.AUTOTUNE
     drop, steps = _train_steps(train_count, batch_size)
-    plain = train
-    train = train.cache().shuffle(
-        max(train_count, 1), seed=seed, reshuffle_each_iteration=True
-    ).batch(batch_size, drop_remainder=drop)
+    # One cache for both training pipelines: the plain one (read after
+    # training, when the cache is full) does not decode the records again.
+    cached = train.cache()
+    train = cached.shuffle(max(train_count, 1), seed=seed, reshuffle_each_iteration=True).batch(
+        batch_size, drop_remainder=drop
+    )
     augment = augmentation(augment)
     if augment is not None:
         # Stateless seeds, one pair per batch, new each epoch.
@@ -716,7 +718,7 @@ def _pipelines(train, validation, test, *, train_count, batch_size, augment, see
     options.autotune.enabled = False
     feed = lambda d: d.prefetch(autotune).with_options(options)  # noqa: E731
     finish = lambda d: feed(d.cache().batch(batch_size))  # noqa: E731
-    return feed(train), finish(validation), finish(test), steps, finish(plain)
+    return feed(train), finish(validation), finish(test), steps, feed(cached.batch(batch_size))
 
 
 def _split_arrays(x, y, validation_split):
