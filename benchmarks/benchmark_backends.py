@@ -54,7 +54,7 @@ def page_lines(section: dict) -> list[str]:
         "| task | machine | date | backend | versions | precision | top-1 | vs TensorFlow | wall | train | images/s |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for key, tasks in by_machine(section):
+    for _, tasks in by_machine(section):
         for task, runs in tasks.items():
             base = runs.get("tensorflow", {}).get("accuracy")
             for backend, r in runs.items():

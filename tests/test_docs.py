@@ -89,7 +89,7 @@ def test_readme_figures_are_the_recorded_ones():
             assert _cpu(export) in " ".join(export_section.split()), key
     words = " ".join(readme.split())
     layers_page = " ".join((ROOT / "docs" / "layers.md").read_text().split())
-    for key, lm in stored["layers"]["LeungMalikFilters"].items():
+    for lm in stored["layers"]["LeungMalikFilters"].values():
         error = f"{lm['max_abs_error']:.1e}".replace("e-0", "e-")
         assert f"within {error} of a dense 49x49 convolution and {lm['speedup']:.2f}x faster on " \
             f"{lm['images'].split()[0]} real 64x64 images on an {_cpu(lm)}" in words

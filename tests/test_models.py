@@ -287,8 +287,8 @@ def test_filter_convnets_use_frozen_banks():
     edge = zoo.edge_convnet(operator="prewitt")
     assert edge.get_layer("edge_filters").operator == "prewitt"
     lm = zoo.lm_convnet(support=25, scales=[1.0, 2.0], blob_scales=[1.0])
-    bank = lm.get_layer("lm_filters")
-    assert tuple(bank.kernel.shape) == (25, 25, 1, 2 * 2 * 6 + 3)
-    for model, bank in [(edge, edge.get_layer("edge_filters")), (lm, bank)]:
+    lm_bank = lm.get_layer("lm_filters")
+    assert tuple(lm_bank.kernel.shape) == (25, 25, 1, 2 * 2 * 6 + 3)
+    for model, bank in [(edge, edge.get_layer("edge_filters")), (lm, lm_bank)]:
         trainable = {id(w) for w in model.trainable_weights}
         assert id(bank.kernel) not in trainable

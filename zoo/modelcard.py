@@ -106,7 +106,7 @@ def _measured(measured: dict) -> list[str]:
                 f"training on {a['train_images']:,} ({a['data']}), by `{a['command']}`; {a['machine']}, {a['measured']}."
             )
     for _, tasks in by_machine(measured.get("training")):
-        for task, t in tasks.items():
+        for t in tasks.values():
             ref = t.get("reference")
             versus = (f", against {ref['accuracy']:.2%} in {ref['wall_seconds']:.0f} s for {ref['name']} "
                       f"(time ratio {t['time_ratio']:.2f})") if ref else ""

@@ -574,7 +574,6 @@ def update_batchnorm_statistics(model: keras.Model, batches) -> int:
     return count
 
 
-
 def _steps_per_execution(recipe: Recipe, replicas: int = 1) -> int:
     """The recipe's batches per compiled call where Keras runs several: one
     under a multi-replica tf.distribute strategy (Keras' multi-step loop fails
