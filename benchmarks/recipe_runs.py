@@ -11,6 +11,7 @@ choices in `zoo/training.py` quote means from this script.
     python benchmarks/recipe_runs.py mnist_convnet --runs 3 --set epochs=3
     python benchmarks/recipe_runs.py cifar10_net --runs 4 --views
     python benchmarks/recipe_runs.py mnist_convnet --runs 8 --seed 1 --set ema=0.99
+    python benchmarks/recipe_runs.py resnet9 --runs 8 --seed 1 --batchnorm
 
 `--seed S` seeds run i with S + i - 1 and makes it deterministic (see
 `zoo.training.train`): two recipes run with the same `--seed` start from
@@ -30,6 +31,13 @@ float32 as the run saved and scored it: the same weights each time, so the
 differences are paired
 and free of the run-to-run spread. The changes are from the views the trained
 model uses (the recipe's `model_kwargs`, else the factory's default).
+
+`--batchnorm` trains with the BatchNorm statistics the training keeps (the
+moving averages of its last augmented batches: `recompute_batchnorm=False`,
+so each run's top-1 is theirs), then scores the same weights again with the
+statistics recomputed over the plain training images
+(`zoo.training.update_batchnorm_statistics`), as `recompute_batchnorm=True`
+saves them: a paired comparison, whatever the recipe ships.
 """
 
 import argparse
@@ -77,6 +85,23 @@ def view_accuracies(name, recipe, model_path, data):
     return scores
 
 
+def batchnorm_accuracies(recipe, model_path, data):
+    """Top-1 on `data.test` of the model in `model_path`, with the BatchNorm
+    statistics it was saved with, then recomputed over `data.plain_train`:
+    `(kept, recomputed)`."""
+    model = keras.saving.load_model(model_path)
+    training._compile_evaluation(model, recipe)  # as the run scored it
+    test = zoo_data.one_hot(data.test, data.num_classes)
+    kept = float(model.evaluate(test, verbose=0, return_dict=True)["accuracy"])
+    training.update_batchnorm_statistics(model, data.plain_train)
+    return kept, float(model.evaluate(test, verbose=0, return_dict=True)["accuracy"])
+
+
+def _has_batchnorm(name, recipe):
+    model = create_model(name, **recipe.model_kwargs)
+    return any(isinstance(layer, keras.layers.BatchNormalization) for layer in model._flatten_layers())
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", choices=sorted(training.RECIPES))
@@ -90,6 +115,9 @@ def main():
                              "that leave training alone (BatchNorm momentum, say) pair seed by seed")
     parser.add_argument("--views", action="store_true",
                         help="also score each model under each test-time augmentation (mnist_convnet, cifar10_net, resnet9)")
+    parser.add_argument("--batchnorm", action="store_true",
+                        help="train keeping the BatchNorm moving averages, then also score each model with them "
+                             "recomputed over the plain training images (paired)")
     args = parser.parse_args()
     if args.runs < 1:
         parser.error(f"--runs must be at least 1. Received: --runs={args.runs}")
@@ -100,20 +128,32 @@ def main():
         parser.error(f"--views needs a model with test-time augmentation (mnist_convnet, cifar10_net, resnet9). "
                      f"Received: model={args.model!r}")
     recipe = dataclasses.replace(training.get_recipe(args.model), **dict(args.set))
+    if args.batchnorm:
+        if not _has_batchnorm(args.model, recipe):
+            parser.error(f"--batchnorm needs a model with BatchNorm layers (cifar10_net, resnet9, resnet50, "
+                         f"mobilenet_v2). Received: model={args.model!r}")
+        recipe = dataclasses.replace(recipe, recompute_batchnorm=False)
     if args.views:  # the views the trained model itself uses: the recipe's, else the factory's
         view_default = recipe.model_kwargs.get("test_time_augmentation", views_parameter.default)
     data_dir = None if args.dataset and args.dataset.endswith(":sample") else args.data_dir
     training.RECIPES[args.model] = recipe
-    print(f"{args.model} on {bench.machine()}, recipe {dict(args.set) or 'as shipped'}", flush=True)
-    accuracies, validations, views, test = [], [], [], None
+    changes = {**dict(args.set), **({"recompute_batchnorm": False} if args.batchnorm else {})}
+    print(f"{args.model} on {bench.machine()}, recipe {changes or 'as shipped'}", flush=True)
+    accuracies, validations, views, recomputed, test, plain = [], [], [], [], None, None
     if args.views:
         test = zoo_data.load_dataset(args.dataset or recipe.dataset, data_dir, batch_size=256, validation_split=0.0)
+    if args.batchnorm:  # the run's own training records, in its batches
+        plain = zoo_data.load_dataset(args.dataset or recipe.dataset, data_dir, batch_size=recipe.batch_size,
+                                      validation_split=recipe.validation_split)
     for i in range(1, args.runs + 1):
         with tempfile.TemporaryDirectory() as out:
             seed = None if args.seed is None else args.seed + i - 1
             s = training.train(args.model, dataset=args.dataset, data_dir=data_dir, out=out, verbose=0, seed=seed)
             if args.views:
                 views.append(view_accuracies(args.model, recipe, f"{out}/model.keras", test))
+            if args.batchnorm:
+                kept, again = batchnorm_accuracies(recipe, f"{out}/model.keras", plain)
+                recomputed.append(again)
             validation = last_validation_accuracy(f"{out}/history.csv")
         accuracies.append(s["test_accuracy"])
         seeded = "" if seed is None else f", seed {seed}"
@@ -122,6 +162,8 @@ def main():
         if validation is not None:
             validations.append(validation)
             line += f"; validation top-1 {validation:.2%} on {s['records']['validation']:,} held-out images"
+        if args.batchnorm:
+            line += f"; BatchNorm statistics kept: {kept:.2%}, recomputed: {again:.2%}"
         if views:
             line += "; by test-time augmentation: " + ", ".join(f"{m}: {a:.2%}" for m, a in views[-1].items())
         print(line, flush=True)
@@ -130,6 +172,12 @@ def main():
         print(f"mean validation top-1 {_spread(validations)}")
     if views:
         _print_views(views, view_default)
+    if recomputed:
+        gains = [b - a for a, b in zip(accuracies, recomputed)]
+        se = f", standard error {100 * statistics.stdev(gains) / len(gains) ** 0.5:.2f}" if len(gains) > 1 else ""
+        print(f"BatchNorm statistics recomputed: mean top-1 {_spread(recomputed)}; paired change from the kept: "
+              f"{100 * statistics.mean(gains):+.2f} points{se} (better in {sum(g > 0 for g in gains)}, "
+              f"worse in {sum(g < 0 for g in gains)} of {len(gains)})")
 
 
 def last_validation_accuracy(history_path):

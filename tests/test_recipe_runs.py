@@ -49,6 +49,7 @@ def test_views_score_the_trained_weights(monkeypatch, capsys, setting, default):
 
 @pytest.mark.parametrize("argv, fragment", [
     (["edge_convnet", "--views"], "Received: model='edge_convnet'"),
+    (["mnist_convnet", "--batchnorm"], "Received: model='mnist_convnet'"),
     (["cifar10_net", "--runs", "0"], "Received: --runs=0"),
     (["cifar10_net", "--seed", "-1"], "Received: --seed=-1"),
     (["cifar10_net", "--set", "colour=1"], "Received: 'colour=1'"),
@@ -86,3 +87,22 @@ def test_held_out_images_are_scored_too(monkeypatch, capsys):
     assert len(scores) == 2 and all(float(score) > 50 for score in scores), out
     mean = re.search(r"mean validation top-1 ([\d.]+)% over 2 runs", out)
     assert mean and float(mean.group(1)) == pytest.approx(sum(map(float, scores)) / 2, abs=0.01)
+
+
+def test_batchnorm_scores_kept_and_recomputed_statistics_on_the_same_weights(monkeypatch, capsys):
+    # cifar10_net's recipe recomputes them: --batchnorm trains keeping them.
+    main(monkeypatch, "cifar10_net", "--runs", "2", "--set", "epochs=1", "--dataset", "cifar10:sample", "--batchnorm")
+    out = capsys.readouterr().out
+    assert "'recompute_batchnorm': False" in out.splitlines()[0], out
+    runs = re.findall(r"run \d: top-1 ([\d.]+)% .*BatchNorm statistics kept: ([\d.]+)%, recomputed: ([\d.]+)%", out)
+    assert len(runs) == 2, out
+    # The saved weights, scored as the run scored them, give the run's top-1.
+    assert all(top1 == kept for top1, kept, _ in runs)
+    mean = re.search(r"BatchNorm statistics recomputed: mean top-1 ([\d.]+)% over 2 runs.*"
+                     r"paired change from the kept: ([+-][\d.]+) points, standard error [\d.]+ \(better in (\d), "
+                     r"worse in (\d) of 2\)", out)
+    assert mean, out
+    gains = [float(again) - float(kept) for _, kept, again in runs]
+    assert float(mean.group(1)) == pytest.approx(sum(float(r[2]) for r in runs) / 2, abs=0.01)
+    assert float(mean.group(2)) == pytest.approx(sum(gains) / 2, abs=0.01)
+    assert (int(mean.group(3)), int(mean.group(4))) == (sum(g > 0 for g in gains), sum(g < 0 for g in gains))

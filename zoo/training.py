@@ -174,12 +174,14 @@ RECIPES = {
     #     tells no more than the means, and 12 runs resolve about 1 point.
     # After training, the saved float32 model's BatchNorm statistics are
     # recomputed over the training images without augmentation
-    # (`recompute_batchnorm`): on the same weights, seeds 1-12 on the Zen 5,
-    # 78.66 % against 78.47 % with the moving averages the training kept
-    # (+0.20 points, better in 7, worse in 3), which the bfloat16 model had
-    # scored 78.62 % before it was saved in float32. The moving averages'
-    # momentum only moves the kept ones: 0.6, -0.18 points (12 runs, worse
-    # in 6, better in 2); 0.95, +0.08 (9 runs, better in 4, worse in 2).
+    # (`recompute_batchnorm`): on the same weights, seeds 1-24 on the Zen 5,
+    # 78.28 % against 78.12 % with the moving averages the training kept
+    # (+0.16 points, standard error 0.10, better in 13, worse in 7;
+    # `recipe_runs.py --batchnorm`); on seeds 1-12 the bfloat16 model had
+    # scored 78.62 % before it was saved in float32, against 78.66 %. The
+    # moving averages' momentum only moves the kept ones: 0.6, -0.18 points
+    # (12 runs, worse in 6, better in 2); 0.95, +0.08 (9 runs, better in 4,
+    # worse in 2).
     # The model it saves averages over airbench's six test-time views
     # ("flip_translate": each image and its mirror, also shifted one pixel
     # diagonally both ways), not the factory's two ("flip"): scored on the
