@@ -130,8 +130,8 @@ def main():
     recipe = dataclasses.replace(training.get_recipe(args.model), **dict(args.set))
     if args.batchnorm:
         if not _has_batchnorm(args.model, recipe):
-            parser.error(f"--batchnorm needs a model with BatchNorm layers (cifar10_net, resnet9, resnet50, "
-                         f"mobilenet_v2). Received: model={args.model!r}")
+            parser.error(f"--batchnorm needs a model with BatchNorm layers (cifar10_net, edge_convnet, "
+                         f"lm_convnet, mobilenet_v2, resnet50, resnet9). Received: model={args.model!r}")
         recipe = dataclasses.replace(recipe, recompute_batchnorm=False)
     if args.views:  # the views the trained model itself uses: the recipe's, else the factory's
         view_default = recipe.model_kwargs.get("test_time_augmentation", views_parameter.default)
