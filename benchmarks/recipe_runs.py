@@ -174,9 +174,10 @@ def main():
         _print_views(views, view_default)
     if recomputed:
         gains = [b - a for a, b in zip(accuracies, recomputed)]
+        change = round(100 * statistics.mean(gains), 2) + 0.0  # + 0.0: no "-0.00"
         se = f", standard error {100 * statistics.stdev(gains) / len(gains) ** 0.5:.2f}" if len(gains) > 1 else ""
         print(f"BatchNorm statistics recomputed: mean top-1 {_spread(recomputed)}; paired change from the kept: "
-              f"{100 * statistics.mean(gains):+.2f} points{se} (better in {sum(g > 0 for g in gains)}, "
+              f"{change:+.2f} points{se} (better in {sum(g > 0 for g in gains)}, "
               f"worse in {sum(g < 0 for g in gains)} of {len(gains)})")
 
 
