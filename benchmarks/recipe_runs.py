@@ -97,11 +97,6 @@ def batchnorm_accuracies(recipe, model_path, data):
     return kept, float(model.evaluate(test, verbose=0, return_dict=True)["accuracy"])
 
 
-def _has_batchnorm(name, recipe):
-    model = create_model(name, **recipe.model_kwargs)
-    return any(isinstance(layer, keras.layers.BatchNormalization) for layer in model._flatten_layers())
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", choices=sorted(training.RECIPES))
@@ -127,18 +122,18 @@ def main():
     if args.views and views_parameter is None:
         parser.error(f"--views needs a model with test-time augmentation (mnist_convnet, cifar10_net, resnet9). "
                      f"Received: model={args.model!r}")
-    recipe = dataclasses.replace(training.get_recipe(args.model), **dict(args.set))
-    if args.batchnorm:
-        if not _has_batchnorm(args.model, recipe):
-            parser.error(f"--batchnorm needs a model with BatchNorm layers (cifar10_net, edge_convnet, "
-                         f"lm_convnet, mobilenet_v2, resnet50, resnet9). Received: model={args.model!r}")
-        recipe = dataclasses.replace(recipe, recompute_batchnorm=False)
+    settings = dict(args.set)
+    if args.batchnorm:  # the runs keep their statistics; each is then scored recomputed too
+        settings["recompute_batchnorm"] = False
+    recipe = dataclasses.replace(training.get_recipe(args.model), **settings)
+    if args.batchnorm and not training._trainable_batchnorm_layers(create_model(args.model, **recipe.model_kwargs)):
+        parser.error(f"--batchnorm needs a model with BatchNorm layers (cifar10_net, edge_convnet, "
+                     f"lm_convnet, mobilenet_v2, resnet50, resnet9). Received: model={args.model!r}")
     if args.views:  # the views the trained model itself uses: the recipe's, else the factory's
         view_default = recipe.model_kwargs.get("test_time_augmentation", views_parameter.default)
     data_dir = None if args.dataset and args.dataset.endswith(":sample") else args.data_dir
     training.RECIPES[args.model] = recipe
-    changes = {**dict(args.set), **({"recompute_batchnorm": False} if args.batchnorm else {})}
-    print(f"{args.model} on {bench.machine()}, recipe {changes or 'as shipped'}", flush=True)
+    print(f"{args.model} on {bench.machine()}, recipe {settings or 'as shipped'}", flush=True)
     accuracies, validations, views, recomputed, test, plain = [], [], [], [], None, None
     if args.views:
         test = zoo_data.load_dataset(args.dataset or recipe.dataset, data_dir, batch_size=256, validation_split=0.0)

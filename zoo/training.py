@@ -539,6 +539,13 @@ def _compile_evaluation(model, recipe: Recipe):
     )
 
 
+def _trainable_batchnorm_layers(model):
+    """The BatchNorm layers of a model, nested ones included, whose statistics
+    training moves: frozen ones (`trainable=False`) run in inference mode."""
+    return [layer for layer in model._flatten_layers(include_self=False)
+            if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
+
+
 def update_batchnorm_statistics(model: keras.Model, batches) -> int:
     """Recomputes the moving mean and variance of a model's BatchNorm layers
     as the average of their batch statistics over `batches`.
@@ -572,8 +579,7 @@ def update_batchnorm_statistics(model: keras.Model, batches) -> int:
         >>> np.round(model.layers[-1].moving_mean, 5).tolist()  # the mean of the 3 images
         [3.0, 4.0]
     """
-    layers = [layer for layer in model._flatten_layers(include_self=False)
-              if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
+    layers = _trainable_batchnorm_layers(model)
     if not layers:
         return 0
     momenta = [layer.momentum for layer in layers]
