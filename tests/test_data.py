@@ -199,6 +199,16 @@ class TestLoadDataset:
         with pytest.raises(ValueError, match=received.replace("(", r"\(").replace(")", r"\)")):
             load_dataset(**kwargs)
 
+    @pytest.mark.parametrize("name", ["no_such_dataset_xyz", "folder:/tmp"])
+    def test_an_unknown_dataset_says_what_is_read(self, name):
+        with pytest.raises(ValueError) as info:
+            load_dataset(name)
+        message = str(info.value)
+        for fragment in ("mnist:sample", "folder (with --data-dir DIR)", "tensorflow-datasets name",
+                         f"Received: dataset={name!r}"):
+            assert fragment in message, fragment
+        assert ".." not in message and "\n" not in message
+
     def test_missing_data_dir(self, tmp_path):
         with pytest.raises(FileNotFoundError, match="does not exist"):
             load_dataset("mnist", tmp_path / "nowhere")

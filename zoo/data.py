@@ -846,8 +846,12 @@ def _tfds(name, data_dir, *, tried, batch_size, validation_split, augment, seed,
     try:
         builder = tfds.builder(name, data_dir=data_dir)
     except Exception as e:  # tfds raises DatasetNotFoundError and others
-        reason = str(e).split("\n")[0]
-        raise ValueError(f"Unknown dataset: {reason}. Received: dataset={name!r}") from None
+        reason = str(e).split("\n")[0].rstrip(". ")
+        raise ValueError(
+            f"Unknown dataset ({reason}): the zoo reads {', '.join(sorted(RAW_LAYOUT))}, "
+            f"{', '.join(SAMPLES)}, folder (with --data-dir DIR) or a tensorflow-datasets name. "
+            f"Received: dataset={name!r}"
+        ) from None
     where = builder.data_dir
     if not builder.is_prepared():
         tried.append(f"a prepared tensorflow-datasets copy in {where!r} (none)")
