@@ -97,6 +97,16 @@ def batchnorm_accuracies(recipe, model_path, data):
     return kept, float(model.evaluate(test, verbose=0, return_dict=True)["accuracy"])
 
 
+def _views_parameter(name):
+    """The model factory's `test_time_augmentation` parameter, or None."""
+    return inspect.signature(get_model_factory(name)).parameters.get("test_time_augmentation")
+
+
+def _has_batchnorm(name, recipe):
+    """Whether the recipe's model has BatchNorm layers that training moves."""
+    return bool(training._trainable_batchnorm_layers(create_model(name, **recipe.model_kwargs)))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", choices=sorted(training.RECIPES))
@@ -118,17 +128,20 @@ def main():
         parser.error(f"--runs must be at least 1. Received: --runs={args.runs}")
     if args.seed is not None and args.seed < 0:
         parser.error(f"--seed must be at least 0. Received: --seed={args.seed}")
-    views_parameter = inspect.signature(get_model_factory(args.model)).parameters.get("test_time_augmentation")
+    views_parameter = _views_parameter(args.model)
     if args.views and views_parameter is None:
-        parser.error(f"--views needs a model with test-time augmentation (mnist_convnet, cifar10_net, resnet9). "
+        with_views = ", ".join(name for name in sorted(training.RECIPES) if _views_parameter(name))
+        parser.error(f"--views needs a model with test-time augmentation ({with_views}). "
                      f"Received: model={args.model!r}")
     settings = dict(args.set)
     if args.batchnorm:  # the runs keep their statistics; each is then scored recomputed too
         settings["recompute_batchnorm"] = False
     recipe = dataclasses.replace(training.get_recipe(args.model), **settings)
-    if args.batchnorm and not training._trainable_batchnorm_layers(create_model(args.model, **recipe.model_kwargs)):
-        parser.error(f"--batchnorm needs a model with BatchNorm layers (cifar10_net, edge_convnet, "
-                     f"lm_convnet, mobilenet_v2, resnet50, resnet9). Received: model={args.model!r}")
+    if args.batchnorm and not _has_batchnorm(args.model, recipe):
+        with_batchnorm = ", ".join(name for name in sorted(training.RECIPES)
+                                   if _has_batchnorm(name, training.get_recipe(name)))
+        parser.error(f"--batchnorm needs a model with BatchNorm layers ({with_batchnorm}). "
+                     f"Received: model={args.model!r}")
     if args.views:  # the views the trained model itself uses: the recipe's, else the factory's
         view_default = recipe.model_kwargs.get("test_time_augmentation", views_parameter.default)
     data_dir = None if args.dataset and args.dataset.endswith(":sample") else args.data_dir

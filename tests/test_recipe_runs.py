@@ -48,8 +48,10 @@ def test_views_score_the_trained_weights(monkeypatch, capsys, setting, default):
 
 
 @pytest.mark.parametrize("argv, fragment", [
-    (["edge_convnet", "--views"], "Received: model='edge_convnet'"),
-    (["mnist_convnet", "--batchnorm"], "Received: model='mnist_convnet'"),
+    (["edge_convnet", "--views"],
+     "test-time augmentation (cifar10_net, mnist_convnet, resnet9). Received: model='edge_convnet'"),
+    (["mnist_convnet", "--batchnorm"], "BatchNorm layers (cifar10_net, edge_convnet, lm_convnet, mobilenet_v2, "
+                                       "resnet50, resnet9). Received: model='mnist_convnet'"),
     (["cifar10_net", "--runs", "0"], "Received: --runs=0"),
     (["cifar10_net", "--seed", "-1"], "Received: --seed=-1"),
     (["cifar10_net", "--set", "colour=1"], "Received: 'colour=1'"),
