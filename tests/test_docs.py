@@ -1,7 +1,11 @@
 """The docs and the README say what the code does."""
 
+import ast
+import builtins
+import io
 import json
 import re
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -182,3 +186,101 @@ def test_site_builds_strictly_with_every_page_and_api_entry(tmp_path):
         assert f'id="zoo.layers.{layer}"' in api, layer
     home = (site / "index.html").read_text()
     assert "keras-zoo" in home and 'href="models/' in home  # the README, its links rewritten
+
+
+# Python examples of the README and the docs pages run as written, but for
+# statements that need what a reader has and the test has not: the network
+# (ImageNet files), a file of theirs or a run's output. Names such a statement
+# defines are then missing too, and statements using them are left out as
+# well. `digits` and `images` are the readers' own: here, shipped samples.
+_NEEDS_THE_READER = re.compile(r"imagenet|[\"'](?:/|runs/)")
+_ERROR_COMMENT = re.compile(r"(\w+Error): (.*?)(?: \.\.\.)?$")
+
+
+def _python_examples(page: Path):
+    return re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
+
+
+def _comments(source: str) -> dict:
+    tokens = tokenize.generate_tokens(io.StringIO(source).readline)
+    return {t.start[0]: t.string[1:].strip() for t in tokens if t.type == tokenize.COMMENT}
+
+
+def _stated_value(comment: str):
+    """The Python literal a comment opens with, such as `93322` or a list: (True, value), else (False, None)."""
+    words = comment.split()
+    for n in range(len(words), 0, -1):
+        try:
+            return True, ast.literal_eval(" ".join(words[:n]).rstrip(",;"))
+        except (ValueError, SyntaxError):
+            continue
+    return False, None
+
+
+def _run_example(source: str, namespace: dict) -> tuple[int, int, list]:
+    """Runs an example statement by statement; checks what expression statements' comments
+    state: a literal value, or `SomeError: message ...`. Returns (run, checked, left out)."""
+    comments, lines = _comments(source), source.splitlines()
+    missing, run, checked, left_out = set(), 0, 0, []
+    for node in ast.parse(source).body:
+        text = "\n".join(lines[node.lineno - 1:node.end_lineno])
+        names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+        if _NEEDS_THE_READER.search(text) or names & missing:
+            missing |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+            left_out.append(text)
+            continue
+        comment = comments.get(node.end_lineno, "")
+        error = _ERROR_COMMENT.match(comment) if isinstance(node, ast.Expr) else None
+        if error:
+            with pytest.raises(getattr(builtins, error[1], Exception)) as info:
+                exec(compile(ast.Module([node], []), "<example>", "exec"), namespace)
+            assert type(info.value).__name__ == error[1] and str(info.value).startswith(error[2]), (text, info.value)
+            checked += 1
+        elif isinstance(node, ast.Expr):
+            value = eval(compile(ast.Expression(node.value), "<example>", "eval"), namespace)
+            stated, expected = _stated_value(comment)
+            if stated:
+                assert value == expected, (text, value)
+                checked += 1
+        else:
+            exec(compile(ast.Module([node], []), "<example>", "exec"), namespace)
+        run += 1
+    return run, checked, left_out
+
+
+def _readers_arrays() -> dict:
+    from zoo.data import read_sample
+
+    (digits, _), _, _ = read_sample("mnist:sample")
+    (images, _), _, _ = read_sample("cifar10:sample")
+    return {"digits": digits[:8], "images": images[:4]}
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/getting-started.md"])
+def test_python_examples_run_as_written(page, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # what an example writes stays out of the checkout
+    examples = _python_examples(ROOT / page)
+    assert examples
+    totals = [_run_example(source, _readers_arrays()) for source in examples]
+    assert sum(run for run, _, _ in totals) >= 3, totals
+    if page == "README.md":  # 93322, flops, the list, the ValueError
+        assert sum(checked for _, checked, _ in totals) >= 4, totals
+
+
+@pytest.mark.slow
+def test_the_tuning_example_runs_as_written(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for source in _python_examples(ROOT / "docs" / "tuning.md"):
+        run, _, left_out = _run_example(source, {})
+        assert run and not left_out
+
+
+def test_example_checks_can_fail():
+    namespace = {}
+    with pytest.raises(AssertionError):
+        _run_example("1 + 1  # 3\n", namespace)
+    with pytest.raises(AssertionError):
+        _run_example("int('x')  # ValueError: something else ...\n", namespace)
+    assert _run_example("x = 1  # 2 of them\nx + 1  # 2\n", namespace) == (2, 1, [])
+    assert _run_example("m = load('imagenet')\nm.predict(x)\ny = 3\n", namespace)[2] == [
+        "m = load('imagenet')", "m.predict(x)"]
