@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import time
 
 import numpy as np
@@ -127,6 +128,61 @@ class TestRawFiles:
         with pytest.raises(ValueError, match="test_batch"):
             read_raw("cifar10", tmp_path)
 
+    def test_corrupt_deflate_stream(self, tmp_path):
+        # A gzip header, then bytes that are no deflate stream: zlib.error, not OSError.
+        path = tmp_path / "train-labels-idx1-ubyte.gz"
+        path.write_bytes(b"\x1f\x8b\x08\x00" + b"x" * 100)
+        with pytest.raises(ValueError, match=f"^Could not read {re.escape(repr(str(path)))}: .*decompressing"):
+            read_idx(path)
+
+    @pytest.mark.parametrize("stem,record", [("train-labels-idx1-ubyte", 3), ("t10k-labels-idx1-ubyte", 99)])
+    def test_mnist_labels_outside_the_classes(self, tmp_path, stem, record):
+        write_mnist_files(tmp_path)
+        path = tmp_path / "mnist" / f"{stem}.gz"
+        labels = read_idx(path).copy()
+        labels[record] = 200
+        _write_idx(path, labels)
+        with pytest.raises(ValueError) as info:
+            read_raw("mnist", tmp_path)
+        assert str(info.value) == (
+            f"Could not read {str(path)!r}: labels must be in [0, 10); record {record} has label 200 "
+            f"(1 of {len(labels)} out of range)"
+        )
+
+    @pytest.mark.parametrize(
+        "key,change,reason",
+        [
+            (b"labels", lambda v: [10] + v[1:], "labels must be in [0, 10); record 0 has label 10 (1 of 30"),
+            (b"labels", lambda v: v[:-1] + [-1], "labels must be in [0, 10); record 29 has label -1 (1 of 30"),
+            (b"labels", lambda v: np.zeros((len(v), 2), "int64"),
+             "the labels must be a list of integers; found int64 of shape (30, 2)"),
+            (b"data", lambda v: v.astype("float64") * 300,
+             "the data must be rows of 3072 pixel bytes; found float64 of shape (30, 3072)"),
+            (b"data", lambda v: v.astype("int64") + 256, "pixel values must be in [0, 255]"),
+        ],
+        ids=["label 10", "label -1", "2-D labels", "float pixels", "pixels over 255"],
+    )
+    def test_cifar_batches_are_checked(self, tmp_path, key, change, reason):
+        write_cifar_files(tmp_path)
+        path = tmp_path / "cifar10" / "cifar-10-batches-py" / "test_batch"
+        with open(path, "rb") as f:
+            batch = pickle.load(f, encoding="bytes")
+        batch[key] = change(batch[key])
+        with open(path, "wb") as f:
+            pickle.dump(batch, f, protocol=2)
+        with pytest.raises(ValueError) as info:
+            read_raw("cifar10", tmp_path)
+        assert str(info.value).startswith(f"Could not read {str(path)!r}: {reason}")
+
+    def test_test_images_of_another_size(self, tmp_path):
+        # Found while reading, not after an epoch of training.
+        write_mnist_files(tmp_path)
+        path = tmp_path / "mnist" / "t10k-images-idx3-ubyte.gz"
+        _write_idx(path, read_idx(path)[:, :, :27])
+        with pytest.raises(ValueError) as info:
+            read_raw("mnist", tmp_path)
+        assert str(info.value) == f"Could not read {str(path)!r}: images are 28x27, the training images 28x28"
+
 
 class TestLoadDataset:
     def test_a_missing_or_broken_sample_is_named(self, tmp_path, monkeypatch, capsys):
@@ -193,21 +249,43 @@ class TestLoadDataset:
             ({"dataset": "mnist:sample", "augment": "wild"}, "augment='wild'"),
             ({"dataset": "no_such_dataset_xyz"}, "dataset='no_such_dataset_xyz'"),
             ({"dataset": "folder", "image_size": (8, 8)}, "data_dir=None"),
+            ({"dataset": "mnist:sample", "image_size": (0, 28)}, "image_size=(0, 28)"),
+            ({"dataset": "mnist:sample", "image_size": 28}, "image_size=28"),
+            ({"dataset": "folder", "image_size": (-8, 8)}, "image_size=(-8, 8)"),
+            ({"dataset": "folder", "image_size": (8, 8), "channels": 2}, "channels=2"),
+            ({"dataset": "mnist:sample", "seed": "x"}, "seed='x'"),
+            ({"dataset": "mnist:sample", "seed": 1.5}, "seed=1.5"),
         ],
     )
     def test_bad_arguments(self, kwargs, received):
         with pytest.raises(ValueError, match=received.replace("(", r"\(").replace(")", r"\)")):
             load_dataset(**kwargs)
 
-    @pytest.mark.parametrize("name", ["no_such_dataset_xyz", "folder:/tmp"])
+    @pytest.mark.parametrize("name", ["no_such_dataset_xyz", "folder:/tmp", "No_Such:Sample"])
     def test_an_unknown_dataset_says_what_is_read(self, name):
         with pytest.raises(ValueError) as info:
             load_dataset(name)
         message = str(info.value)
         for fragment in ("mnist:sample", "folder (with --data-dir DIR)", "tensorflow-datasets name",
-                         f"Received: dataset={name!r}"):
+                         f"Received: dataset={name!r}"):  # as typed
             assert fragment in message, fragment
-        assert ".." not in message and "\n" not in message
+        assert ".." not in message and "\n" not in message and "()" not in message
+
+    def test_names_in_any_case(self):
+        ds = load_dataset("MNIST:Sample", batch_size=64)
+        assert ds.image_shape == (28, 28, 1) and ds.source == "the mnist sample shipped with keras-zoo"
+
+    @pytest.mark.parametrize("name,missing,expected", [
+        ("mnist", "t10k-labels-idx1-ubyte.gz", "(t10k-labels-idx1-ubyte[.gz] missing, 3 of 4 found)"),
+        ("cifar10", "data_batch_3", "(data_batch_3 missing, 5 of 6 found)"),
+    ])
+    def test_a_missing_official_file_is_named(self, tmp_path, monkeypatch, name, missing, expected):
+        monkeypatch.setattr(data, "TFDS_HOST", ("127.0.0.1", 9))  # refuses, as offline
+        (write_mnist_files if name == "mnist" else write_cifar_files)(tmp_path)
+        (tmp_path / data.RAW_LAYOUT[name] / missing).unlink()
+        with pytest.raises(FileNotFoundError) as info:
+            load_dataset(name, tmp_path)
+        assert f"official raw files in {str(tmp_path / data.RAW_LAYOUT[name])!r} {expected}" in str(info.value)
 
     def test_missing_data_dir(self, tmp_path):
         with pytest.raises(FileNotFoundError, match="does not exist"):
@@ -366,6 +444,40 @@ def test_folder_holds_out_the_same_records_whatever_the_seed(digit_folders, vali
     assert held[0] == held[1] == held[2]
 
 
+@pytest.mark.parametrize("validation_split", RECIPE_SPLITS)
+@pytest.mark.parametrize("kind", ["folder", "train/ and test/"])
+def test_folder_records_are_those_keras_reads(digit_folders, kind, validation_split):
+    """zoo.data lists a folder's images itself, yet holds out the ones that
+    `keras.utils.image_dataset_from_directory` held out, with the same pixels."""
+    import keras
+
+    root = digit_folders[kind]
+    ds = load_dataset("folder", root, image_size=(28, 28), channels=1, validation_split=validation_split, batch_size=7)
+
+    def keras_read(folder, held, shuffle=True):
+        split = {"validation_split": held, "subset": "both"} if held else {}
+        found = keras.utils.image_dataset_from_directory(
+            folder, label_mode="int", color_mode="grayscale", image_size=(28, 28), batch_size=None,
+            shuffle=shuffle, seed=data.FOLDER_SPLIT_SEED, verbose=False, **split,
+        )
+        return found if held else (found, None)
+
+    def records(pipeline, batched=True):
+        pairs = ((x, y) for batch, labels in pipeline for x, y in zip(batch, labels)) if batched else pipeline
+        return [(np.round(np.asarray(x)).astype("uint8").tobytes(), int(y)) for x, y in pairs]
+
+    if kind == "folder":
+        train, held = keras_read(root, validation_split + max(validation_split, data.FOLDER_TEST_SPLIT))
+        theirs = records(held, batched=False)
+        assert records(ds.validation) + records(ds.test) == theirs
+        assert ds.counts["test"] == len(theirs) - ds.counts["validation"]
+    else:
+        train, held = keras_read(root / "train", validation_split)
+        assert records(ds.validation) == (records(held, batched=False) if held is not None else [])
+        assert records(ds.test) == records(keras_read(root / "test", 0, shuffle=False)[0], batched=False)
+    assert sorted(records(ds.plain_train)) == sorted(records(train, batched=False))
+
+
 @pytest.mark.parametrize("kind", ["folder", "tfds"])
 def test_cli_trains_with_nothing_held_out(kind, capsys, tmp_path, request):
     """mnist_convnet's recipe holds out nothing for validation (validation_split=0)."""
@@ -397,6 +509,104 @@ class TestFolder:
     def test_empty_folder(self, tmp_path):
         with pytest.raises(ValueError, match="Could not read the image folder"):
             load_dataset("folder", tmp_path, image_size=(32, 32))
+
+    def test_test_labels_are_the_training_classes(self, tmp_path):
+        # test/ lacks a class of train/: its labels still count train/'s classes.
+        write_image_folder(tmp_path / "train", per_class=4)
+        write_image_folder(tmp_path / "test", classes=("dog", "frog"), per_class=2, split="test")
+        ds = load_dataset("folder", tmp_path, image_size=(32, 32), validation_split=0.0)
+        assert ds.class_names == ["cat", "dog", "frog"] and ds.num_classes == 3
+        assert np.concatenate([np.asarray(y) for _, y in ds.test]).tolist() == [1, 1, 2, 2]
+
+    def test_a_test_class_that_train_lacks_is_named(self, tmp_path):
+        write_image_folder(tmp_path / "train", classes=("cat", "dog"), per_class=4)
+        write_image_folder(tmp_path / "test", classes=("cat", "dog", "horse"), per_class=2, split="test")
+        with pytest.raises(ValueError) as info:
+            load_dataset("folder", tmp_path, image_size=(32, 32))
+        assert str(info.value) == (
+            f"Could not read the image folder {str(tmp_path)!r}: test/ has classes that train/ lacks: horse. "
+            f"Received: data_dir={str(tmp_path)!r}"
+        )
+
+    @pytest.mark.parametrize(
+        "layout,reason",
+        [
+            ("one class", "it needs one sub-folder of images per class, at least 2; found 1 (cat)"),
+            ("train", "it has a train/ folder but no test/ folder"),
+            ("test", "it has a test/ folder but no train/ folder"),
+        ],
+    )
+    def test_folders_that_hold_no_classification(self, tmp_path, layout, reason):
+        # One class trains to 100 %; a lone train/ (or test/) would be one class named so.
+        if layout == "one class":
+            write_image_folder(tmp_path, classes=("cat",))
+        else:
+            write_image_folder(tmp_path / layout)
+        with pytest.raises(ValueError) as info:
+            load_dataset("folder", tmp_path, image_size=(32, 32))
+        message = str(info.value)
+        assert message.startswith(f"Could not read the image folder {str(tmp_path)!r}: {reason}")
+        assert message.endswith(f"Received: data_dir={str(tmp_path)!r}") and "\n" not in message
+
+    @pytest.mark.parametrize("validation_split,share,needed", [(0.0, "10%", 10), (0.1, "20%", 5)])
+    def test_too_few_images_to_hold_out_a_test_image(self, tmp_path, validation_split, share, needed):
+        write_image_folder(tmp_path, classes=("cat", "dog"), per_class=2)
+        with pytest.raises(ValueError) as info:
+            load_dataset("folder", tmp_path, image_size=(32, 32), validation_split=validation_split)
+        assert f"its 4 images are too few to hold out {share} of them" in str(info.value)
+        assert f"at least {needed} are needed" in str(info.value)
+
+    def test_hidden_files_and_broken_links_are_left_out(self, tmp_path):
+        write_image_folder(tmp_path, per_class=10)
+        (tmp_path / "cat" / "._0.png").write_bytes(b"\x00\x05\x16\x07" + bytes(80))  # macOS AppleDouble
+        (tmp_path / "dog" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+        (tmp_path / "frog" / ".thumbnails").mkdir()
+        (tmp_path / "frog" / ".thumbnails" / "0.png").write_bytes((tmp_path / "frog" / "0.png").read_bytes())
+        ds = load_dataset("folder", tmp_path, image_size=(32, 32), batch_size=8)
+        assert sum(ds.counts.values()) == 30
+        # Every record decodes.
+        assert sum(len(y) for pipeline in (ds.plain_train, ds.validation, ds.test) for _, y in pipeline) == 30
+
+    @pytest.mark.parametrize("content,reason", [
+        ("text", "not a PNG, JPEG, GIF, BMP or WebP image: remove it from the folder"),
+        ("tiff", "a TIFF image, which TensorFlow does not decode: convert it to PNG"),
+    ])
+    def test_a_file_that_is_no_image_is_named_before_training(self, tmp_path, capsys, content, reason):
+        folder = write_digit_folder(tmp_path / "digits")
+        bad = folder / "4" / "notes.png"
+        if content == "text":
+            bad.write_text("hello")
+        else:
+            Image.open(folder / "4" / "0.png").save(bad, format="TIFF")
+        with pytest.raises(ValueError) as info:
+            load_dataset("folder", folder, image_size=(28, 28), channels=1)
+        assert str(info.value) == f"Could not read {str(bad)!r}: {reason}"
+        out = tmp_path / "run"
+        code, _, err = run(capsys, "train", "mnist_convnet", "--dataset", "folder", "--data-dir", str(folder),
+                           "--epochs", "1", "--out", str(out))
+        assert code == 1 and f"zoo: error: Could not read {str(bad)!r}" in err and "bug" not in err
+        assert not out.exists()  # nothing half-written
+
+    @pytest.mark.parametrize("channels", [1, 4])
+    def test_formats_tensorflow_decodes_to_colour_only(self, tmp_path, channels):
+        # TensorFlow decodes GIF and BMP to colour only, CMYK JPEGs not to grey, JPEGs not to
+        # 4 channels: they are read as RGB, then made grey (as zoo.predict does) or given an opaque alpha.
+        import tensorflow as tf
+
+        write_image_folder(tmp_path / "train", classes=("cat", "dog"), per_class=5)
+        rgb = Image.open(tmp_path / "train" / "cat" / "0.png")
+        for name in ("cat/x.bmp", "cat/x.gif", "dog/cmyk.jpg", "dog/x.jpg"):
+            (tmp_path / "test" / name).parent.mkdir(parents=True, exist_ok=True)
+            (rgb.convert("CMYK") if "cmyk" in name else rgb).save(tmp_path / "test" / name)
+        ds = load_dataset("folder", tmp_path, image_size=(32, 32), channels=channels, validation_split=0.0)
+        images = np.concatenate([np.asarray(x) for pipeline in (ds.plain_train, ds.test) for x, _ in pipeline])
+        assert images.shape == (14, 32, 32, channels)
+        bmp = images[10]  # test/ in order: cat/x.bmp first
+        if channels == 1:
+            np.testing.assert_array_equal(bmp, tf.image.rgb_to_grayscale(np.asarray(rgb)).numpy())
+        else:
+            np.testing.assert_array_equal(bmp[..., :3], np.asarray(rgb))
+            assert (images[..., 3] == 255).all()
 
 
 class TestAugmentation:

@@ -6,7 +6,8 @@
   (taken from the official files), for offline demos and tests;
 - `folder`: an image folder with one sub-folder per class (validation and
   test records held out of it), or train/ and test/ folders laid out so,
-  through `keras.utils.image_dataset_from_directory`;
+  read as `keras.utils.image_dataset_from_directory` reads them (hidden
+  files and broken links left out, every file's header checked first);
 - `mnist`, `cifar10`, `fashion_mnist`: the official raw files when
   `data_dir` holds them (`DIR/mnist/*-ubyte.gz`, IDX format;
   `DIR/cifar10/cifar-10-batches-py/`, the python pickles), whatever their
@@ -36,9 +37,12 @@ import functools
 import gzip
 import importlib.util
 import math
+import os
 import pickle
 import socket
+import warnings
 import zipfile
+import zlib
 from pathlib import Path
 
 import keras
@@ -52,6 +56,9 @@ RAW_LAYOUT = {
     "fashion_mnist": "fashion_mnist",
     "cifar10": "cifar10/cifar-10-batches-py",
 }
+# The official files of each layout: IDX files (gzipped or not), CIFAR-10 pickles.
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+CIFAR_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
 # A single image folder holds out at least this share of its images for
 # testing, also when nothing is held out for validation.
 FOLDER_TEST_SPLIT = 0.1
@@ -151,7 +158,7 @@ def read_idx(path) -> np.ndarray:
     try:
         with opener(path, "rb") as f:
             data = f.read()
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, zlib.error) as e:  # zlib.error: a corrupt deflate stream
         raise _corrupt(path, e) from None
     if len(data) < 4 or data[:2] != b"\0\0" or data[2] != 0x08:
         raise _corrupt(path, "not an IDX file of unsigned bytes")
@@ -167,13 +174,45 @@ def _read_cifar_batch(path):
     try:
         with open(path, "rb") as f:
             batch = _ArraysOnlyUnpickler(f, encoding="bytes").load()
-        images = np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32)
-        labels = np.asarray(batch[b"labels"], np.int64)
+        pixels, labels = np.asarray(batch[b"data"]), np.asarray(batch[b"labels"])
+        if labels.dtype == object:  # a pickled object array of Python ints reads as ints
+            labels = np.asarray(labels.tolist())
     except (OSError, EOFError, pickle.UnpicklingError, KeyError, ValueError, TypeError) as e:
         raise _corrupt(path, e) from None
-    if len(images) != len(labels):
-        raise _corrupt(path, f"{len(images)} images but {len(labels)} labels")
-    return images.transpose(0, 2, 3, 1), labels
+    # Pixel values are bytes: a cast to uint8 would silently wrap others.
+    if pixels.dtype.kind not in "iu" or pixels.ndim != 2 or pixels.shape[1] != 3 * 32 * 32:
+        raise _corrupt(path, f"the data must be rows of 3072 pixel bytes; found {pixels.dtype} of shape {pixels.shape}")
+    if pixels.dtype != np.uint8 and pixels.size and (pixels.min() < 0 or pixels.max() > 255):
+        raise _corrupt(path, f"pixel values must be in [0, 255]; found {pixels.min()} to {pixels.max()}")
+    if labels.ndim != 1 or (labels.size and labels.dtype.kind not in "iu"):
+        raise _corrupt(path, f"the labels must be a list of integers; found {labels.dtype} of shape {labels.shape}")
+    if len(pixels) != len(labels):
+        raise _corrupt(path, f"{len(pixels)} images but {len(labels)} labels")
+    images = pixels.astype(np.uint8).reshape(-1, 3, 32, 32)
+    return images.transpose(0, 2, 3, 1), labels.astype(np.int64)
+
+
+def _check_labels(labels, num_classes, path):
+    """Refuses labels outside `[0, num_classes)`, naming their file: Keras
+    would train on them to no avail (all-zero one-hot rows)."""
+    bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
+    if bad.size:
+        raise _corrupt(
+            path, f"labels must be in [0, {num_classes}); record {bad[0]} has label {labels[bad[0]]} "
+                  f"({bad.size} of {len(labels)} out of range)"
+        )
+
+
+def _raw_files(name: str, data_dir) -> tuple[list, list]:
+    """`(paths, missing)`: the official files of `name` under `data_dir`, in
+    `IDX_FILES` or `CIFAR_FILES` order (None where missing), and the missing
+    files' names."""
+    folder = Path(data_dir) / RAW_LAYOUT[name]
+    if name == "cifar10":
+        paths = [folder / stem if (folder / stem).exists() else None for stem in CIFAR_FILES]
+        return paths, [stem for stem, path in zip(CIFAR_FILES, paths) if path is None]
+    paths = [next((c for c in (folder / f"{stem}.gz", folder / stem) if c.exists()), None) for stem in IDX_FILES]
+    return paths, [f"{stem}[.gz]" for stem, path in zip(IDX_FILES, paths) if path is None]
 
 
 def read_raw(name: str, data_dir) -> tuple | None:
@@ -182,42 +221,43 @@ def read_raw(name: str, data_dir) -> tuple | None:
     Returns:
         `((x_train, y_train), (x_test, y_test), class_names)`, images as
         uint8 `(n, height, width, channels)`, or None when the files are not
-        there.
+        all there.
+
+    Raises:
+        ValueError: If a file is not in its official format, holds labels
+            outside the classes, or test images of another size than the
+            training images; the message names the file.
     """
-    folder = Path(data_dir) / RAW_LAYOUT[name]
+    paths, missing = _raw_files(name, data_dir)
+    if missing:
+        return None
     if name == "cifar10":
-        files = [folder / f"data_batch_{i}" for i in range(1, 6)] + [folder / "test_batch"]
-        if not all(f.exists() for f in files):
-            return None
-        parts = [_read_cifar_batch(f) for f in files]
+        names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+        parts = [_read_cifar_batch(path) for path in paths]
+        for (_, labels), path in zip(parts, paths):
+            _check_labels(labels, len(names), path)
         x_train = np.concatenate([p[0] for p in parts[:5]])
         y_train = np.concatenate([p[1] for p in parts[:5]])
-        names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
         return (x_train, y_train), parts[5], names
 
-    def find(stem):
-        for candidate in (folder / f"{stem}.gz", folder / stem):
-            if candidate.exists():
-                return candidate
-        return None
-
-    stems = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
-    paths = [find(s) for s in stems]
-    if not all(paths):
-        return None
+    names = [str(i) for i in range(10)] if name == "mnist" else [
+        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"
+    ]
     x_train, y_train, x_test, y_test = (read_idx(p) for p in paths)
     for images, labels, path in ((x_train, y_train, paths[1]), (x_test, y_test, paths[3])):
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
             raise _corrupt(path, f"{len(labels)} labels for images of shape {images.shape}")
-    names = [str(i) for i in range(10)] if name == "mnist" else [
-        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"
-    ]
+        _check_labels(labels, len(names), path)
+    if x_test.shape[1:] != x_train.shape[1:]:  # found now, not after an epoch of training
+        raise _corrupt(
+            paths[2], "images are {}x{}, the training images {}x{}".format(*x_test.shape[1:], *x_train.shape[1:])
+        )
     return (x_train[..., None], y_train.astype(np.int64)), (x_test[..., None], y_test.astype(np.int64)), names
 
 
 def read_sample(name: str):
     """Reads a sample shipped with the package: `mnist:sample` or `cifar10:sample`."""
-    path = SAMPLES_DIR / f"{name.split(':')[0]}.npz"
+    path = SAMPLES_DIR / f"{name.split(':')[0].lower()}.npz"
     if not path.is_file():
         raise FileNotFoundError(
             f"The {name} data shipped with keras-zoo is missing: no {str(path)!r}. Reinstall the package "
@@ -767,13 +807,89 @@ def _from_arrays(train, test, names, *, source, batch_size, validation_split, au
     )
 
 
+# The image files of a folder that are read, by extension (those of
+# `keras.utils.image_dataset_from_directory`).
+IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+# The formats, as PIL names them, that TensorFlow decodes.
+DECODED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
+
+
+def _class_folders(folder) -> list:
+    """The class sub-folders of `folder`, sorted; hidden ones left out."""
+    return sorted(entry.name for entry in os.scandir(folder) if entry.is_dir() and not entry.name.startswith("."))
+
+
+def _image_files(folder, class_names) -> tuple[list, list]:
+    """`(paths, labels)` of the images in each class sub-folder of `folder`
+    (label: the index in `class_names`), in the order
+    `keras.utils.image_dataset_from_directory` lists them. Hidden files and
+    folders (names starting with '.', such as macOS's `._x.png`) and broken
+    links are left out; a class without a sub-folder has no images."""
+    paths, labels = [], []
+    for label, name in enumerate(class_names):
+        walked = []
+        for root, dirs, files in os.walk(Path(folder) / name):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            images = (f for f in files if not f.startswith(".") and f.lower().endswith(IMAGE_EXTENSIONS))
+            walked.append((root, sorted(images)))
+        for root, files in sorted(walked, key=lambda w: w[0]):
+            for file in files:
+                path = os.path.join(root, file)
+                if os.path.exists(path):  # False for a broken link
+                    paths.append(path)
+                    labels.append(label)
+    return paths, labels
+
+
+def _check_images(paths, channels: int) -> list:
+    """Checks from their headers (PIL reads no pixels) that TensorFlow
+    decodes the images at `paths`, so that a file that is not one fails
+    before training, by name: about 0.4 s for 10,000 small PNGs.
+
+    Returns:
+        Per image, whether it is decoded as RGB, then converted to
+        `channels` (grey by `tf.image.rgb_to_grayscale`, as `zoo.predict`
+        reads it; or an opaque alpha added): TensorFlow decodes GIF, BMP and
+        WebP to colour only, CMYK JPEGs not to grey, and JPEGs, GIFs and WebP
+        not to 4 channels.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    via_rgb = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        for path in paths:
+            try:
+                with Image.open(path) as header:
+                    kind, mode = header.format, header.mode
+            except Image.DecompressionBombError:  # very large, yet TensorFlow may decode it
+                via_rgb.append(False)
+                continue
+            except UnidentifiedImageError:
+                raise _corrupt(path, "not a PNG, JPEG, GIF, BMP or WebP image: remove it from the folder") from None
+            except (OSError, SyntaxError, ValueError) as e:
+                raise _corrupt(path, e) from None
+            if kind not in DECODED_FORMATS or (kind == "BMP" and mode == "1"):
+                kind = "1-bit BMP" if kind == "BMP" else kind
+                raise _corrupt(path, f"a {kind} image, which TensorFlow does not decode: convert it to PNG")
+            if channels == 1:
+                via_rgb.append(kind in ("GIF", "BMP", "WEBP") or mode == "CMYK")
+            else:
+                via_rgb.append(channels == 4 and kind in ("JPEG", "GIF", "WEBP"))
+    return via_rgb
+
+
 def _folder(data_dir, *, image_size, channels, batch_size, validation_split, augment, seed):
     """Reads train/ and test/ folders, or one folder with validation and test held out.
 
     From train/ and test/ folders, `validation_split` of train/ is held out
-    for validation. From one folder, `validation_split` of its images is held
-    out for validation and `max(validation_split, FOLDER_TEST_SPLIT)` for
-    testing. The held-out images are the same whatever the seed.
+    for validation, and test/'s class sub-folders are train/'s (some may be
+    missing). From one folder, `validation_split` of its images is held out
+    for validation and `max(validation_split, FOLDER_TEST_SPLIT)` for
+    testing. The held-out images are the same whatever the seed, and those
+    `keras.utils.image_dataset_from_directory` holds out with seed
+    `FOLDER_SPLIT_SEED`; so are the pixels. Every image's header is checked
+    before any training (`_check_images`).
     """
     if not tensorflow_available():
         raise _needs_tensorflow("folder", "reads images")
@@ -785,38 +901,91 @@ def _folder(data_dir, *, image_size, channels, batch_size, validation_split, aug
             f"images per class (or train/ and test/ folders laid out so). Received: data_dir={data_dir!r}"
         )
     root = Path(data_dir)
-    color_mode = {1: "grayscale", 3: "rgb", 4: "rgba"}[channels]
 
-    def read(folder, held=0.0, shuffle=True):
-        # Keras refuses a validation_split of 0: nothing held out is an empty
-        # dataset of the same element spec.
-        split = {"validation_split": held, "subset": "both"} if held else {}
-        found = keras.utils.image_dataset_from_directory(
-            folder, labels="inferred", label_mode="int", color_mode=color_mode, image_size=image_size,
-            batch_size=None, shuffle=shuffle, seed=FOLDER_SPLIT_SEED, verbose=False, **split,
+    def refuse(reason):
+        return ValueError(f"Could not read the image folder {str(root)!r}: {reason}. Received: data_dir={str(root)!r}")
+
+    split_in_two = (root / "train").is_dir(), (root / "test").is_dir()
+    if split_in_two[0] != split_in_two[1]:
+        found, missing = ("train", "test") if split_in_two[0] else ("test", "train")
+        raise refuse(
+            f"it has a {found}/ folder but no {missing}/ folder: give it both, with the same class sub-folders, "
+            f"or only the class sub-folders"
         )
-        return found if held else (found, found.take(0))
+    split_in_two = split_in_two[0]
+    top = root / "train" if split_in_two else root
+    where = "train/" if split_in_two else "it"
+    names = _class_folders(top)
+    if len(names) < 2:
+        raise refuse(
+            f"{where} needs one sub-folder of images per class, at least 2; found {len(names)}"
+            + (f" ({', '.join(names)})" if names else "")
+        )
+    paths, labels = _image_files(top, names)
+    if not paths:
+        raise refuse(f"{where} holds no images ({', '.join(IMAGE_EXTENSIONS)}) in its class sub-folders")
+    if split_in_two:
+        unknown = [name for name in _class_folders(root / "test") if name not in names]
+        if unknown:
+            raise refuse(f"test/ has classes that train/ lacks: {', '.join(unknown)}")
+        test_paths, test_labels = _image_files(root / "test", names)
+        if not test_paths:
+            raise refuse(f"test/ holds no images ({', '.join(IMAGE_EXTENSIONS)}) in its class sub-folders")
+    via_rgb = _check_images(paths, channels)
 
-    try:
-        if (root / "train").is_dir() and (root / "test").is_dir():
-            train, validation = read(root / "train", validation_split)
-            test, _ = read(root / "test", shuffle=False)
-        else:
-            test_split = max(validation_split, FOLDER_TEST_SPLIT)
-            train, held = read(root, validation_split + test_split)
-            n_val = int(int(held.cardinality()) * validation_split / (validation_split + test_split))
-            validation, test = held.take(n_val), held.skip(n_val)
-    except ValueError as e:
-        raise ValueError(f"Could not read the image folder {str(root)!r}: {e}") from None
-    names = train.class_names
-    counts = {
-        "train": len(train.file_paths),
-        "validation": int(validation.cardinality()),
-        "test": int(test.cardinality()),
+    # Keras' order and split: the files shuffled with the split seed, the last
+    # `int(share * count)` held out.
+    order = np.arange(len(paths))
+    np.random.RandomState(FOLDER_SPLIT_SEED).shuffle(order)
+    share = validation_split if split_in_two else validation_split + max(validation_split, FOLDER_TEST_SPLIT)
+    held = int(share * len(paths))
+    if not split_in_two and held == 0:
+        needed = len(paths)
+        while int(share * needed) == 0:
+            needed += 1
+        raise refuse(
+            f"its {len(paths)} images are too few to hold out {share:.0%} of them for "
+            f"{'validation and ' if validation_split else ''}testing: at least {needed} are needed, "
+            f"or give it train/ and test/ folders"
+        )
+    n_val = held if split_in_two else int(held * validation_split / share)
+    splits = {
+        "train": order[: len(order) - held],
+        "validation": order[len(order) - held:][:n_val],
+        "test": order[len(order) - held:][n_val:],
     }
-    cast = lambda x, y: (tf.cast(tf.round(x), tf.uint8), y)  # noqa: E731
+    sources = {split: ([paths[i] for i in rows], [labels[i] for i in rows], [via_rgb[i] for i in rows])
+               for split, rows in splits.items()}
+    if split_in_two:
+        sources["test"] = (test_paths, test_labels, _check_images(test_paths, channels))
+
+    def decode(path, via_rgb):
+        # Decoded and resized (bilinear) as image_dataset_from_directory does; rounded to uint8.
+        content = tf.io.read_file(path)
+        read = lambda c: tf.image.decode_image(content, channels=c, expand_animations=False)  # noqa: E731
+
+        def from_rgb():
+            if channels == 1:
+                return tf.image.rgb_to_grayscale(read(3))
+            return tf.pad(read(3), [[0, 0], [0, 0], [0, 1]], constant_values=255)  # an opaque alpha
+
+        image = read(3) if channels == 3 else tf.cond(via_rgb, from_rgb, lambda: read(channels))
+        image = tf.image.resize(image, image_size, method="bilinear")
+        image.set_shape((*image_size, channels))
+        return tf.cast(tf.round(image), tf.uint8)
+
+    def dataset(split):
+        files, classes, rgb = sources[split]
+        found = tf.data.Dataset.from_tensor_slices(
+            (tf.constant(files, tf.string), tf.constant(classes, tf.int32), tf.constant(rgb, tf.bool))
+        )
+        if split == "train":  # as Keras shuffles its training subset
+            found = found.shuffle(1024, seed=FOLDER_SPLIT_SEED)
+        return found.map(lambda path, label, rgb: (decode(path, rgb), label), num_parallel_calls=tf.data.AUTOTUNE)
+
+    counts = {split: len(source[0]) for split, source in sources.items()}
     *pipes, steps, plain = _pipelines(
-        train.map(cast), validation.map(cast), test.map(cast),
+        dataset("train"), dataset("validation"), dataset("test"),
         train_count=counts["train"], batch_size=batch_size, augment=augment, seed=seed,
     )
     return ImageData(
@@ -825,32 +994,34 @@ def _folder(data_dir, *, image_size, channels, batch_size, validation_split, aug
     )
 
 
-def _tfds(name, data_dir, *, tried, batch_size, validation_split, augment, seed, image_size):
+def _tfds(name, data_dir, *, typed, tried, batch_size, validation_split, augment, seed, image_size):
+    """A tensorflow-datasets dataset; `typed` is the name as the user wrote it, for messages."""
     layout = RAW_LAYOUT.get(name)
     alternatives = [f"put the official files in DIR/{layout}/ and pass --data-dir DIR"] if layout else []
     alternatives += [f"use --dataset {name}:sample"] if f"{name}:sample" in SAMPLES else []
     hint = f" (or {', or '.join(alternatives)})" if alternatives else ""
     found = f"tried {'; '.join(tried)}, and " if tried else ""
     if not tensorflow_available():
-        raise _needs_tensorflow(name, f"{found}reads tensorflow-datasets", "tensorflow tensorflow-datasets", hint)
+        raise _needs_tensorflow(typed, f"{found}reads tensorflow-datasets", "tensorflow tensorflow-datasets", hint)
     import tensorflow as tf
 
     try:
         import tensorflow_datasets as tfds
     except ImportError:
         raise ValueError(
-            f"`--dataset {name}` {found}reads tensorflow-datasets, which is not installed: "
-            f"pip install tensorflow-datasets{hint}. Received: dataset={name!r}"
+            f"`--dataset {typed}` {found}reads tensorflow-datasets, which is not installed: "
+            f"pip install tensorflow-datasets{hint}. Received: dataset={typed!r}"
         ) from None
 
     try:
         builder = tfds.builder(name, data_dir=data_dir)
     except Exception as e:  # tfds raises DatasetNotFoundError and others
-        reason = str(e).split("\n")[0].rstrip(". ")
+        # tfds' first line may be empty ("\nNamespace mnist not found...").
+        reason = next((line for line in str(e).splitlines() if line.strip()), "").strip().rstrip(". ")
         raise ValueError(
-            f"Unknown dataset ({reason}): the zoo reads {', '.join(sorted(RAW_LAYOUT))}, "
+            f"Unknown dataset{f' ({reason})' if reason else ''}: the zoo reads {', '.join(sorted(RAW_LAYOUT))}, "
             f"{', '.join(SAMPLES)}, folder (with --data-dir DIR) or a tensorflow-datasets name. "
-            f"Received: dataset={name!r}"
+            f"Received: dataset={typed!r}"
         ) from None
     where = builder.data_dir
     if not builder.is_prepared():
@@ -865,12 +1036,12 @@ def _tfds(name, data_dir, *, tried, batch_size, validation_split, augment, seed,
     if "label" not in features or "image" not in features:
         raise ValueError(
             f"{name!r} is not an image-classification dataset (no 'image' and 'label' features). "
-            f"Received: dataset={name!r}"
+            f"Received: dataset={typed!r}"
         )
     splits = info.splits
     test_split = "test" if "test" in splits else ("validation" if "validation" in splits else None)
     if "train" not in splits or test_split is None:
-        raise ValueError(f"{name!r} needs a train split and a test or validation split. Received: dataset={name!r}")
+        raise ValueError(f"{name!r} needs a train split and a test or validation split. Received: dataset={typed!r}")
     count = lambda split: int(splits[split].num_examples)  # noqa: E731
     # The first records are held out, as many as `_split_arrays` holds out;
     # tfds refuses an empty slice, so nothing held out is an empty dataset.
@@ -881,7 +1052,7 @@ def _tfds(name, data_dir, *, tried, batch_size, validation_split, augment, seed,
     shape = features["image"].shape
     if image_size is not None or None in shape[:2]:
         if image_size is None:
-            raise ValueError(f"{name!r} has images of varying size: pass an image size.")
+            raise ValueError(f"{name!r} has images of varying size: pass an image size. Received: image_size=None")
         resize = lambda x, y: (tf.cast(tf.image.resize(x, image_size), tf.uint8), y)  # noqa: E731
         train, validation, test = train.map(resize), validation.map(resize), test.map(resize)
         shape = (*image_size, shape[-1])
@@ -940,13 +1111,18 @@ def load_dataset(
             testing (see `_folder`). Defaults to 0.1.
         augment: `"digits"`, `"objects"` or None: augmentation applied to the
             training pipeline only (see `augmentation`). Defaults to None.
-        image_size: `(height, width)` to resize to; required for folders and
-            datasets of varying sizes. Defaults to None (keep the size).
-        channels: For folders, 1 (grey), 3 (RGB) or 4. Defaults to 3.
-        seed: Seed for shuffling and augmentation. Defaults to None.
+        image_size: `(height, width)` to resize to, two positive integers;
+            required for folders and datasets of varying sizes. Defaults to
+            None (keep the size).
+        channels: For folders, 1 (grey), 3 (RGB) or 4 (RGBA); other
+            datasets keep their own. Defaults to 3.
+        seed: Seed for shuffling and augmentation, a non-negative integer.
+            Defaults to None.
 
     Returns:
         An `ImageData`.
+
+    Dataset names are read in any case (`"MNIST:sample"`), except `"folder"`.
 
     Raises:
         ValueError: For bad arguments or unreadable files.
@@ -967,32 +1143,50 @@ def load_dataset(
         raise ValueError(
             f"`validation_split` must be in [0, 0.5). Received: validation_split={validation_split!r}"
         )
+    integer = lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool)  # noqa: E731
+    if image_size is not None:
+        if not isinstance(image_size, (tuple, list)) or len(image_size) != 2 or not all(
+            integer(side) and side > 0 for side in image_size
+        ):
+            raise ValueError(
+                f"`image_size` must be (height, width), two positive integers, or None. "
+                f"Received: image_size={image_size!r}"
+            )
+        image_size = tuple(int(side) for side in image_size)
+    if not integer(channels) or channels < 1 or (dataset == "folder" and channels not in (1, 3, 4)):
+        raise ValueError(f"`channels` must be 1, 3 or 4. Received: channels={channels!r}")
+    if seed is not None and (not integer(seed) or not 0 <= seed < 2**63):
+        raise ValueError(f"`seed` must be a non-negative integer or None. Received: seed={seed!r}")
     if data_dir is not None and not Path(data_dir).exists():
         raise FileNotFoundError(f"The data directory does not exist. Received: data_dir={str(data_dir)!r}")
     common = dict(batch_size=batch_size, validation_split=validation_split, augment=augment, seed=seed)
     augmentation(augment)  # validate early, before any reading
 
-    if dataset in SAMPLES:
+    name = dataset.lower()
+    if name in SAMPLES:
         train, test, names = read_sample(dataset)
         return _from_arrays(
-            train, test, names, source=f"the {dataset.split(':')[0]} sample shipped with keras-zoo",
+            train, test, names, source=f"the {name.split(':')[0]} sample shipped with keras-zoo",
             image_size=image_size, **common,
         )
+    # Exactly "folder": `zoo train` gives a folder the model's image size by this name.
     if dataset == "folder":
         if image_size is None:
             raise ValueError("`--dataset folder` needs an image size. Received: image_size=None")
-        return _folder(data_dir, image_size=tuple(image_size), channels=channels, **common)
+        return _folder(data_dir, image_size=image_size, channels=channels, **common)
 
-    name = dataset.lower()
     tried = []
     if name in RAW_LAYOUT and data_dir is not None:
-        raw = read_raw(name, data_dir)
         where = str(Path(data_dir) / RAW_LAYOUT[name])
+        raw = read_raw(name, data_dir)
         if raw is not None:
             train, test, names = raw
             return _from_arrays(
                 train, test, names, source=f"the official {name} files in {where!r}",
                 image_size=image_size, **common,
             )
-        tried.append(f"official raw files in {where!r} (none)")
-    return _tfds(name, data_dir, tried=tried, image_size=image_size, **common)
+        _, missing = _raw_files(name, data_dir)
+        total = len(CIFAR_FILES if name == "cifar10" else IDX_FILES)
+        found = f"{', '.join(missing)} missing, {total - len(missing)} of {total} found"
+        tried.append(f"official raw files in {where!r} ({'none' if len(missing) == total else found})")
+    return _tfds(name, data_dir, typed=dataset, tried=tried, image_size=image_size, **common)
