@@ -366,6 +366,11 @@ def test_unreadable_image_is_one_line(capsys, trained, broken_files):
         (["--format", "saved_model", "--quantize", "int8"], 1, ["TFLite files only", "quantize='int8'"]),
         (["--format", "tflite", "--calibration-images", "0"], 2, ["positive integer"]),
         (["--format", "tflite", "--dataset", "mnist", "--data-dir", "/nonexistent"], 1, ["/nonexistent"]),
+        # Options that would do nothing, refused as --quantize without tflite is.
+        (["--format", "tflite", "--calibration-images", "7"], 1, ["--quantize int8", "Received: calibration_images=7"]),
+        (["--format", "tflite", "--quantize", "dynamic", "--calibration-images", "7"], 1,
+         ["--quantize int8", "Received: calibration_images=7"]),
+        (["--format", "tflite", "--data-dir", "/tmp"], 1, ["--dataset", "Received: data_dir='/tmp'"]),
     ],
 )
 def test_bad_export_flags(capsys, trained, tmp_path, flags, code, fragments):
@@ -463,3 +468,126 @@ def test_int8_converts_again_when_the_converter_leaves_float(monkeypatch):
     with pytest.raises(ValueError, match=r"did not convert to a fully int8 TFLite file in 5 tries: the converter "
                                          r"left \d+ float32 tensors, e.g. '"):
         export.tflite_bytes(model, "int8", calibration=calibration)
+
+
+def _logits_model():
+    inputs = keras.Input((28, 28, 1))
+    return keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(inputs)))
+
+
+@pytest.mark.parametrize("format", ["saved_model", "tflite", "onnx"])
+def test_exports_without_a_report_remove_an_earlier_one(tmp_path, format):
+    """`export_saved_model`, `export_tflite` and `export_onnx` write no report:
+    one an earlier export left would describe another model (a softmax's
+    probabilities, for this model's logits)."""
+    path = str(tmp_path / {"saved_model": "sm", "tflite": "m.tflite", "onnx": "m.onnx"}[format])
+    report = predict.report_path(path)
+    with open(report, "w") as f:
+        json.dump({"file": os.path.basename(path), "outputs": "probabilities", "classes": list("abcdefghij")}, f)
+    getattr(export, f"export_{format}")(_logits_model(), path)
+    assert sorted(os.listdir(tmp_path)) == [os.path.basename(path)]
+    predictor = predict.load_predictor(path)
+    assert predictor.outputs == "logits" and predictor.classes is None
+
+
+def test_export_and_report_are_published_together(trained, tmp_path, monkeypatch):
+    """The export and its report come from one staging folder: a failure in
+    between leaves the previous pair, and the old report is moved away
+    before the new export is put in place."""
+    path = str(tmp_path / "m.tflite")
+    first = export.export_model(trained, path, format="tflite", parity_images=10)
+    with open(path, "rb") as f:
+        before = f.read()
+
+    def report():
+        with open(predict.report_path(path)) as f:
+            return json.load(f)
+
+    assert report() == first
+
+    def fail(*args, **kwargs):
+        raise ValueError("parity exploded")
+
+    with monkeypatch.context() as m:
+        m.setattr(export, "_parity", fail)  # after the conversion, while the report is made
+        with pytest.raises(ValueError, match="exploded"):
+            export.export_model(zoo.mnist_convnet(), path, format="tflite", parity_images=10)
+    with open(path, "rb") as f:
+        assert f.read() == before
+    assert report() == first and sorted(os.listdir(tmp_path)) == ["m.tflite", "m.tflite.json"]
+
+    replace, reports_beside_new_file = os.replace, []
+
+    def spy(src, dst, *args, **kwargs):
+        if os.fspath(dst) == path:
+            reports_beside_new_file.append(os.path.exists(predict.report_path(path)))
+        return replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", spy)
+    second = export.export_model(_logits_model(), path, format="tflite", parity_images=10)
+    monkeypatch.undo()
+    assert reports_beside_new_file == [False]
+    assert report() == second and second["outputs"] == "logits"
+    assert second["sizes"]["exported_bytes"] == os.path.getsize(path)
+    assert sorted(os.listdir(tmp_path)) == ["m.tflite", "m.tflite.json"]
+
+
+def test_a_report_path_in_the_way_is_refused_before_converting(capsys, trained, tmp_path, monkeypatch):
+    (tmp_path / "m.tflite.json").mkdir()
+    monkeypatch.setattr(export, "tflite_bytes", lambda *a, **k: pytest.fail("converted"))
+    out = str(tmp_path / "m.tflite")
+    code, stdout, err = run(capsys, "export", trained, "--format", "tflite", "--parity-images", "8", "--out", out)
+    assert code == 1 and stdout == ""
+    assert_one_line_error(err, "is a directory", f"Received: out={out!r}")
+    assert "Errno" not in err and ".partial" not in err
+    assert os.listdir(tmp_path) == ["m.tflite.json"] and os.listdir(tmp_path / "m.tflite.json") == []
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path):
+    from zoo.callbacks import atomic_write
+
+    def fail(f):
+        f.write("half")
+        raise ValueError("write exploded")
+
+    with pytest.raises(ValueError, match="exploded"):
+        atomic_write(str(tmp_path / "a.json"), fail)
+    (tmp_path / "b.json").mkdir()  # the rename fails
+    with pytest.raises(OSError):
+        atomic_write(str(tmp_path / "b.json"), lambda f: f.write("{}"))
+    assert os.listdir(tmp_path) == ["b.json"]
+
+
+@pytest.mark.parametrize(
+    "format,out,fragment",
+    [
+        ("tflite", "", "is empty"),
+        ("tflite", "sub/", "ends in a folder separator"),
+        ("onnx", "m.onnx/", "ends in a folder separator"),
+        ("tflite", "m.onnx", "ends in .onnx"),
+        ("tflite", "m.keras", "ends in .keras"),
+        ("onnx", "m.tflite", "ends in .tflite"),
+        ("onnx", "m.H5", "ends in .h5"),
+        ("saved_model", "sm.tflite", "ends in .tflite"),
+    ],
+)
+def test_bad_out_is_refused_before_converting(capsys, trained, tmp_path, monkeypatch, format, out, fragment):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(export, "dataset_images", lambda *a, **k: pytest.fail("went on to export"))
+    code, stdout, err = run(capsys, "export", trained, "--format", format, "--parity-images", "8", "--out", out)
+    assert code == 1 and stdout == ""
+    assert_one_line_error(err, fragment, f"Received: out={out!r}")
+    assert "Errno" not in err and ".tmp-" not in err
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_failed_export_removes_the_folders_it_made(trained, tmp_path, monkeypatch):
+    def fail(*args, **kwargs):
+        raise ValueError("converter exploded")
+
+    monkeypatch.setattr(export, "tflite_bytes", fail)
+    (tmp_path / "kept").mkdir()
+    for out in ("new/sub/m.tflite", "kept/new/m.tflite"):
+        with pytest.raises(ValueError, match="exploded"):
+            export.export_model(trained, str(tmp_path / out), format="tflite", parity_images=8)
+    assert os.listdir(tmp_path) == ["kept"] and os.listdir(tmp_path / "kept") == []

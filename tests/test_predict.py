@@ -167,3 +167,131 @@ def test_bad_and_huge_images_are_one_line_errors(image_folder, tmp_path, monkeyp
     with pytest.raises(ValueError) as e:
         predict.read_image(image_folder / "test/b/rgb.png", (28, 28, 3))
     assert_one_line_error(str(e.value), "Could not read the image", "rgb.png")
+
+
+def test_a_report_of_another_file_is_not_used(logits_file, digits, tmp_path):
+    """A report left beside a file replaced since (here by the logits model's
+    bytes, written as another tool would) is not the file's own: its
+    `outputs` and classes go unused, and the graph decides."""
+    path = str(tmp_path / "m.tflite")
+    report = export.export_model(zoo.mnist_convnet(), path, format="tflite", parity_images=16,
+                                 classes=list("abcdefghij"))
+    assert report["outputs"] == "probabilities" and predict.class_names(path) == list("abcdefghij")
+    with open(path, "wb") as f:
+        f.write(export.tflite_bytes(predict.load_keras_model(logits_file)))
+    assert os.path.exists(predict.report_path(path))
+    predictor = predict.load_predictor(path)
+    assert predictor.outputs == "logits" and predictor.classes is None
+    _assert_per_model_softmax(path, digits)
+    assert predict.export_report(path) == {} and predict.class_names(path) is None
+
+
+def test_images_are_decoded_and_run_in_batches(logits_file, digits, monkeypatch):
+    """`predict_files` decodes and runs `BATCH` images at a time: memory does
+    not grow with the number of images, and the results are the same."""
+    black, noise = digits
+    files = [black, noise] * 5
+    predictor = predict.load_predictor(logits_file)
+    everything = predict.predict_files(predictor, files, top_k=10)
+    calls, run = [], predictor.run
+    predictor.run = lambda x: (calls.append(len(x)), run(x))[1]
+    decoded, read_image = [], predict.read_image
+    monkeypatch.setattr(predict, "read_image", lambda *a: (decoded.append(len(calls)), read_image(*a))[1])
+    monkeypatch.setattr(predict, "BATCH", 4)
+    got = predict.predict_files(predictor, files, top_k=10)
+    assert calls == [4, 4, 2] and decoded == [0] * 4 + [1] * 4 + [2] * 2
+    assert [r["image"] for r in got] == files
+    for a, b in zip(got, everything):
+        assert [c["index"] for c in a["top_k"]] == [c["index"] for c in b["top_k"]]
+        np.testing.assert_allclose([c["probability"] for c in a["top_k"]],
+                                   [c["probability"] for c in b["top_k"]], atol=1e-6)
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "BMP", "WEBP"])
+def test_colour_only_formats_are_read_by_grey_models(fmt, tmp_path):
+    """TensorFlow decodes GIF, BMP and WebP to colour only: a 1-channel model
+    gets them as grey, the same pixels as a PNG of the same grey image, and
+    colour ones through `tf.image.rgb_to_grayscale`, alpha dropped."""
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 256, (20, 24), dtype=np.uint8)
+    Image.fromarray(grey).save(tmp_path / "grey.png")
+    lossless = {"lossless": True, "exact": True} if fmt == "WEBP" else {}
+    Image.fromarray(grey).save(tmp_path / "grey.img", format=fmt, **lossless)
+    for shape in ((20, 24, 1), (28, 28, 1)):
+        np.testing.assert_array_equal(predict.read_image(tmp_path / "grey.img", shape),
+                                      predict.read_image(tmp_path / "grey.png", shape))
+    rgba = rng.integers(0, 256, (20, 24, 4), dtype=np.uint8)
+    colour = Image.fromarray(rgba if fmt == "WEBP" else rgba[..., :3])
+    colour.save(tmp_path / "colour.img", format=fmt, **lossless)
+    rgb = predict.read_image(tmp_path / "colour.img", (20, 24, 3))
+    if fmt != "GIF":  # a GIF holds a 256-colour palette of the image
+        np.testing.assert_array_equal(rgb, rgba[..., :3])
+    np.testing.assert_array_equal(predict.read_image(tmp_path / "colour.img", (20, 24, 1)),
+                                  tf.image.rgb_to_grayscale(rgb).numpy())
+
+
+def test_a_cmyk_jpeg_is_read_by_grey_models_through_rgb(tmp_path):
+    """TensorFlow decodes a CMYK JPEG to colour but not to grey: a 1-channel model
+    gets it through `tf.image.rgb_to_grayscale`, as the training folder pipeline does."""
+    cmyk = np.random.default_rng(1).integers(0, 256, (20, 24, 4), dtype=np.uint8)
+    Image.fromarray(cmyk, mode="CMYK").save(tmp_path / "cmyk.jpg", quality=95)
+    rgb = predict.read_image(tmp_path / "cmyk.jpg", (20, 24, 3))
+    np.testing.assert_array_equal(predict.read_image(tmp_path / "cmyk.jpg", (20, 24, 1)),
+                                  tf.image.rgb_to_grayscale(rgb).numpy())
+
+
+def test_a_model_that_takes_no_images_is_refused_at_load(tmp_path):
+    path = str(tmp_path / "vector.keras")
+    inputs = keras.Input((784,))
+    keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(inputs)).save(path)
+    with pytest.raises(ValueError) as e:
+        predict.load_predictor(path)
+    assert_one_line_error(str(e.value), "expects (height, width, channels) images", "Received: input_shape=(784,)")
+
+
+def test_a_tflite_file_is_known_by_its_identifier_whatever_its_suffix(logits_file, digits, tmp_path):
+    content = export.tflite_bytes(predict.load_keras_model(logits_file))
+    for name in ("m.onnx", "m.keras", "m.bin"):
+        (tmp_path / name).write_bytes(content)
+        assert predict.model_kind(tmp_path / name) == "tflite"
+        _assert_per_model_softmax(str(tmp_path / name), digits)
+    (tmp_path / "m.keras").write_bytes(b"PK\x03\x04" + b"\0" * 8)
+    assert predict.model_kind(tmp_path / "m.keras") == "keras"
+
+
+def test_errors_name_the_value_received(tmp_path):
+    import zipfile
+
+    junk = str(tmp_path / "junk.keras")
+    with zipfile.ZipFile(junk, "w") as z:
+        z.writestr("config.json", "{not json")
+    text = tmp_path / "text.keras"
+    text.write_text("not a zip")
+    bad_tflite = str(tmp_path / "bad.tflite")
+    with open(bad_tflite, "wb") as f:
+        f.write(b"\0\0\0\0TFL3" + b"\x07" * 64)
+    image = tmp_path / "junk.png"
+    image.write_bytes(b"not an image" * 10)
+    inputs = keras.Input((28, 28, 1))
+    two = str(tmp_path / "two.keras")
+    keras.Model(inputs, [keras.layers.Flatten()(inputs), keras.layers.Flatten()(inputs)]).save(two)
+    maps = str(tmp_path / "maps.keras")
+    keras.Model(inputs, keras.layers.Conv2D(2, 3)(inputs)).save(maps)
+    cases = [
+        (lambda: predict.load_keras_model(junk), ["Could not load", f"Received: model={junk!r}"]),
+        (lambda: predict.load_keras_model(text), ["corrupt or truncated", f"Received: model={str(text)!r}"]),
+        (lambda: predict.TFLiteRunner(bad_tflite), ["Could not read the TFLite model", f"Received: model={bad_tflite!r}"]),
+        (lambda: predict.TFLiteRunner(b"\0\0\0\0TFL3" + b"\x07" * 64),
+         ["Could not read the TFLite model", "Received: model=<72 bytes>"]),
+        (lambda: predict.read_image(image, (28, 28, 1)), ["Could not read the image", f"Received: image={str(image)!r}"]),
+        (lambda: predict.load_predictor(two), ["one input and one output", "has 1 and 2", f"Received: model={two!r}"]),
+    ]
+    for call, fragments in cases:
+        with pytest.raises(ValueError) as e:
+            call()
+        assert_one_line_error(str(e.value), *fragments)
+        assert ". Received:" in str(e.value) and ".. Received" not in str(e.value), str(e.value)
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(tmp_path / "black.png")
+    with pytest.raises(ValueError) as e:
+        predict.predict_files(maps, [str(tmp_path / "black.png")])
+    assert_one_line_error(str(e.value), "Expected a classifier", "Received: output_shape=(26, 26, 2)")

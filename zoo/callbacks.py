@@ -248,14 +248,22 @@ def check_resumable(path, settings: dict, *, folder=None, what: str = "run") -> 
 
 
 def atomic_write(path, write, mode="w"):
-    """Writes `path` through a temporary file renamed into place."""
+    """Writes `path` through a temporary file renamed into place; on failure
+    the temporary file is removed and `path` left as it was."""
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"The folder to write into does not exist: {folder!r}. Received: path={str(path)!r}")
     tmp = f"{path}.partial-{os.getpid()}"
-    with open(tmp, mode, newline="" if "b" not in mode else None) as f:
-        write(f)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, mode, newline="" if "b" not in mode else None) as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:  # nothing half-written stays behind
+        try:
+            os.remove(tmp)
+        except OSError:  # never created, or already gone
+            pass
+        raise
 
 
 def save_model_atomic(model: keras.Model, path: str) -> None:

@@ -6,7 +6,7 @@
     zoo finetune vgg16 --data-dir D  fine-tune a pretrained model on an image folder
     zoo tune MODEL [--tuner ...]     search a model's hyperparameters with keras-tuner
     zoo export M.keras --format F    SavedModel, TFLite (quantized) or ONNX, checked on real images
-    zoo predict MODEL IMAGE...       top-k classes of PNG/JPEG images
+    zoo predict MODEL IMAGE...       top-k classes of PNG, JPEG, GIF, BMP or WebP images
     zoo filters edge|lm --out PNG    draw a fixed filter bank
     zoo bench [MODEL...]             training and inference speed beside plain-Keras baselines
 
@@ -254,9 +254,14 @@ def _export_lines(report: dict, out: str) -> list[str]:
 def cmd_export(args) -> int:
     from zoo import export, predict
 
+    # Refused as `--quantize` without tflite is: an option that would do nothing.
+    if args.calibration_images is not None and args.quantize != "int8":
+        raise ValueError("Calibration images apply to int8 quantization only: use --quantize int8. "
+                         f"Received: calibration_images={args.calibration_images}")
     report = export.export_model(
         args.model, args.out, format=args.format, quantize=args.quantize, dataset=args.dataset,
-        data_dir=args.data_dir, calibration_images=args.calibration_images, parity_images=args.parity_images,
+        data_dir=args.data_dir, parity_images=args.parity_images,
+        calibration_images=args.calibration_images or export.CALIBRATION_IMAGES,
     )
     print("\n".join(_export_lines(report, args.out)))
     print(f"  report: {predict.report_path(args.out)}")
@@ -401,19 +406,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quantize", default="none", choices=QUANTIZATIONS, help="TFLite only (default: none)")
     p.add_argument("--dataset", help="calibration and parity images (default: mnist:sample for 1-channel "
                    "inputs, cifar10:sample for 3)")
-    p.add_argument("--data-dir", help="the dataset's files")
-    p.add_argument("--calibration-images", type=_positive_int, default=CALIBRATION_IMAGES, metavar="N",
-                   help=f"int8 calibration images from the training split (default: {CALIBRATION_IMAGES})")
+    p.add_argument("--data-dir", help="the dataset's files (with --dataset)")
+    p.add_argument("--calibration-images", type=_positive_int, metavar="N",
+                   help=f"--quantize int8: calibration images from the training split (default: {CALIBRATION_IMAGES})")
     p.add_argument("--parity-images", type=_positive_int, default=PARITY_IMAGES, metavar="N",
                    help=f"test images to compare with Keras on (default: {PARITY_IMAGES})")
-    p.add_argument("--out", required=True, metavar="PATH", help="the .tflite file or SavedModel directory; the report goes "
-                   "to PATH.json")
+    p.add_argument("--out", required=True, metavar="PATH", help="the .tflite or .onnx file or SavedModel directory; the "
+                   "report goes to PATH.json")
     p.set_defaults(run=cmd_export)
 
-    p = commands.add_parser("predict", help="top-k classes of PNG/JPEG images")
+    p = commands.add_parser("predict", help="top-k classes of PNG, JPEG, GIF, BMP or WebP images")
     p.add_argument("model", help="a .keras file, SavedModel directory, .tflite or .onnx file, or MODEL:TAG "
                    "for shipped weights (e.g. mnist_convnet:mnist)")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG files")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, GIF, BMP or WebP files")
     p.add_argument("--top-k", type=_positive_int, default=5, metavar="K", help="classes per image (default: 5)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=cmd_predict)

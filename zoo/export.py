@@ -32,6 +32,10 @@ shipped for the model's input, `mnist:sample` for 1 channel and
 `cifar10:sample` for 3, resized to the input size.
 
 Every file is written atomically: a crash never leaves a half-written export.
+An export and its report are published together from one staging folder (the
+old report moved away first), so a report always describes the file beside
+it; `export_saved_model`, `export_tflite` and `export_onnx`, which write no
+report, remove one an earlier export left.
 
 SavedModel and TFLite are TensorFlow's formats: exporting needs TensorFlow
 installed, on any Keras backend (on JAX Keras converts through jax2tf). On
@@ -71,9 +75,14 @@ from zoo.predict import (
     output_kind,
     quiet_native_logs,
     report_path,
+    size_bytes,
 )
 
 FORMATS = ("saved_model", "tflite", "onnx")
+# What each format writes, and the suffixes of the model files the zoo knows:
+# `--out` may not carry another format's suffix.
+_WRITES = {"saved_model": "a SavedModel directory", "tflite": "a TFLite file", "onnx": "an ONNX file"}
+_SUFFIXES = {".tflite": "tflite", ".onnx": "onnx", ".keras": None, ".h5": None}
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 # Calibration and parity data when no dataset is named, by input channels.
 DEFAULT_DATASETS = {1: "mnist:sample", 3: "cifar10:sample"}
@@ -140,15 +149,35 @@ def _views_beyond_jax2tf(model: keras.Model) -> bool:
 
 
 def check_out(path: str, format: str) -> str:
-    """Checks that an export can be written at `path`; writes nothing.
+    """Checks that an export and its report can be written at `path`; writes nothing.
 
     A SavedModel replaces only a SavedModel directory, a TFLite file only a
     file: a mistyped `--out` never deletes a folder or turns a file into one.
+    An empty path, a file path ending in a folder separator, a path with
+    another format's suffix (`.tflite`, `.onnx`, `.keras`, `.h5`) and a
+    report path (`PATH.json`) that is a directory are refused.
 
     Raises:
         ValueError: Naming `path`, in words.
     """
     path = os.fspath(path)
+    if not path:
+        raise ValueError(f"The output path is empty. Received: out={path!r}")
+    separators = tuple(sep for sep in (os.sep, os.altsep, "/") if sep)
+    if format != "saved_model" and path.endswith(separators):
+        raise ValueError(
+            f"The output path ends in a folder separator: {_WRITES[format]} needs a file name. Received: out={path!r}"
+        )
+    suffix = os.path.splitext(path.rstrip("/\\"))[1].lower()
+    if suffix in _SUFFIXES and _SUFFIXES[suffix] != format:
+        what = _WRITES.get(_SUFFIXES[suffix], "a Keras model file")
+        raise ValueError(
+            f"The output path ends in {suffix}, the suffix of {what}, but --format {format} writes "
+            f"{_WRITES[format]}. Received: out={path!r}"
+        )
+    report = report_path(path)
+    if os.path.isdir(report):
+        raise ValueError(f"The report's path {report!r} is a directory, not a file. Received: out={path!r}")
     if os.path.isdir(path):
         if format != "saved_model":
             raise ValueError(f"The output path is a directory, not a .{format} file. Received: out={path!r}")
@@ -160,23 +189,95 @@ def check_out(path: str, format: str) -> str:
     return path
 
 
-def _publish(path: str, write, format: str) -> None:
-    """Runs `write(target)` on a temporary path beside `path`, then renames it to `path`."""
+def _publish(path: str, write, format: str, report=None) -> dict | None:
+    """Writes an export and its report together beside `path`, or neither.
+
+    `write(target)` writes the export on a temporary path in a staging
+    folder beside `path`; `report()`, called after it, gives the report,
+    written in the same folder. Both are then renamed into place: the old
+    report moved away first, so a crash never pairs the new export with it.
+    Without `report`, an old report beside `path` (an earlier export's) is
+    removed. On failure the previous export and report stay, and the
+    folders made for `path` are removed.
+
+    Returns:
+        The report written, or None.
+    """
     path = check_out(path, format)
-    parent = make_output_folder(os.path.dirname(os.path.abspath(path)), argument="out")
-    staging = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
+    parent = os.path.dirname(os.path.abspath(path))
+    made = _missing_folders(parent)
+    published = False
     try:
-        target = os.path.join(staging, "export")
-        write(target)
-        if os.path.isdir(path):
-            os.replace(path, os.path.join(staging, "previous"))
-        os.replace(target, path)
+        make_output_folder(parent, argument="out")
+        staging = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
+        try:
+            target = os.path.join(staging, "export")
+            write(target)
+            content = None
+            if report is not None:
+                content = report()
+                with open(os.path.join(staging, "report.json"), "w") as f:
+                    json.dump(content, f, indent=2)
+            _rename_into_place(path, staging, with_report=content is not None)
+            published = True
+            return content
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if not published:
+            _remove_empty(made)
+
+
+def _rename_into_place(path: str, staging: str, *, with_report: bool) -> None:
+    """Moves `staging/export` (and `staging/report.json`) to `path` (and its
+    report path); the previous export and report go into `staging`, and come
+    back if the export cannot be moved."""
+    report, old_report = report_path(path), os.path.join(staging, "previous.json")
+    had_report = os.path.lexists(report)
+    if had_report:
+        os.replace(report, old_report)
+    previous, had_folder = os.path.join(staging, "previous"), os.path.isdir(path)
+    try:
+        if had_folder:
+            os.replace(path, previous)
+        os.replace(os.path.join(staging, "export"), path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            if had_folder and not os.path.exists(path):
+                os.replace(previous, path)
+            if had_report:
+                os.replace(old_report, report)
+        raise
+    if with_report:
+        os.replace(os.path.join(staging, "report.json"), report)
+
+
+def _missing_folders(folder: str) -> list[str]:
+    """The folders that do not exist yet from `folder` up, deepest first."""
+    missing = []
+    while not os.path.exists(folder):
+        missing.append(folder)
+        up = os.path.dirname(folder)
+        if up == folder:
+            break
+        folder = up
+    return missing
+
+
+def _remove_empty(folders: list[str]) -> None:
+    """Removes the folders an export made, deepest first, while they are empty."""
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            break
 
 
 def export_saved_model(model: keras.Model, path: str) -> str:
     """Exports `model` as a TensorFlow SavedModel directory.
+
+    No report is written (`export_model` writes one); a report an earlier
+    export left beside `path` is removed.
 
     Args:
         model: A Keras model.
@@ -299,9 +400,13 @@ def float_tensors(flatbuffer: bytes) -> list[str]:
 def export_tflite(model: keras.Model, path: str, quantize: str = "none", calibration=None) -> str:
     """Writes `model` as a TFLite file with builtin ops only; see `tflite_bytes`.
 
+    No report is written (`export_model` writes one); a report an earlier
+    export left beside `path` is removed.
+
     Returns:
         `path`.
     """
+    check_out(path, "tflite")
     content = tflite_bytes(model, quantize, calibration)
     _publish(path, lambda target: _write_bytes(target, content), "tflite")
     return path
@@ -356,6 +461,9 @@ def _write_onnx(model: keras.Model, target: str) -> None:
 
 def export_onnx(model: keras.Model, path: str) -> str:
     """Writes `model` as a float32 ONNX file with a dynamic batch dimension.
+
+    No report is written (`export_model` writes one); a report an earlier
+    export left beside `path` is removed.
 
     Args:
         model: A Keras model.
@@ -453,13 +561,6 @@ def _in_batches(run, images) -> np.ndarray:
     return np.concatenate([
         np.asarray(run(images[i : i + _BATCH].astype(np.float32))) for i in range(0, len(images), _BATCH)
     ])
-
-
-def size_bytes(path) -> int:
-    """The bytes of a file, or of every file under a directory (a SavedModel)."""
-    if os.path.isfile(path):
-        return os.path.getsize(path)
-    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 
 
 def _versions() -> dict:
@@ -572,14 +673,16 @@ def export_model(
         dataset: A `zoo.data.load_dataset` name: int8 calibration images from
             its training split, parity images from its test split. Defaults to
             `default_dataset(input_shape)`.
-        data_dir: The dataset's data directory. Defaults to None.
+        data_dir: The dataset's data directory; only with `dataset`.
+            Defaults to None.
         calibration_images: Images to calibrate int8 on. Defaults to 500.
         parity_images: Test images to compare on. Defaults to 500.
         classes: Class names to store in the report. Defaults to those found
             beside a `.keras` file, else None.
 
     Returns:
-        The report, also written to `PATH.json`: format, quantization,
+        The report, also written to `PATH.json`, published with the export
+        (see `_publish`): format, quantization, `file` (the export's name),
         `outputs` (`"probabilities"` or `"logits"`, from the model's last
         activation, see `zoo.predict.output_kind`), file sizes, calibration
         and parity data, `parity` (`max_abs_diff`, `top1_agreement` and,
@@ -608,8 +711,15 @@ def export_model(
         raise ValueError(
             f"Quantization applies to TFLite files only: use --format tflite. Received: quantize={quantize!r}"
         )
+    if data_dir is not None and dataset is None:
+        raise ValueError(
+            f"A data directory needs the dataset it holds: pass --dataset too (e.g. folder). Received: "
+            f"data_dir={os.fspath(data_dir)!r}"
+        )
     check_positive_int("calibration_images", calibration_images)
     check_positive_int("parity_images", parity_images)
+    if not isinstance(model, keras.Model) and os.path.abspath(os.fspath(model)) == os.path.abspath(os.fspath(path)):
+        raise ValueError(f"The export would overwrite its source. Received: out={os.fspath(path)!r}")
     path = check_out(path, format)
     check_tensorflow()
     if format == "onnx":
@@ -620,8 +730,6 @@ def export_model(
     source = None
     if not on_tensorflow and not isinstance(model, keras.Model):
         source = os.fspath(model)
-        if os.path.abspath(source) == os.path.abspath(path):
-            raise ValueError(f"The export would overwrite its source. Received: out={path!r}")
         model = load_keras_model(source)
         classes = classes or class_names(source)
     if on_tensorflow or _views_beyond_jax2tf(model):
@@ -657,33 +765,33 @@ def export_model(
             found["input_dtype"] = np.dtype(runner.input["dtype"]).name
         found["got"], found["size"] = _in_batches(runner, x), size_bytes(target)
 
-    _publish(path, write, format)
-    labelled = expected.ndim == 2 and expected.shape[1] == len(names) and classes in (None, names)
-    parity = _parity(expected, found["got"], y, labelled=labelled)
-    tolerance = TOLERANCES.get((format, quantize))
-    report = {
-        "format": format,
-        "quantization": quantize if format == "tflite" else None,
-        "file": os.path.basename(path.rstrip("/\\")),
-        "source": source,
-        "model": model.name,
-        "input": {"shape": list(shape), "dtype": found["input_dtype"], "pixels": "raw, [0, 255]",
-                  **({"batch": found["batch"] if isinstance(found["batch"], int) else "dynamic"}
-                     if "batch" in found else {})},
-        "outputs": output_kind(model),
-        "classes": classes,
-        "sizes": {"keras_bytes": size_bytes(source) if source else None, "exported_bytes": found["size"]},
-        "calibration": {"dataset": dataset, "split": "train", "images": len(calibration)} if calibration is not None
-        else None,
-        "parity": {"dataset": dataset, "split": "test", "images": len(x), **parity},
-        "tolerance": tolerance,
-        "within_tolerance": None if tolerance is None else parity["max_abs_diff"] <= tolerance,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "backend": keras.backend.backend(),
-        "versions": _versions(),
-    }
-    atomic_write(report_path(path), lambda f: json.dump(report, f, indent=2))
-    return report
+    def report() -> dict:
+        labelled = expected.ndim == 2 and expected.shape[1] == len(names) and classes in (None, names)
+        parity = _parity(expected, found["got"], y, labelled=labelled)
+        tolerance = TOLERANCES.get((format, quantize))
+        return {
+            "format": format,
+            "quantization": quantize if format == "tflite" else None,
+            "file": os.path.basename(path.rstrip("/\\")),
+            "source": source,
+            "model": model.name,
+            "input": {"shape": list(shape), "dtype": found["input_dtype"], "pixels": "raw, [0, 255]",
+                      **({"batch": found["batch"] if isinstance(found["batch"], int) else "dynamic"}
+                         if "batch" in found else {})},
+            "outputs": output_kind(model),
+            "classes": classes,
+            "sizes": {"keras_bytes": size_bytes(source) if source else None, "exported_bytes": found["size"]},
+            "calibration": {"dataset": dataset, "split": "train", "images": len(calibration)} if calibration is not None
+            else None,
+            "parity": {"dataset": dataset, "split": "test", "images": len(x), **parity},
+            "tolerance": tolerance,
+            "within_tolerance": None if tolerance is None else parity["max_abs_diff"] <= tolerance,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "backend": keras.backend.backend(),
+            "versions": _versions(),
+        }
+
+    return _publish(path, write, format, report)
 
 
 # Runs `export_model` on Keras' TensorFlow backend for a PyTorch process;

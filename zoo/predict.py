@@ -2,15 +2,18 @@
 
 `load_predictor` opens any model the zoo writes, `.keras` files, SavedModel
 directories and `.tflite` files alike, and returns a `Predictor` that maps raw
-pixels to float outputs. `predict_files` decodes PNG and JPEG files, converts
-each to the model's channels (grey <-> RGB) and input size, and returns the
-top-k classes with their probabilities.
+pixels to float outputs. `predict_files` decodes PNG, JPEG, GIF, BMP and WebP
+files, converts each to the model's channels (grey <-> RGB) and input size,
+and returns the top-k classes with their probabilities, `BATCH` images at a
+time.
 
 Images are decoded exactly as the training folder pipeline (`zoo.data`'s
 `--dataset folder`, `keras.utils.image_dataset_from_directory`) decodes
 them, with `tf.io.decode_image` and a bilinear `tf.image.resize`, so a model
 sees at prediction the pixels it was trained on: 16-bit PNGs keep the high
 byte of each sample, RGB becomes grey with libpng's or libjpeg's weights.
+GIF, BMP and WebP files, which TensorFlow decodes to colour only, become grey
+with `tf.image.rgb_to_grayscale`'s (ITU-R 601) weights, alpha dropped.
 
 Whether a model outputs probabilities or logits is decided once per model,
 never from the values of a batch (`Predictor.outputs`):
@@ -20,11 +23,13 @@ never from the values of a batch (`Predictor.outputs`):
   a `Softmax` layer) means probabilities, shown as they are: sigmoid outputs
   are each class's own probability and need not sum to 1. Anything else,
   no activation included, means logits, which go through a softmax.
-- A SavedModel or `.tflite` file: from its export report (`outputs`, which
-  `zoo.export` computes from the Keras model as above). Without a report, or
-  with one from before reports recorded it, from the op producing the output
-  in the file's graph, past reshapes, casts and (de)quantization: a softmax
-  or sigmoid (`LOGISTIC`) op means probabilities, any other op logits.
+- A SavedModel, `.tflite` or `.onnx` file: from its export report
+  (`outputs`, which `zoo.export` computes from the Keras model as above),
+  if the report is the file's own: it names the file and its size in bytes
+  (`export_report`). Without such a report, or with one from before reports
+  recorded `outputs`, from the op producing the output in the file's graph,
+  past reshapes, casts and (de)quantization: a softmax or sigmoid
+  (`LOGISTIC`) op means probabilities, any other op logits.
 
 Untrusted files are refused rather than run: `.keras` files load with Keras'
 safe mode on, so one holding Python code (a Lambda layer) fails with a
@@ -32,8 +37,9 @@ one-line error; the LiteRT interpreter verifies a `.tflite` flatbuffer before
 running it. A SavedModel is a TensorFlow program: load only ones you trust.
 
 Class names come from the export report beside an exported file
-(`MODEL.json`, see `zoo.export`) or from the `summary.json` that `zoo train`
-writes beside `model.keras`; without either, classes are shown as indices.
+(`MODEL.json`, see `zoo.export`; only the file's own) or from the
+`summary.json` that `zoo train` writes beside `model.keras`; without either,
+classes are shown as indices.
 """
 
 from __future__ import annotations
@@ -55,7 +61,13 @@ from zoo._common import one_line
 
 # Written beside an exported file or directory: `model.tflite.json`.
 REPORT_SUFFIX = ".json"
-KINDS = ("keras", "saved_model", "tflite")
+KINDS = ("keras", "saved_model", "tflite", "onnx")
+# Images decoded and run at a time by `predict_files`, as `zoo.export` checks
+# parity: memory stays the same for any number of images.
+BATCH = 64
+# Formats TensorFlow decodes to colour only (`channels` 0, 3 or 4; a grey
+# BMP to 1 with 0): read as they are, then made grey for 1-channel models.
+_COLOUR_ONLY_FORMATS = ("GIF", "BMP", "WEBP")
 OUTPUTS = ("probabilities", "logits")
 # Activations whose outputs are probabilities already, by Keras function name.
 PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
@@ -64,6 +76,11 @@ PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
 _PASSING_LAYERS = ("Dropout", "Flatten", "Identity", "Reshape", "ActivityRegularization")
 _PASSING_TF_OPS = ("Identity", "Reshape", "Squeeze", "Cast", "StatefulPartitionedCall", "PartitionedCall")
 _PASSING_TFLITE_OPS = ("QUANTIZE", "DEQUANTIZE", "RESHAPE", "SQUEEZE", "CAST")
+
+
+def _reason(error) -> str:
+    """An error's message on one line, less a closing period: a `Received:` follows it."""
+    return one_line(error).rstrip(". ")
 
 
 @contextlib.contextmanager
@@ -102,6 +119,37 @@ def report_path(path) -> str:
     return os.fspath(path).rstrip("/\\") + REPORT_SUFFIX
 
 
+def size_bytes(path) -> int:
+    """The bytes of a file, or of every file under a directory (a SavedModel)."""
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+
+
+def export_report(path) -> dict:
+    """The export report beside an exported file or directory, if it is the file's own.
+
+    `zoo.export` records the export's name (`file`) and size
+    (`sizes.exported_bytes`); a report naming another file or size, left by
+    an earlier export or beside a file replaced since, describes another
+    model and is not used.
+
+    Returns:
+        The report, or `{}` when there is none, it cannot be read, or it
+        belongs to another file.
+    """
+    path = os.fspath(path)
+    report = _read_json(report_path(path))
+    sizes = report.get("sizes")
+    if (
+        report.get("file") != os.path.basename(path.rstrip("/\\"))
+        or not isinstance(sizes, dict)
+        or sizes.get("exported_bytes") != size_bytes(path)
+    ):
+        return {}
+    return report
+
+
 def load_keras_model(path):
     """Loads a `.keras` file with Keras' safe mode on, after `import zoo`.
 
@@ -136,7 +184,7 @@ def load_keras_model(path):
             f"Expected a Keras 3 `.keras` file (legacy .h5 files are not loaded). Received: model={path!r}"
         )
     if not zipfile.is_zipfile(path):
-        raise ValueError(f"Could not load {path!r}: not a .keras archive (corrupt or truncated).")
+        raise ValueError(f"Could not load {path!r}: not a .keras archive (corrupt or truncated). Received: model={path!r}")
     try:
         return keras.saving.load_model(path)
     except Exception as e:  # Keras raises many types for a bad archive.
@@ -144,9 +192,9 @@ def load_keras_model(path):
             raise ValueError(
                 f"Refusing to load {path!r}: it holds Python code (a Lambda layer or a function), "
                 "which could run anything. keras-zoo loads models with Keras' safe mode on; rebuild "
-                "the model from registered layers."
+                f"the model from registered layers. Received: model={path!r}"
             ) from None
-        raise ValueError(f"Could not load {path!r}: {one_line(e)}") from None
+        raise ValueError(f"Could not load {path!r}: {_reason(e)}. Received: model={path!r}") from None
 
 
 def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
@@ -189,16 +237,18 @@ class TFLiteRunner:
         from ai_edge_litert.interpreter import Interpreter
 
         is_bytes = isinstance(model, bytes)
+        received = f"<{len(model)} bytes>" if is_bytes else repr(os.fspath(model))
         kwargs = {"model_content": model} if is_bytes else {"model_path": os.fspath(model)}
         try:
             with quiet_native_logs():
                 self.interpreter = Interpreter(num_threads=num_threads, **kwargs)
         except (ValueError, RuntimeError) as e:
             where = "" if is_bytes else f" {os.fspath(model)!r}"
-            raise ValueError(f"Could not read the TFLite model{where}: {one_line(e)}") from None
+            raise ValueError(f"Could not read the TFLite model{where}: {_reason(e)}. Received: model={received}") from None
         inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
-            raise ValueError(f"Expected one input and one output, the file has {len(inputs)} and {len(outputs)}.")
+            raise ValueError(f"Expected one input and one output, the file has {len(inputs)} and {len(outputs)}. "
+                             f"Received: model={received}")
         self.input, self.output = inputs[0], outputs[0]
         self.input_shape = tuple(int(s) if s > 0 else None for s in self.input["shape_signature"][1:])
         self._shape = None
@@ -243,10 +293,11 @@ class SavedModelRunner:
                 self.loaded = tf.saved_model.load(path)
             self.function = self.loaded.signatures["serving_default"]
         except Exception as e:  # TensorFlow raises many types for a bad directory.
-            raise ValueError(f"Could not load the SavedModel {path!r}: {one_line(e)}") from None
+            raise ValueError(f"Could not load the SavedModel {path!r}: {_reason(e)}. Received: model={path!r}") from None
         inputs, outputs = self.function.structured_input_signature[1], self.function.structured_outputs
         if len(inputs) != 1 or len(outputs) != 1:
-            raise ValueError(f"Expected one input and one output, {path!r} has {len(inputs)} and {len(outputs)}.")
+            raise ValueError(f"Expected one input and one output, {path!r} has {len(inputs)} and {len(outputs)}. "
+                             f"Received: model={path!r}")
         ((self.input_name, self.spec),) = inputs.items()
         (self.output_name,) = outputs
         self.input_shape = tuple(self.spec.shape[1:])
@@ -315,8 +366,14 @@ class OnnxRunner:
         try:
             self.session = onnxruntime.InferenceSession(self.path, options, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own types for a bad file
-            raise ValueError(f"Could not load the ONNX file {self.path!r}: {one_line(e)}") from None
-        self.input = self.session.get_inputs()[0]
+            raise ValueError(
+                f"Could not load the ONNX file {self.path!r}: {_reason(e)}. Received: model={self.path!r}"
+            ) from None
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ValueError(f"Expected one input and one output, {self.path!r} has {len(inputs)} and "
+                             f"{len(outputs)}. Received: model={self.path!r}")
+        self.input = inputs[0]
         self.input_shape = tuple(s if isinstance(s, int) and s > 0 else None for s in self.input.shape[1:])
 
     def __call__(self, images) -> np.ndarray:
@@ -427,19 +484,25 @@ def output_kind(model) -> str:
 
 
 def model_kind(path) -> str:
-    """`"keras"`, `"saved_model"` or `"tflite"`, from the path and the file's first bytes."""
+    """`"keras"`, `"saved_model"`, `"tflite"` or `"onnx"`, from the file's first bytes, then its suffix.
+
+    A TFLite flatbuffer says what it is (`TFL3` at bytes 4 to 8), whatever
+    its name; other files are known by their suffix.
+    """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"No such model file or directory. Received: model={path!r}")
     if os.path.isdir(path):
         return "saved_model"
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head[4:8] == b"TFL3":  # the flatbuffer file identifier
+        return "tflite"
     if path.endswith(".keras"):
         return "keras"
     if path.endswith(".onnx"):
         return "onnx"
-    with open(path, "rb") as f:
-        head = f.read(8)
-    if path.endswith(".tflite") or head[4:8] == b"TFL3":  # the flatbuffer file identifier
+    if path.endswith(".tflite"):
         return "tflite"
     if head[:4] == b"PK\x03\x04":
         return "keras"
@@ -457,19 +520,20 @@ def _read_json(path: str) -> dict:
     return content if isinstance(content, dict) else {}
 
 
-def _read_classes(path: str) -> list | None:
-    classes = _read_json(path).get("classes")
+def _classes(content: dict) -> list | None:
+    classes = content.get("classes")
     if isinstance(classes, list) and all(isinstance(c, str) for c in classes):
         return classes
     return None
 
 
 def class_names(path) -> list | None:
-    """Class names stored beside a model: its export report, or `zoo train`'s summary.json."""
+    """Class names stored beside a model: its own export report (see
+    `export_report`), or for a `.keras` file `zoo train`'s summary.json."""
     path = os.fspath(path)
-    classes = _read_classes(report_path(path))
+    classes = _classes(export_report(path))
     if classes is None and path.endswith(".keras"):
-        classes = _read_classes(os.path.join(os.path.dirname(os.path.abspath(path)), "summary.json"))
+        classes = _classes(_read_json(os.path.join(os.path.dirname(os.path.abspath(path)), "summary.json")))
     return classes
 
 
@@ -495,12 +559,14 @@ def load_predictor(path) -> Predictor:
 
     Returns:
         A `Predictor`; its `outputs` come from the `.keras` model's last
-        activation, or from an export's report, else its graph (see the
+        activation, or from an export's own report, else its graph (see the
         module docstring).
 
     Raises:
         FileNotFoundError: If there is no such file.
-        ValueError: If the file is corrupt, truncated or holds code.
+        ValueError: If the file is corrupt, truncated or holds code, or the
+            model does not take `(height, width, channels)` images of 1 or 3
+            channels with one input and one output.
 
     Examples:
 
@@ -517,29 +583,37 @@ def load_predictor(path) -> Predictor:
 
         name, tag = weights
         model = create_model(name, weights=tag)
-        return Predictor(run=model.predict_on_batch, input_shape=tuple(model.input_shape[1:]), kind="keras",
+        shape = _image_shape(tuple(model.input_shape[1:]))
+        return Predictor(run=model.predict_on_batch, input_shape=shape, kind="keras",
                          outputs=output_kind(model), classes=weight_class_names(name, tag))
     kind = model_kind(path)
     if kind == "keras":
         model = load_keras_model(path)
         if len(model.inputs) != 1 or len(model.outputs) != 1:
-            raise ValueError(f"Expected one input and one output, {os.fspath(path)!r} has more.")
+            raise ValueError(f"Expected one input and one output, the model has {len(model.inputs)} and "
+                             f"{len(model.outputs)}. Received: model={os.fspath(path)!r}")
         run, shape, outputs = model.predict_on_batch, tuple(model.input_shape[1:]), output_kind(model)
     else:
         runners = {"saved_model": SavedModelRunner, "tflite": TFLiteRunner, "onnx": OnnxRunner}
         run = runners[kind](path)
         shape = run.input_shape
-        outputs = _read_json(report_path(path)).get("outputs")
-        if outputs not in OUTPUTS:  # no report, or one from before reports said
+        outputs = export_report(path).get("outputs")
+        if outputs not in OUTPUTS:  # no report of this file, or one from before reports said
             outputs = run.graph_outputs()
-    return Predictor(run=run, input_shape=shape, kind=kind, outputs=outputs, classes=class_names(path))
+    return Predictor(run=run, input_shape=_image_shape(shape), kind=kind, outputs=outputs, classes=class_names(path))
 
 
 def _image_shape(shape) -> tuple:
     """`(height, width, channels)` of a model that images can be fitted to: 1 or 3 channels."""
+    shape = tuple(shape)
+    if len(shape) != 3:
+        raise ValueError(
+            f"The model does not take images: predicting on image files expects (height, width, channels) "
+            f"images. Received: input_shape={shape}"
+        )
     height, width, channels = shape
     if channels not in (1, 3):
-        raise ValueError(f"Images fit 1- or 3-channel models only. Received: input_shape={tuple(shape)}")
+        raise ValueError(f"Images fit 1- or 3-channel models only. Received: input_shape={shape}")
     return height, width, channels
 
 
@@ -574,14 +648,18 @@ def fit_images(images: np.ndarray, shape: Sequence) -> np.ndarray:
 
 
 def read_image(path, shape: Sequence) -> np.ndarray:
-    """Decodes an image file (PNG, JPEG, GIF, BMP) fitted to the model's input.
+    """Decodes an image file (PNG, JPEG, GIF, BMP, WebP) fitted to the model's input.
 
     The pixels are those the training folder pipeline gives for the file
     (`keras.utils.image_dataset_from_directory`, as `zoo.data` reads it):
     `tf.io.decode_image` to the model's channels, a bilinear
     `tf.image.resize` to its size, rounded to uint8. A 16-bit PNG keeps the
-    high byte of each sample. The header is checked first against PIL's
-    `Image.MAX_IMAGE_PIXELS`, so a decompression bomb is never decoded.
+    high byte of each sample. GIF, BMP and WebP files, which TensorFlow
+    (and CMYK JPEGs) decodes to colour only, become grey for a 1-channel model through
+    `tf.image.rgb_to_grayscale`, alpha dropped (and a WebP file's alpha for
+    a 3-channel model too). The header is checked first
+    against PIL's `Image.MAX_IMAGE_PIXELS`, so a decompression bomb is never
+    decoded.
 
     Args:
         path: The image file.
@@ -619,13 +697,23 @@ def read_image(path, shape: Sequence) -> np.ndarray:
         with warnings.catch_warnings():
             # PIL only warns between MAX_IMAGE_PIXELS and twice that.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            Image.open(path).close()  # the header only: format and size
-        image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
+            with Image.open(path) as header:  # the header only: format and size
+                file_format, mode = header.format, header.mode
+        content = tf.io.read_file(path)
+        colour_only = file_format in _COLOUR_ONLY_FORMATS or mode == "CMYK"  # TensorFlow: no CMYK to grey
+        if colour_only and (channels == 1 or file_format == "WEBP"):
+            # As decoded, alpha dropped, then to the model's channels: TensorFlow
+            # refuses 1 channel for these, and 3 for a WebP file with alpha.
+            image = tf.io.decode_image(content, channels=0, expand_animations=False)[..., :3]
+            if image.shape[-1] != channels:
+                image = tf.image.rgb_to_grayscale(image) if channels == 1 else tf.image.grayscale_to_rgb(image)
+        else:
+            image = tf.io.decode_image(content, channels=channels, expand_animations=False)
     except (OSError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ValueError(f"Could not read the image {path!r}: {one_line(e)}") from None
+        raise ValueError(f"Could not read the image {path!r}: {_reason(e)}. Received: image={path!r}") from None
     except tf.errors.OpError as e:  # TensorFlow's message, less the op's name and device
         reason = re.sub(r"^\{\{function_node [^}]*\}\}\s*|\s*\[Op:\w+\].*$", "", e.message)
-        raise ValueError(f"Could not read the image {path!r}: {one_line(reason)}") from None
+        raise ValueError(f"Could not read the image {path!r}: {_reason(reason)}. Received: image={path!r}") from None
     if height and width and tuple(image.shape[:2]) != (height, width):
         image = tf.cast(tf.round(tf.image.resize(image, (height, width), method="bilinear")), tf.uint8)
     return image.numpy()
@@ -653,6 +741,7 @@ def predict_files(model, images: Sequence, *, top_k: int = 5) -> list[dict]:
         "probability"}, ...]}`, most probable first; `name` is None when the
         class names are unknown. A model's logits go through a softmax; its
         probabilities (softmax or sigmoid outputs) are shown as they are.
+        Images are decoded and run `BATCH` at a time.
 
     Examples:
 
@@ -669,23 +758,28 @@ def predict_files(model, images: Sequence, *, top_k: int = 5) -> list[dict]:
     if isinstance(images, (str, os.PathLike)) or not images:
         raise ValueError(f"`images` must be a non-empty list of image files. Received: images={images!r}")
     predictor = model if isinstance(model, Predictor) else load_predictor(model)
-    pixels = [read_image(p, predictor.input_shape) for p in images]
-    if len({x.shape for x in pixels}) == 1:
-        outputs = np.asarray(predictor.run(np.stack(pixels).astype(np.float32)))
-    else:  # a model with free sides, images of several sizes
-        outputs = np.concatenate([predictor.run(x[None].astype(np.float32)) for x in pixels])
-    if outputs.ndim != 2:
-        raise ValueError(f"Expected a classifier, one score per class; the model outputs shape {outputs.shape[1:]}.")
-    probabilities = _probabilities(outputs.astype(np.float32), predictor.outputs)
-    classes = predictor.classes if predictor.classes and len(predictor.classes) == outputs.shape[1] else None
+    images = list(images)
     results = []
-    for path, p in zip(images, probabilities):
-        best = np.argsort(-p, kind="stable")[:top_k]
-        results.append({
-            "image": os.fspath(path),
-            "top_k": [
-                {"index": int(i), "name": classes[i] if classes else None, "probability": float(p[i])}
-                for i in best
-            ],
-        })
+    for start in range(0, len(images), BATCH):
+        chunk = images[start : start + BATCH]
+        pixels = [read_image(p, predictor.input_shape) for p in chunk]
+        if len({x.shape for x in pixels}) == 1:
+            outputs = np.asarray(predictor.run(np.stack(pixels).astype(np.float32)))
+        else:  # a model with free sides, images of several sizes
+            outputs = np.concatenate([np.asarray(predictor.run(x[None].astype(np.float32))) for x in pixels])
+        if outputs.ndim != 2:
+            raise ValueError(
+                f"Expected a classifier, one score per class. Received: output_shape={tuple(outputs.shape[1:])}"
+            )
+        probabilities = _probabilities(outputs.astype(np.float32), predictor.outputs)
+        classes = predictor.classes if predictor.classes and len(predictor.classes) == outputs.shape[1] else None
+        for path, p in zip(chunk, probabilities):
+            best = np.argsort(-p, kind="stable")[:top_k]
+            results.append({
+                "image": os.fspath(path),
+                "top_k": [
+                    {"index": int(i), "name": classes[i] if classes else None, "probability": float(p[i])}
+                    for i in best
+                ],
+            })
     return results
