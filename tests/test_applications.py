@@ -282,7 +282,31 @@ def test_mobilenet_download_is_pinned_on_first_use(notop, imagenet_from):
     cached.write_bytes(cached.read_bytes()[:-1] + b"x")  # the cache changed since it was pinned
     with pytest.raises(ValueError, match="changed since it was downloaded") as info:
         zoo.mobilenet_v2(weights="imagenet", include_top=False, input_shape=(96, 96, 3))
-    assert "\n" not in str(info.value)
+    message = str(info.value)
+    # The advice is whole, however long the cache's path.
+    assert f"delete {cached} and {pin} to download it again" in message
+    assert message.endswith("Received: weights='imagenet'") and "\n" not in message
+
+
+@pytest.mark.parametrize("notop", ["mobilenet_v2"], indirect=True)
+def test_mobilenet_unreadable_cache_is_not_pinned(notop, imagenet_from):
+    """A damaged cached file is not pinned, so the good copy that replaces it loads."""
+    family, path, reference = notop
+    _, cache = imagenet_from(mobilenet, {})
+    cache.mkdir(parents=True)
+    cached, pin = cache / family.notop_file, cache / (family.notop_file + ".sha256")
+    cached.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(ValueError) as info:
+        zoo.mobilenet_v2(weights="imagenet", include_top=False, input_shape=(96, 96, 3))
+    assert not pin.exists()
+    message = str(info.value)
+    assert f"{cached} cannot be read" in message and "delete it to download it again" in message
+    assert message.endswith("Received: weights='imagenet'") and "\n" not in message
+    cached.write_bytes(open(path, "rb").read())  # a good copy, as the message says
+    model = zoo.mobilenet_v2(weights="imagenet", include_top=False, input_shape=(96, 96, 3))
+    for a, b in zip(model.get_weights(), reference.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert pin.read_text().strip() == hashlib.sha256(cached.read_bytes()).hexdigest()
 
 
 @each_family

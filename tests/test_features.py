@@ -8,7 +8,7 @@ import pytest
 from conftest import pixels
 
 import zoo
-from zoo.features import stage_ends
+from zoo.features import feature_info, stage_ends
 
 MODELS = zoo.list_models()
 
@@ -28,7 +28,8 @@ def test_features_follow_feature_info(name):
     assert reductions == sorted(reductions) and reductions[0] >= 1
     for record, out_shape in zip(info, features.output_shape):
         assert out_shape[-1] == record["channels"] > 0
-        assert round(shape[0] / out_shape[1], 3) == record["reduction"]
+        # timm's check: the map is at most the input over the stride, rounded up.
+        assert out_shape[1] <= -(-shape[0] // record["reduction"])
     # The same layers as the classifier's, so a layer name finds each map.
     classifier = zoo.create_model(name)
     assert [f["layer"] for f in info] == stage_ends(classifier)
@@ -61,10 +62,41 @@ def test_out_indices_pick_stages(name):
     assert picked.output_shape == [every.output_shape[0], every.output_shape[-1]]
 
 
-@pytest.mark.parametrize("out_indices", [(7,), (0, 0), "01", (), (1.0,)])
+@pytest.mark.parametrize("out_indices", [(7,), (0, 0), "01", (), (1.0,), (True,), np.zeros((1, 1), int)])
 def test_bad_out_indices_are_refused(out_indices):
     with pytest.raises(ValueError, match=re.escape("Received: out_indices=")):
         zoo.mnist_convnet(features_only=True, out_indices=out_indices)
+
+
+@pytest.mark.parametrize("out_indices", [tuple(np.arange(2)), np.arange(2), [np.int32(0), np.int64(-2)]])
+def test_numpy_integer_out_indices_are_taken(out_indices):
+    """Any integral index works, as in timm: NumPy's too."""
+    features = zoo.mnist_convnet(features_only=True, out_indices=out_indices)
+    assert [s[-1] for s in features.output_shape] == [32, 64]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_feature_arguments_are_checked_by_every_factory(name):
+    with pytest.raises(ValueError, match=re.escape("Received: out_indices=(0,)")) as info:
+        zoo.create_model(name, out_indices=(0,))  # would be ignored by a classifier
+    assert "features_only=True" in str(info.value)
+    with pytest.raises(ValueError, match=re.escape("Received: features_only='yes'")):
+        zoo.create_model(name, features_only="yes")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_reduction_is_the_cumulative_stride_at_any_input_size(name):
+    """As timm's feature_info.reduction(): integer strides, also when the input size is unknown."""
+    reductions = [f["reduction"] for f in zoo.model_info(name)["feature_info"]]
+    assert all(type(r) is int and r & (r - 1) == 0 for r in reductions)  # powers of two in the zoo
+    channels = _default_shape(name)[-1]
+    model = zoo.create_model(name, include_top=False, input_shape=(None, None, channels))
+    assert [f["reduction"] for f in feature_info(model)] == reductions
+
+
+def test_reductions_of_valid_convolutions_and_residual_stages():
+    assert [f["reduction"] for f in zoo.model_info("mnist_convnet")["feature_info"]] == [1, 2, 4]
+    assert [f["reduction"] for f in zoo.model_info("resnet50")["feature_info"]] == [2, 4, 8, 16, 32]
 
 
 def test_features_take_any_input_size_the_stages_allow():

@@ -135,6 +135,21 @@ def test_damaged_or_missing_weights_are_named(tmp_path, monkeypatch):
         zoo_weights._records.cache_clear()
 
 
+DOWNLOADED = [(m, t) for m in zoo.list_models() for t in zoo_weights.tags(m) if (m, t) not in SHIPPED]
+
+
+@pytest.mark.parametrize("name,tag", DOWNLOADED)
+def test_downloaded_weight_sets_have_no_shipped_path(name, tag):
+    """keras.applications' ImageNet records have no file: a ValueError says so, not a TypeError."""
+    with pytest.raises(ValueError, match=re.escape(f"Received: weights={tag!r}")) as info:
+        zoo_weights.weights_path(name, tag)
+    assert "not shipped" in str(info.value) and "downloads" in str(info.value)
+    with pytest.raises(ValueError, match="not shipped"):
+        zoo_weights.load_pretrained(zoo.create_model(name, include_top=False, input_shape=(32, 32, 3)),
+                                    getattr(zoo, name), name, tag)
+    assert len(zoo_weights.class_names(name, tag)) == 1000
+
+
 def test_unknown_tags_name_the_choices():
     with pytest.raises(ValueError, match=re.escape("Received: weights='cifar10'")) as info:
         zoo.mnist_convnet(weights="cifar10")

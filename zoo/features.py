@@ -14,10 +14,12 @@ Reference:
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Sequence
 
 import keras
+import numpy as np
 
 # Each family's rule for its stage ends, `{family: fn(layer names) -> names or None}`.
 _STAGE_RULES: dict[str, Callable[[list[str]], list[str] | None]] = {}
@@ -80,21 +82,45 @@ def stage_ends(model: keras.Model) -> list[str]:
     )
 
 
+def wants_features(features_only, out_indices) -> bool:
+    """Checks a factory's `features_only` and `out_indices`; returns `features_only`.
+
+    Raises:
+        ValueError: If `features_only` is not a bool, or `out_indices` is
+            given without `features_only=True` (it would be ignored).
+    """
+    if not isinstance(features_only, bool):
+        raise ValueError(f"`features_only` must be True or False. Received: features_only={features_only!r}")
+    if out_indices is not None and not features_only:
+        raise ValueError(
+            "`out_indices` picks the stages of a feature model: pass it with features_only=True. "
+            f"Received: out_indices={out_indices!r}"
+        )
+    return features_only
+
+
 def _check_out_indices(out_indices, count: int) -> list[int]:
     if out_indices is None:
         return list(range(count))
-    if isinstance(out_indices, (str, bytes)) or not isinstance(out_indices, Sequence) or not out_indices:
+    is_sequence = isinstance(out_indices, Sequence) and not isinstance(out_indices, (str, bytes))
+    is_array = isinstance(out_indices, np.ndarray) and out_indices.ndim == 1
+    if not (is_sequence or is_array) or len(out_indices) == 0:
         raise ValueError(
             f"`out_indices` must be a non-empty sequence of stage indices. Received: out_indices={out_indices!r}"
         )
     picked = []
     for i in out_indices:
-        if isinstance(i, bool) or not isinstance(i, int) or not -count <= i < count:
+        try:
+            # Any integral index, NumPy's included, as timm takes; not bools or floats.
+            index = None if isinstance(i, (bool, np.bool_)) else operator.index(i)
+        except TypeError:
+            index = None
+        if index is None or not -count <= index < count:
             raise ValueError(
-                f"`out_indices` must hold stage indices in [{-count}, {count}) for this model's "
+                f"`out_indices` must hold integer stage indices in [{-count}, {count}) for this model's "
                 f"{count} stages. Received: out_indices={tuple(out_indices)!r}"
             )
-        picked.append(i % count)
+        picked.append(index % count)
     if len(set(picked)) != len(picked):
         raise ValueError(f"`out_indices` names a stage twice. Received: out_indices={tuple(out_indices)!r}")
     return sorted(picked)
@@ -182,24 +208,42 @@ def feature_extractor(
     return keras.Model(inputs, outputs, name=f"{model.name}_features")
 
 
+def _cumulative_stride(tensor, memo: dict) -> int:
+    """The product of the strides of the convolutions and poolings on the way
+    from the input to `tensor` (the largest over branches that differ)."""
+    operation, node_index, _ = tensor._keras_history
+    key = (id(operation), node_index)
+    if key not in memo:
+        node = operation._inbound_nodes[node_index]
+        parents = [_cumulative_stride(t, memo) for t in node.input_tensors]
+        # Convolutions and poolings keep `strides` (a pooling's defaults to its pool size).
+        strides = getattr(operation, "strides", None) or (1,)
+        memo[key] = max(parents, default=1) * int(strides[0])
+    return memo[key]
+
+
 def feature_info(model: keras.Model) -> list[dict]:
     """One record per stage of a zoo model: `index`, `layer`, `channels`, `reduction`.
 
-    `reduction` is the input height over the stage's map height, from the
-    model's own shapes (None where the input size is not fixed).
+    `reduction` is the stage's cumulative stride, as timm's
+    `feature_info.reduction()`: the product of the strides of the
+    convolutions and poolings between the input and the stage's map. It
+    depends on the layers alone, not on the input size, which may be unknown;
+    with "valid" convolutions the map is smaller than the input over it.
 
     Examples:
 
         >>> import zoo
         >>> [f["reduction"] for f in feature_info(zoo.vgg16(include_top=False, input_shape=(224, 224, 3)))]
-        [1.0, 2.0, 4.0, 8.0, 16.0]
+        [1, 2, 4, 8, 16]
+        >>> [f["reduction"] for f in feature_info(zoo.mnist_convnet(include_top=False, input_shape=(None, None, 1)))]
+        [1, 2, 4]
     """
-    height = model.input_shape[1]
-    info = []
+    info, memo = [], {}
     for index, name in enumerate(stage_ends(model)):
-        shape = model.get_layer(name).output.shape
-        reduction = round(height / shape[1], 3) if height and shape[1] else None
-        info.append({"index": index, "layer": name, "channels": int(shape[-1]), "reduction": reduction})
+        output = model.get_layer(name).output
+        reduction = _cumulative_stride(output, memo)
+        info.append({"index": index, "layer": name, "channels": int(output.shape[-1]), "reduction": reduction})
     return info
 
 

@@ -177,7 +177,7 @@ def _weights(info: dict) -> list[str]:
 def _features(info: dict) -> list[str]:
     lines = [f"`zoo.{info['name']}(features_only=True)` returns these maps (`out_indices` picks some); "
              "`zoo.feature_extractor(model)` taps them in any instance:", "",
-             "| index | layer | channels | reduction |", "| --- | --- | --- | --- |"]
+             "| index | layer | channels | reduction (stride) |", "| --- | --- | --- | --- |"]
     for f in info["feature_info"]:
         lines.append(f"| {f['index']} | `{f['layer']}` | {f['channels']} | {f['reduction']:g} |")
     return lines

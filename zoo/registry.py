@@ -218,7 +218,7 @@ def model_info(name: str) -> dict:
         measured accuracy with its test records and machine, the command
         that trained it, sha256 and size), `feature_info` (per stage of
         `features_only`: `index`, `layer`, `channels` and `reduction`, the
-        input size over the map's at the default input) and `measured`
+        cumulative stride of the stage's map, as timm's) and `measured`
         (figures that a benchmark recorded, empty when none has run).
 
     Examples:

@@ -97,10 +97,17 @@ def weights_path(name: str, tag: str) -> str:
     """The shipped file of a weight set, checked against its recorded sha256.
 
     Raises:
-        ValueError: If the file is missing or its hash differs (a damaged
-            install); the message says how to repair it.
+        ValueError: If the weight set is not shipped (keras.applications'
+            ImageNet files are downloaded by the factory), or the file is
+            missing or its hash differs (a damaged install); the message says
+            how to repair it.
     """
     entry = record(name, tag)
+    if not entry.get("file"):
+        raise ValueError(
+            f"The {name} weights {tag!r} are not shipped with keras-zoo: `zoo.{name}(weights={tag!r})` "
+            f"downloads keras.applications' file and caches it in $KERAS_HOME/models. Received: weights={tag!r}"
+        )
     path = WEIGHTS_DIR / entry["file"]
     if not path.is_file():
         raise ValueError(

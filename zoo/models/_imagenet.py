@@ -47,22 +47,31 @@ def keras_home() -> str:
     return os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
 
 
-def _pin(path: str) -> None:
+def _pin(path: str, origin: str) -> None:
     """Checks a file that has no published hash against the sha256 recorded
-    beside it when it was first downloaded, or records it."""
+    beside it when it was first read, or, once it reads, records it."""
     pin = path + ".sha256"
     found = sha256(path)
-    if not os.path.exists(pin):
-        with open(pin, "w") as f:
-            f.write(found + "\n")
+    if os.path.exists(pin):
+        with open(pin) as f:
+            expected = f.read().strip()
+        if found != expected:
+            raise ValueError(
+                f"The cached ImageNet weights file {path} changed since it was downloaded (sha256 {found[:12]}..., "
+                f"{expected[:12]}... when first read): delete {path} and {pin} to download it again, or without "
+                f"network access copy {origin} there and delete {pin}. Received: weights='imagenet'"
+            )
         return
-    with open(pin) as f:
-        expected = f.read().strip()
-    if found != expected:
+    # Only a file that reads is pinned: a damaged one must not become the trusted copy.
+    try:
+        _read_h5(path)
+    except Exception as e:  # h5py raises OSError, KeyError and more for bad files.
         raise ValueError(
-            f"the cached file changed since it was downloaded (sha256 {found}, {expected} when "
-            f"first downloaded); delete {path} and {pin} to download it again"
-        )
+            f"The cached ImageNet weights file {path} cannot be read ({_common.one_line(e, 200)}): delete it to "
+            f"download it again, or without network access copy {origin} there. Received: weights='imagenet'"
+        ) from None
+    with open(pin, "w") as f:
+        f.write(found + "\n")
 
 
 def download(fname: str, origin: str, file_hash: str | None, *, timeout: float = DOWNLOAD_TIMEOUT_S) -> str:
@@ -71,8 +80,8 @@ def download(fname: str, origin: str, file_hash: str | None, *, timeout: float =
     The file is fetched with `keras.utils.get_file` into `$KERAS_HOME/models`
     (`~/.keras/models` by default), as keras.applications does, and checked
     against `file_hash` (the md5 keras.applications publishes). For files it
-    publishes no hash for (MobileNetV2's), the sha256 of the first download
-    is kept beside the file and every later load is checked against it.
+    publishes no hash for (MobileNetV2's), the sha256 of the first copy that
+    reads is kept beside the file and every later load is checked against it.
 
     Raises:
         ValueError: If the file is neither cached nor downloadable, or fails
@@ -84,9 +93,6 @@ def download(fname: str, origin: str, file_hash: str | None, *, timeout: float =
         os.makedirs(home, exist_ok=True)
         with _socket_timeout(timeout):
             path = keras.utils.get_file(fname, origin, cache_dir=home, cache_subdir="models", file_hash=file_hash)
-        if file_hash is None:
-            _pin(path)
-        return path
     except Exception as e:  # get_file raises many types; one message says what to do.
         cache = os.path.join(home, "models")
         raise ValueError(
@@ -94,19 +100,26 @@ def download(fname: str, origin: str, file_hash: str | None, *, timeout: float =
             f"access, download {origin} elsewhere and copy it into {cache}, or pass "
             f"weights='/path/to/{fname}'. Received: weights='imagenet'"
         ) from None
+    if file_hash is None:
+        _pin(path, origin)
+    return path
+
+
+def _read_h5(path: str) -> dict[str, list[np.ndarray]]:
+    with h5py.File(path, "r") as f:
+        group = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
+        weights = {}
+        for layer in group.attrs["layer_names"]:
+            layer = layer.decode() if isinstance(layer, bytes) else layer
+            names = group[layer].attrs["weight_names"]
+            weights[layer] = [np.asarray(group[layer][n]) for n in names]
+        return weights
 
 
 def read_legacy_h5(path: str) -> dict[str, list[np.ndarray]]:
     """Reads a Keras 2 `.h5` weights file as `{layer name: [arrays]}`."""
     try:
-        with h5py.File(path, "r") as f:
-            group = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
-            weights = {}
-            for layer in group.attrs["layer_names"]:
-                layer = layer.decode() if isinstance(layer, bytes) else layer
-                names = group[layer].attrs["weight_names"]
-                weights[layer] = [np.asarray(group[layer][n]) for n in names]
-            return weights
+        return _read_h5(path)
     except Exception as e:  # h5py raises OSError, KeyError and more for bad files.
         raise ValueError(f"Could not read keras.applications weights from {path!r}: {e}") from None
 

@@ -26,7 +26,7 @@ import keras
 import numpy as np
 
 from zoo import _common
-from zoo.features import build_feature_model
+from zoo.features import build_feature_model, wants_features
 from zoo.layers import checked_views, merge_views, stack_views
 from zoo.layers import TEST_TIME_AUGMENTATIONS, TestTimeViews, ViewMean  # noqa: F401 (here before zoo.layers)
 from zoo.registry import register_model
@@ -200,7 +200,7 @@ def cifar10_net(
         >>> model.output_shape
         (None, 10)
     """
-    if features_only:
+    if wants_features(features_only, out_indices):
         return build_feature_model(cifar10_net, locals())
     _common.check_positive_int("stem_filters", stem_filters)
     _common.check_positive_int("stem_kernel_size", stem_kernel_size)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import keras
 
 from zoo import _common
-from zoo.features import build_feature_model
+from zoo.features import build_feature_model, wants_features
 from zoo.layers import EdgeFilters, LeungMalikFilters
 from zoo.models.mnist import build_classic_convnet
 from zoo.registry import register_model
@@ -95,7 +95,7 @@ def edge_convnet(
         >>> tuple(model.get_layer("edge_filters").kernel.shape)
         (3, 3, 1, 2)
     """
-    if features_only:
+    if wants_features(features_only, out_indices):
         return build_feature_model(edge_convnet, locals())
     return _build_filter_convnet(
         EdgeFilters(operator=operator, name="edge_filters"),
@@ -185,7 +185,7 @@ def lm_convnet(
         >>> tuple(lm_convnet().get_layer("lm_filters").kernel.shape)
         (49, 49, 1, 48)
     """
-    if features_only:
+    if wants_features(features_only, out_indices):
         return build_feature_model(lm_convnet, locals())
     return _build_filter_convnet(
         LeungMalikFilters(

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 import keras
 
 from zoo import _common
-from zoo.features import build_feature_model
+from zoo.features import build_feature_model, wants_features
 from zoo.layers import checked_views, merge_views, stack_views
 from zoo.registry import register_model
 
@@ -106,7 +106,7 @@ def mnist_convnet(
         >>> model.count_params()
         93322
     """
-    if features_only:
+    if wants_features(features_only, out_indices):
         return build_feature_model(mnist_convnet, locals())
     return build_classic_convnet(
         None,

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import keras
 
 from zoo import _common
-from zoo.features import build_feature_model, numbered, stage_rule
+from zoo.features import build_feature_model, numbered, stage_rule, wants_features
 from zoo.models import _imagenet
 from zoo.registry import register_model
 
@@ -195,7 +195,7 @@ def mobilenet_v2(
         >>> model.count_params(), model.output_shape
         (423018, (None, 10))
     """
-    if features_only:
+    if wants_features(features_only, out_indices):
         return build_feature_model(mobilenet_v2, locals())
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
         raise ValueError(f"`alpha` must be a positive number. Received: alpha={alpha!r}")

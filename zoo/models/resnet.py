@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import keras
 
 from zoo import _common
-from zoo.features import build_feature_model, numbered, stage_rule
+from zoo.features import build_feature_model, numbered, stage_rule, wants_features
 from zoo.models import _imagenet
 from zoo.registry import register_model
 
@@ -212,6 +212,6 @@ def resnet50(
         >>> base.count_params(), base.output_shape
         (23587712, (None, 2048))
     """
-    if features_only:
+    if wants_features(features_only, out_indices):
         return build_feature_model(resnet50, locals())
     return _build_resnet("resnet50", **locals())

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import keras
 
 from zoo import _common
-from zoo.features import build_feature_model, stage_rule
+from zoo.features import build_feature_model, stage_rule, wants_features
 from zoo.layers import checked_views
 from zoo.models.cifar import input_views, scaled_head
 from zoo.registry import register_model
@@ -189,7 +189,7 @@ def resnet9(
         >>> model.output_shape
         (None, 10)
     """
-    if features_only:
+    if wants_features(features_only, out_indices):
         return build_feature_model(resnet9, locals())
     arguments = {k: v for k, v in locals().items() if k not in ("features_only", "out_indices")}
     return _build("resnet9", **arguments, factory=resnet9)

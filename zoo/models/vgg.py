@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import keras
 
 from zoo import _common
-from zoo.features import build_feature_model, numbered, stage_rule
+from zoo.features import build_feature_model, numbered, stage_rule, wants_features
 from zoo.models import _imagenet
 from zoo.models._imagenet import IMAGENET_MEAN_BGR, IMAGENET_MEAN_GREY  # noqa: F401  (the family's constants)
 from zoo.registry import register_model
@@ -210,7 +210,7 @@ def vgg16(
         >>> base.count_params(), base.output_shape
         (14714688, (None, 512))
     """
-    if features_only:
+    if wants_features(features_only, out_indices):
         return build_feature_model(vgg16, locals())
     return _build_vgg("vgg16", **locals())
 
@@ -245,6 +245,6 @@ def vgg19(
         >>> vgg19(include_top=False, input_shape=(32, 32, 3)).count_params()
         20024384
     """
-    if features_only:
+    if wants_features(features_only, out_indices):
         return build_feature_model(vgg19, locals())
     return _build_vgg("vgg19", **locals())
