@@ -38,13 +38,18 @@ so each run's top-1 is theirs), then scores the same weights again with the
 statistics recomputed over the plain training images
 (`zoo.training.update_batchnorm_statistics`), as `recompute_batchnorm=True`
 saves them: a paired comparison, whatever the recipe ships.
+
+`--keep DIR` keeps each run's folder as `DIR/run-I`, for other views of the
+same weights (`benchmarks/view_sets.py DIR/*/model.keras`).
 """
 
 import argparse
 import ast
+import contextlib
 import csv
 import dataclasses
 import inspect
+import os
 import statistics
 import tempfile
 
@@ -120,6 +125,9 @@ def main():
                              "that leave training alone (BatchNorm momentum, say) pair seed by seed")
     parser.add_argument("--views", action="store_true",
                         help="also score each model under each test-time augmentation (mnist_convnet, cifar10_net, resnet9)")
+    parser.add_argument("--keep", metavar="DIR", default=None,
+                        help="keep each run's output folder as DIR/run-I (its model.keras, summary.json, ...), "
+                             "e.g. for benchmarks/view_sets.py")
     parser.add_argument("--batchnorm", action="store_true",
                         help="train keeping the BatchNorm moving averages, then also score each model with them "
                              "recomputed over the plain training images (paired)")
@@ -154,7 +162,8 @@ def main():
         plain = zoo_data.load_dataset(args.dataset or recipe.dataset, data_dir, batch_size=recipe.batch_size,
                                       validation_split=recipe.validation_split)
     for i in range(1, args.runs + 1):
-        with tempfile.TemporaryDirectory() as out:
+        with contextlib.nullcontext(os.path.join(args.keep, f"run-{i}")) if args.keep else \
+                tempfile.TemporaryDirectory() as out:
             seed = None if args.seed is None else args.seed + i - 1
             s = training.train(args.model, dataset=args.dataset, data_dir=data_dir, out=out, verbose=0, seed=seed)
             if args.views:
