@@ -506,3 +506,114 @@ def test_a_resumed_run_keeps_its_precision(tmp_path, monkeypatch):
     chosen = training._choose_precision("auto", "mnist_convnet", recipe, None, 64, {}, out=out,
                                         resume_file=training.RUN_FILE, progress=None, probe=False)
     assert "resumed" not in chosen.reason
+
+
+def test_an_empty_out_is_refused(tmp_path, capsys, monkeypatch):
+    """`--out ""` is the current folder to pathlib, while the result line named runs/MODEL/."""
+    monkeypatch.chdir(tmp_path)
+    code, stdout, err = run(capsys, "train", "mnist_convnet", *SAMPLE, "--epochs", "1", "--out", "")
+    assert code == 1 and stdout == ""
+    assert_one_line_error(err, "Received: out=''")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("backup_is_a_file", [False, True])
+def test_a_backup_folder_that_is_not_a_runs_is_kept(tmp_path, capsys, backup_is_a_file):
+    """A run deletes out/backup when it completes: someone else's must stay."""
+    out = tmp_path / "project"
+    out.mkdir()
+    if backup_is_a_file:
+        (out / "backup").write_text("mine")
+    else:
+        (out / "backup").mkdir()
+        (out / "backup" / "notes.txt").write_text("mine")
+    code, _, err = run(capsys, "train", "mnist_convnet", *SAMPLE, "--epochs", "1", "--precision", "float32",
+                       "--out", str(out))
+    assert code == 1
+    assert_one_line_error(err, "not a zoo run's", f"Received: out={str(out)!r}")
+    assert sorted(p.name for p in out.rglob("*")) == (["backup"] if backup_is_a_file else ["backup", "notes.txt"])
+
+
+def test_damaged_resume_files_are_one_line_errors(tmp_path):
+    from zoo.callbacks import EpochLog, ResumableBackup, check_resumable
+
+    settings = tmp_path / "backup" / "run.json"
+    settings.parent.mkdir()
+    for text in ('{"model": "mnist_co', "[1, 2]"):
+        settings.write_text(text)
+        with pytest.raises(ValueError, match=r"is damaged.*Received: run.json="):
+            check_resumable(settings, {"model": "mnist_convnet"}, folder=tmp_path)
+    history = tmp_path / "history.csv"
+    history.write_text("foo,bar\n1,2\n")
+    with pytest.raises(ValueError, match=r"not the history.csv of a run.*Received: path="):
+        EpochLog(str(history)).keep(before=0)
+    assert history.read_text() == "foo,bar\n1,2\n"
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    backup = ResumableBackup(str(tmp_path / "backup"))
+    backup.set_model(model)
+    (tmp_path / "backup" / "epoch-00x1.weights.h5").write_text("not ours")  # ignored
+    assert backup.latest() is None
+    model.save_weights(str(tmp_path / "backup" / "epoch-10000.weights.h5"))
+    (tmp_path / "backup" / "epoch-9999.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n truncated")
+    assert backup.latest() == (10000, str(tmp_path / "backup" / "epoch-10000.weights.h5"))
+    os.remove(tmp_path / "backup" / "epoch-10000.weights.h5")
+    with pytest.raises(ValueError, match=r"Cannot resume from the backup .*Received: backup=.*epoch-9999"):
+        backup._load_model()
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [("optimizer", "adam"), ("optimizer", "SGD"), ("warmup", 1.5), ("epochs", 0), ("batch_size", 2.0),
+     ("lr", 0), ("label_smoothing", -0.1), ("augment", "digit"), ("precision", "fp16")],
+)
+def test_a_recipe_refuses_nonsense(field, value):
+    """An unknown optimizer trained AdamW without a word."""
+    base = {"dataset": "mnist", "epochs": 1, "batch_size": 64, "lr": 1e-2}
+    with pytest.raises(ValueError, match=re.escape(f"Received: {field}={value!r}")):
+        training.Recipe(**{**base, field: value})
+    for recipe in [*training.RECIPES.values(), *(r for r, _ in training.FINETUNE_RECIPES.values())]:
+        assert training.Recipe(**{f: getattr(recipe, f) for f in recipe.__dataclass_fields__}) == recipe
+
+
+def test_the_precision_probe_times_the_batch_that_trains(tmp_path, monkeypatch):
+    """A batch larger than the training set trains as one batch of it all; the
+    probe made up 100,000 images of it and ran out of memory (a segfault)."""
+    seen = {}
+
+    def choose(precision, name, recipe, data, batch_size, kwargs, **rest):
+        seen["batch_size"] = batch_size
+        return choose_precision("float32")
+
+    monkeypatch.setattr(training, "_choose_precision", choose)
+    run_ = training._prepare("mnist_convnet", training.get_recipe("mnist_convnet"), dataset="mnist:sample",
+                             data_dir=None, epochs=1, batch_size=100_000, lr=None, seed=None, strategy=None,
+                             out=tmp_path / "run", image_size=None)
+    assert seen["batch_size"] == run_.data.counts["train"] == 4000
+
+
+def test_finetune_resumed_in_phase_2_keeps_its_history(tmp_path, monkeypatch):
+    """Phase 1's backup, restored with no epoch to run, trimmed history.csv
+    to its own epochs: the completed epochs of phase 2 were lost."""
+    from conftest import save_keras_applications_h5
+    from test_data import write_image_folder
+
+    folder = write_image_folder(tmp_path / "images", per_class=16)
+    reference = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
+    weights = save_keras_applications_h5(reference, str(tmp_path / "vgg16_notop.h5"))
+    out = tmp_path / "run"
+    settings = dict(data_dir=str(folder), weights=weights, image_size=(32, 32), epochs=1, fine_epochs=2,
+                    batch_size=16, out=str(out), verbose=0, precision="float32")
+    finish = training._finish
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "_finish", killed)  # killed after phase 2's last backup
+    with pytest.raises(KeyboardInterrupt):
+        training.finetune("vgg16", **settings)
+    monkeypatch.setattr(training, "_finish", finish)
+    summary = training.finetune("vgg16", **settings)
+    assert [(r["epoch"], r["phase"]) for r in _history(out)] == [("0", "1"), ("1", "2"), ("2", "2")]
+    assert summary["epochs"] == 3 and summary["epochs_run"] == 0

@@ -13,6 +13,7 @@ import csv
 import json
 import math
 import os
+import re
 import time
 from pathlib import Path
 
@@ -43,10 +44,9 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
 
     def latest(self) -> tuple[int, str] | None:
         """The last completed epoch and its weights file, if any."""
-        found = sorted(Path(self.backup_dir).glob("epoch-*.weights.h5"))
-        if not found:
-            return None
-        return int(found[-1].name[6:10]), str(found[-1])
+        found = [(int(m.group(1)), str(p)) for p in Path(self.backup_dir).glob("epoch-*.weights.h5")
+                 if (m := _BACKUP_NAME.fullmatch(p.name))]
+        return max(found) if found else None
 
     def _load_model(self):
         latest = self.latest()
@@ -55,7 +55,14 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
         epoch, path = latest
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
-        self.model.load_weights(path)
+        try:
+            self.model.load_weights(path)
+        except Exception as e:  # a truncated or foreign file: h5py's OSError, Keras' ValueError
+            raise ValueError(
+                f"Cannot resume from the backup {path!r}, which is damaged or from another model "
+                f"({type(e).__name__}: {e}): delete the output folder's backup/ to start afresh, or use "
+                f"another --out. Received: backup={path!r}"
+            ) from None
         self.model._initial_epoch = epoch  # as keras' BackupAndRestore does
         self.initial_epoch = epoch
 
@@ -74,6 +81,9 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
         for old in Path(self.backup_dir).glob("epoch-*.weights.h5"):
             if str(old) != final:
                 old.unlink()
+
+
+_BACKUP_NAME = re.compile(r"epoch-(\d{4,})\.weights\.h5")
 
 
 def _finite_loss(logs) -> bool:
@@ -98,8 +108,14 @@ class EpochLog(keras.callbacks.Callback):
         """Keeps the rows on disk of the epochs before `before`, drops the rest."""
         self.rows = []
         if os.path.exists(self.path):
-            with open(self.path, newline="") as f:
-                self.rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < before]
+            try:
+                with open(self.path, newline="") as f:
+                    self.rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < before]
+            except (KeyError, TypeError, ValueError, UnicodeDecodeError, csv.Error):
+                raise ValueError(
+                    f"{self.path!r} is not the history.csv of a run (each row with an integer `epoch`): "
+                    f"delete it or use another --out. Received: path={self.path!r}"
+                ) from None
             self._write()
         return self.rows
 
@@ -235,7 +251,15 @@ def check_resumable(path, settings: dict, *, folder=None, what: str = "run") -> 
     """
     path = Path(path)
     folder = path.parent if folder is None else folder
-    previous = json.loads(path.read_text()) if path.exists() else settings
+    try:
+        previous = json.loads(path.read_text()) if path.exists() else settings
+    except (ValueError, UnicodeDecodeError):
+        previous = None
+    if not isinstance(previous, dict):
+        raise ValueError(
+            f"{str(path)!r} is damaged, not the settings of a {what}: delete {str(folder)!r} (or use another "
+            f"--out) to start afresh. Received: {path.name}={str(path)!r}"
+        )
     for key, value in settings.items():
         if previous.get(key) != value:
             raise ValueError(

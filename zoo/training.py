@@ -24,7 +24,9 @@ import contextlib
 import dataclasses
 import json
 import math
+import numbers
 import platform
+import re
 import shutil
 import time
 from pathlib import Path
@@ -99,6 +101,30 @@ class Recipe:
     whitening: bool = False
     recompute_batchnorm: bool = False
     model_kwargs: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        def check(name, ok, expected):
+            if not ok:
+                raise ValueError(f"`Recipe.{name}` must be {expected}. Received: {name}={getattr(self, name)!r}")
+
+        def number(value, integer=False):
+            kind = numbers.Integral if integer else numbers.Real
+            return isinstance(value, kind) and not isinstance(value, bool) and math.isfinite(value)
+
+        check("dataset", isinstance(self.dataset, str) and self.dataset != "", "a dataset name")
+        for name in ("epochs", "batch_size", "steps_per_execution"):
+            check(name, number(getattr(self, name), integer=True) and getattr(self, name) >= 1, "an integer >= 1")
+        check("lr", number(self.lr) and self.lr > 0, "a number > 0")
+        check("weight_decay", number(self.weight_decay) and self.weight_decay >= 0, "a number >= 0")
+        for name in ("warmup", "label_smoothing", "validation_split", "ema"):
+            check(name, number(getattr(self, name)) and 0 <= getattr(self, name) < 1, "a number in [0, 1)")
+        check("optimizer", self.optimizer in ("adamw", "sgd"), "'adamw' or 'sgd'")
+        check("augment", self.augment is None or self.augment in zoo_data.AUGMENTATIONS,
+              f"one of {sorted(zoo_data.AUGMENTATIONS)} or None")
+        check("precision", self.precision in PRECISIONS, f"one of {list(PRECISIONS)}")
+        check("whitening", isinstance(self.whitening, bool), "True or False")
+        check("recompute_batchnorm", isinstance(self.recompute_batchnorm, bool), "True or False")
+        check("model_kwargs", isinstance(self.model_kwargs, dict), "a dict")
 
 
 # A high AdamW rate, every training image, one affine warp per image; the
@@ -448,6 +474,8 @@ def _prepare(name, recipe, *, dataset, data_dir, epochs, batch_size, lr, seed, s
     lr = _check_number("lr", recipe.lr if lr is None else lr, integer=False, low=1e-12)
     if seed is not None:
         _check_number("seed", seed, integer=True, low=0)
+    if out is not None and not str(out).strip():  # Path("") is the current folder, not what was meant
+        raise ValueError(f"`out` must be a folder path. Received: out={str(out)!r}")
     out = output_folder(out if out is not None else Path("runs") / name)
     precision = check_choice("precision", recipe.precision if precision is None else precision, PRECISIONS)
     # MultiWorkerMirroredStrategy must exist before any other TensorFlow work.
@@ -469,7 +497,10 @@ def _prepare(name, recipe, *, dataset, data_dir, epochs, batch_size, lr, seed, s
         channels=model_shape[-1],
         seed=seed,
     )
-    chosen = _choose_precision(precision, name, recipe, data, batch_size, kwargs, out=out, resume_file=resume_file,
+    # A batch larger than the training set trains as one batch of it all: the
+    # probe times that batch, not one of `batch_size` images it would make up.
+    probe_batch = min(batch_size, data.counts["train"])
+    chosen = _choose_precision(precision, name, recipe, data, probe_batch, kwargs, out=out, resume_file=resume_file,
                                progress=progress, probe=probe and strategy != "multiworker")
     return _Run(name, recipe, data, out, epochs, batch_size, lr, seed, dist, kwargs, started, chosen)
 
@@ -622,12 +653,30 @@ def _start(run: _Run, **settings) -> None:
     resumed with fewer (or killed after its last backup) finishes as it is.
     """
     make_output_folder(run.out)
+    _check_backup_folder(run.out)
     settings = {
         "model": run.name, "dataset": run.data.source, "records": run.data.counts,
         "image_shape": list(run.data.image_shape), "classes": run.data.class_names,
         "batch_size": run.batch_size, "lr": run.lr, "seed": run.seed, "precision": run.precision.name, **settings,
     }
     check_resumable(run.out / RUN_FILE, json.loads(json.dumps(settings)), folder=run.out)
+
+
+def _check_backup_folder(out: Path) -> None:
+    """Refuses an output folder whose `backup` is not a run's: a run deletes
+    its backup folder when it completes, and must not delete someone's files."""
+    backup = out / "backup"
+    if (out / RUN_FILE).exists() or not backup.exists():
+        return
+    ours = re.compile(r"(run\.json|\.partial-\d+\.weights\.h5|run\.json\.partial-\d+|epoch-\d{4,}\.weights\.h5)")
+    foreign = [p.name for p in backup.iterdir()] if backup.is_dir() else [""]
+    foreign = [name for name in foreign if not ours.fullmatch(name)]
+    if foreign:
+        raise ValueError(
+            f"{str(out)!r} holds a backup/ that is not a zoo run's ({str(backup)!r} "
+            f"{'holds ' + repr(sorted(foreign)[0]) if backup.is_dir() else 'is a file'}), which a run would "
+            f"delete when it completes: use another --out. Received: out={str(out)!r}"
+        )
 
 
 def _fit(model, run: _Run, *, epochs, log: EpochLog, backup: ResumableBackup, initial_epoch=0, verbose=1):
@@ -987,6 +1036,8 @@ def finetune(
     ):
         if last == first:
             continue
+        if phase == 1 and fine_epochs and ResumableBackup(str(run.out / "backup" / "phase2")).latest():
+            continue  # resumed in phase 2: phase 1 is done, and its backup must not trim phase 2's history rows
         _unfreeze(model, trainable_blocks)
         _compile(model, run, phase_lr, last - first)
         backup = ResumableBackup(str(run.out / "backup" / f"phase{phase}"), start_epoch=first)
