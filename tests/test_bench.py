@@ -65,6 +65,10 @@ def test_record(results, tmp_path):
     [
         (["bench", "resnet51"], ["Received: name='resnet51'"]),
         (["bench", "mnist_convnet", "--steps", "0"], ["--steps"]),
+        # Refused before measuring, not after minutes of it.
+        (["bench", "mnist_convnet", "--out", "/no/such/folder/results.json"],
+         ["Received: --out '/no/such/folder/results.json'"]),
+        (["bench", "mnist_convnet", "--out", "/"], ["Received: --out '/'"]),
     ],
 )
 def test_bad_input(capsys, argv, fragments):

@@ -328,3 +328,36 @@ def test_the_cache_lives_where_asked(monkeypatch, tmp_path):
     assert precision.probe_cache_path() == tmp_path / "keras-zoo" / "precision.json"
     monkeypatch.setenv(precision.CACHE_ENV, str(tmp_path / "mine"))
     assert precision.probe_cache_path() == tmp_path / "mine" / "precision.json"
+
+
+@pytest.mark.parametrize("value", ["refersh", "2", "maybe"])
+def test_a_probe_setting_it_does_not_take_is_refused(cache, monkeypatch, value):
+    monkeypatch.setenv(precision.PROBE_ENV, value)  # "refersh" once timed nothing and kept the cached rates
+    measure = Rates(bfloat16=2000.0, float32=1000.0)
+    for device in (ZEN4, ZEN3):
+        with pytest.raises(ValueError, match=f"Received: ZOO_PRECISION_PROBE='{value}'"):
+            choose_precision("auto", device, measure=measure, config=CONFIG)
+    assert measure.calls == []
+
+
+@pytest.mark.parametrize("value", ["off", "False", "no"])
+def test_the_reason_names_the_probe_setting_received(cache, monkeypatch, value):
+    monkeypatch.setenv(precision.PROBE_ENV, value)
+    chosen = choose_precision("auto", ZEN4, measure=Rates(bfloat16=1.0, float32=1000.0), config=CONFIG)
+    assert chosen.name == "bfloat16" and f"(the timed probe is off: ZOO_PRECISION_PROBE={value})" in chosen.reason
+
+
+@pytest.mark.parametrize("entry", ["a string", {"rates": ["bfloat16", "float32"]},
+                                   {"rates": {"bfloat16": 100.0, "float32": 0}},
+                                   {"rates": {"bfloat16": "fast", "float32": "slow"}},
+                                   {"rates": {"bfloat16": None, "float32": 1.0}}])
+def test_an_unreadable_cache_entry_is_timed_again(cache, entry):
+    measure = Rates(bfloat16=2000.0, float32=1000.0)
+    choose_precision("auto", ZEN4, measure=measure, config=CONFIG)
+    stored = json.loads(cache.read_text())
+    stored["probes"] = {key: entry for key in stored["probes"]}
+    cache.write_text(json.dumps(stored))
+    with pytest.warns(UserWarning, match="entry for mnist_convnet .* unreadable; timing again"):
+        chosen = choose_precision("auto", ZEN4, measure=measure, config=CONFIG)
+    assert chosen.name == "bfloat16" and chosen.probe["cached"] is False and len(measure.calls) == 2
+    assert json.loads(cache.read_text())["probes"] != stored["probes"]  # rewritten

@@ -285,3 +285,54 @@ def test_bayesian_without_scikit_learn(tmp_path, capsys, monkeypatch):
     assert code == 1 and stdout == ""
     assert_one_line_error(err, "keras-zoo[bayesian]", "Received: tuner='bayesian'")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("ip,port,tuner_id,fragment", [
+    ("127.0.0.1", "99999", "chief", "Received: KERASTUNER_ORACLE_PORT='99999'"),  # a chief listened elsewhere
+    ("127.0.0.1", "abc", "tuner0", "Received: KERASTUNER_ORACLE_PORT='abc'"),  # a worker waited its whole timeout
+    ("", "8000", "chief", "Received: KERASTUNER_ORACLE_IP=''"),
+])
+def test_a_chief_address_that_cannot_be_is_refused(tmp_path, capsys, monkeypatch, ip, port, tuner_id, fragment):
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", ip)
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", port)
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", tuner_id)
+    out = tmp_path / "search"
+    code, stdout, err = run(capsys, "tune", "mnist_convnet", *SAMPLE, "--chief-timeout", "30", "--out", str(out))
+    assert code == 1 and stdout == ""
+    assert_one_line_error(err, fragment)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("content", ["garbage", "[]"])
+def test_an_unreadable_search_file_is_refused(tmp_path, capsys, monkeypatch, content):
+    monkeypatch.delenv("KERASTUNER_ORACLE_IP", raising=False)
+    out = tmp_path / "search"
+    out.mkdir()
+    (out / "search.json").write_text(content)
+    code, stdout, err = run(capsys, "tune", "mnist_convnet", *SAMPLE, "--epochs", "1", "--out", str(out))
+    assert code == 1
+    assert_one_line_error(err, "search.json", "is not the settings of a search", f"Received: out={str(out)!r}")
+    assert (out / "search.json").read_text() == content and not (out / "tuner").exists()
+
+
+@pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
+def test_a_corrupt_tuner_folder_is_refused_by_name(tmp_path, capsys, monkeypatch):
+    import shutil
+
+    monkeypatch.delenv("KERASTUNER_ORACLE_IP", raising=False)
+    argv = ["tune", "mnist_convnet", *SAMPLE, "--max-trials", "1", "--epochs", "1", "--precision", "float32"]
+    done = tmp_path / "done"
+    assert run(capsys, *argv, "--out", str(done))[0] == 0
+    corruptions = {
+        "oracle.json": lambda p: (p / "oracle.json").write_text('{"truncated'),
+        "trial.json": lambda p: (p / "trial_0" / "trial.json").write_text("[1, 2]"),
+        "missing oracle.json": lambda p: (p / "oracle.json").unlink(),
+    }
+    for what, corrupt in corruptions.items():
+        out = tmp_path / what.replace(" ", "_")
+        shutil.copytree(done, out)
+        corrupt(out / "tuner")
+        code, _, err = run(capsys, *argv, "--max-trials", "2", "--out", str(out))
+        assert code == 1, what
+        assert "this is a bug" not in err, (what, err)
+        assert_one_line_error(err, f"Cannot resume the search in {str(out / 'tuner')!r}", f"Received: out={str(out)!r}")

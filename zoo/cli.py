@@ -289,6 +289,9 @@ def cmd_bench(args) -> int:
     if args.record and not (bench.CHECKOUT / "pyproject.toml").exists():
         raise ValueError("--record writes zoo/results.json and docs/ of a source checkout; this is an installed "
                          f"package. Received: --record in {str(bench.CHECKOUT)!r}")
+    if args.out and (os.path.isdir(args.out) or not os.path.isdir(os.path.dirname(os.path.abspath(args.out)))):
+        # Checked before minutes of measuring, not after.
+        raise ValueError(f"--out must be a file in an existing folder. Received: --out {args.out!r}")
     if args.from_file:
         results = _read_bench_results(args.from_file)
     else:

@@ -41,6 +41,7 @@ import dataclasses
 import datetime
 import importlib.metadata
 import json
+import math
 import os
 import platform
 import re
@@ -415,15 +416,44 @@ def candidates(device: Device) -> tuple[str, ...]:
     return (native, "float32") if native != "float32" else ("float32",)
 
 
+# The values `ZOO_PRECISION_PROBE` takes (any case; unset or empty is on).
+PROBE_OFF = ("0", "false", "no", "off")
+PROBE_ON = ("", "1", "true", "yes", "on")
+PROBE_REFRESH = "refresh"
+
+
+def _probe_setting() -> str:
+    """`ZOO_PRECISION_PROBE`, checked: `"on"`, `"off"` or `"refresh"`.
+
+    Raises:
+        ValueError: For another value: a typo of `refresh` must not time
+            nothing and keep the cached rates unnoticed.
+    """
+    raw = os.environ.get(PROBE_ENV, "")
+    value = raw.strip().lower()
+    if value in PROBE_OFF:
+        return "off"
+    if value in PROBE_ON:
+        return "on"
+    if value == PROBE_REFRESH:
+        return PROBE_REFRESH
+    raise ValueError(f"{PROBE_ENV} must be 1 (or true, yes, on), 0 (or false, no, off) or refresh. "
+                     f"Received: {PROBE_ENV}={raw!r}")
+
+
 def probe_enabled() -> bool:
-    """False where `ZOO_PRECISION_PROBE` is `0` (or `false`, `no`, `off`)."""
-    return os.environ.get(PROBE_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    """False where `ZOO_PRECISION_PROBE` is `0` (or `false`, `no`, `off`).
+
+    Raises:
+        ValueError: For a value it does not take.
+    """
+    return _probe_setting() != "off"
 
 
 def probe_refresh() -> bool:
     """True where `ZOO_PRECISION_PROBE` is `refresh`: the probe times again
     and replaces the cached rates."""
-    return os.environ.get(PROBE_ENV, "").strip().lower() == "refresh"
+    return _probe_setting() == PROBE_REFRESH
 
 
 def probe_cache_path() -> Path:
@@ -485,6 +515,18 @@ def _write_cache(path: Path, key: str, entry: dict) -> None:
                       "writable folder to time each model once.", stacklevel=3)
 
 
+def _cached_rates(entry, options) -> dict | None:
+    """A cache entry's rates where they are what `_probe` writes (a finite
+    rate >= 0 per option, float32's above 0); else None."""
+    rates = entry.get("rates") if isinstance(entry, dict) else None
+    if not isinstance(rates, dict) or set(rates) != set(options):
+        return None
+    if not all(isinstance(r, (int, float)) and not isinstance(r, bool) and math.isfinite(r) and r >= 0
+               for r in rates.values()) or not rates["float32"] > 0:
+        return None
+    return {name: float(rate) for name, rate in rates.items()}
+
+
 def _probe(measure, options, config: dict, device: Device, progress) -> tuple[dict, str, bool]:
     """The rates of `options` for `config` on `device`: `(rates, date, cached)`."""
     path = probe_cache_path()
@@ -492,8 +534,11 @@ def _probe(measure, options, config: dict, device: Device, progress) -> tuple[di
            "precisions": sorted(options)}
     text = json.dumps(key, sort_keys=True, default=str)
     entry = None if probe_refresh() else _read_cache(path).get(text)
-    if entry is not None and set(entry.get("rates", {})) == set(options):
-        return entry["rates"], entry.get("measured", "?"), True
+    if entry is not None and _cached_rates(entry, options) is None:
+        warnings.warn(f"Ignoring the precision probe cache's entry for {config.get('model', 'this model')} in "
+                      f"{str(path)!r}, which is unreadable; timing again.", stacklevel=3)
+    elif entry is not None:
+        return _cached_rates(entry, options), str(entry.get("measured", "?")), True
     if progress is not None:
         progress(f"timing a few training steps in {' and '.join(options)} to choose the precision "
                  f"(once for this model and machine; cached in {str(path)!r})")
@@ -530,8 +575,9 @@ def choose_precision(precision: str = "auto", device: Device | None = None, *,
         A `Precision`.
 
     Raises:
-        ValueError: For an unknown precision, or bfloat16 where oneDNN is
-            held below the CPU's bfloat16 instructions.
+        ValueError: For an unknown precision, bfloat16 where oneDNN is
+            held below the CPU's bfloat16 instructions, or a
+            `ZOO_PRECISION_PROBE` value it does not take.
 
     Examples:
 
@@ -552,12 +598,14 @@ def choose_precision(precision: str = "auto", device: Device | None = None, *,
         )
     if precision != "auto":
         return Precision(precision, POLICIES[precision], "asked for with --precision", device)
+    _probe_setting()  # a bad value fails on any machine, not only where the probe would run
     name, why = _native_choice(device)
     options = candidates(device)
     if measure is None or len(options) == 1:
         return Precision(name, POLICIES[name], why, device)
     if not probe_enabled():
-        return Precision(name, POLICIES[name], f"{why} (the timed probe is off: {PROBE_ENV}=0)", device)
+        return Precision(name, POLICIES[name], f"{why} (the timed probe is off: {PROBE_ENV}="
+                         f"{os.environ.get(PROBE_ENV, '').strip()})", device)
     if config is None:
         raise ValueError("choose_precision needs `config` (the probe's cache key) with `measure`. Received: None")
     rates, measured, cached = _probe(measure, options, config, device, progress)

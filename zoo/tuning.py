@@ -403,6 +403,31 @@ def make_tuner(model: kt.HyperModel, kind: str = "random", *, max_trials: int = 
     return tuner_class(oracle, hypermodel=model, directory=str(directory), project_name=project_name, overwrite=False)
 
 
+def _check_chief_address() -> None:
+    """Refuses a keras-tuner chief address that cannot be: a chief would
+    listen elsewhere (gRPC wraps port 99999 round) and a worker wait its
+    whole --chief-timeout for it."""
+    host, port = os.environ["KERASTUNER_ORACLE_IP"].strip(), os.environ["KERASTUNER_ORACLE_PORT"]
+    if not host:
+        raise ValueError(f"KERASTUNER_ORACLE_IP must name the chief's host. Received: KERASTUNER_ORACLE_IP={host!r}")
+    if not (port.isdigit() and 1 <= int(port) <= 65535):
+        raise ValueError(f"KERASTUNER_ORACLE_PORT must be a port number from 1 to 65535. "
+                         f"Received: KERASTUNER_ORACLE_PORT={port!r}")
+
+
+def _check_search_file(path: Path) -> None:
+    """Refuses a `search.json` that is not the settings a search recorded."""
+    try:
+        settings = json.loads(path.read_text())
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as e:
+        settings = e
+    if not isinstance(settings, dict):
+        raise ValueError(f"{str(path)!r} is not the settings of a search ({_last_line(str(settings))}): delete "
+                         f"its folder or use another --out to start afresh. Received: out={str(path.parent)!r}")
+
+
 def _last_line(text: str) -> str:
     return next((line for line in reversed(text.strip().splitlines()) if line.strip()), text)
 
@@ -472,6 +497,8 @@ def tune(name: str, *, dataset: str | None = None, data_dir=None, tuner: str = "
             f"Hyperband resumes trials mid-way, which a two-phase fine-tuning cannot. Received: tuner={tuner!r}"
         )
     role = distribution.tuner_role()
+    if role != "local":
+        _check_chief_address()
     recipe = training.FINETUNE_RECIPES[name][0] if finetuning else training.get_recipe(name)
     run = training._prepare(
         name, dataclasses.replace(recipe, validation_split=recipe.validation_split or VALIDATION_SPLIT),
@@ -490,10 +517,22 @@ def tune(name: str, *, dataset: str | None = None, data_dir=None, tuner: str = "
     if role == "worker":
         distribution.wait_for_chief(chief_timeout)
     else:
+        _check_search_file(run.out / SEARCH_FILE)
         check_resumable(run.out / SEARCH_FILE, settings, what="search")
     if verbose:
         print(training.precision_line(run.precision), flush=True)
-    search = make_tuner(model, tuner, max_trials=max_trials, epochs=run.epochs, seed=seed, directory=run.out)
+    project = run.out / PROJECT
+    resuming = project.exists()
+    try:
+        search = make_tuner(model, tuner, max_trials=max_trials, epochs=run.epochs, seed=seed, directory=run.out)
+    except Exception as e:  # keras-tuner reloads its files unchecked: JSON, key, type and TensorFlow I/O errors
+        if not resuming:
+            raise
+        raise ValueError(
+            f"Cannot resume the search in {str(project)!r}: keras-tuner's files there are unreadable "
+            f"({type(e).__name__}: {_last_line(str(e))}); delete that folder or use another --out to start "
+            f"afresh. Received: out={str(run.out)!r}"
+        ) from None
     fit_kwargs = {"validation_data": run.data.validation, "epochs": run.epochs, "verbose": 2 if verbose else 0}
     if finetuning:
         fit_kwargs["fine_epochs"] = run.epochs if epochs is not None else model.phase2["fine_epochs"]
