@@ -198,7 +198,7 @@ class TestLeungMalik:
         np.testing.assert_allclose(traced(x), expected, atol=1e-5)
 
     def test_valid_padding_needs_an_image_as_large_as_the_support(self):
-        with pytest.raises(ValueError, match="at least 49x49. Received: height=40, width=64"):
+        with pytest.raises(ValueError, match=r"at least 49x49. Received: input_shape=\(1, 40, 64, 1\)"):
             LeungMalikFilters(padding="valid")(np.zeros((1, 40, 64, 1), "float32"))
 
     def test_auto_takes_the_dense_path_for_unknown_sizes(self):
@@ -362,3 +362,37 @@ def test_export_parity(make, tmp_path):
     np.testing.assert_allclose(reloaded.serve(x).numpy(), expected, atol=1e-4)
     tflite = export.export_tflite(model, str(tmp_path / "model.tflite"))
     np.testing.assert_allclose(export.run_tflite(tflite, x), expected, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: EdgeFilters(padding="valid"), lambda: LeungMalikFilters(support=9, padding="valid", implementation="dense"),
+             lambda: LeungMalikFilters(support=9, padding="valid")],
+    ids=["edge", "lm_dense", "lm_auto"],
+)
+def test_valid_padding_rejects_images_smaller_than_the_filters(make):
+    # TensorFlow's CPU convolution returned a map of zeros the input's shape.
+    with pytest.raises(ValueError, match=r"needs images of at least .*Received: input_shape=\(1, 2, 40, 1\)"):
+        make()(np.ones((1, 2, 40, 1), "float32"))
+    with pytest.raises(ValueError, match=r"Received: input_shape=\(None, 40, 2, 1\)"):
+        make()(keras.Input((40, 2, 1)))
+
+
+def test_views_output_shape_with_a_known_batch():
+    inputs = keras.Input((6, 7, 3), batch_size=2)
+    for mode, weights in zoo_layers.TEST_TIME_AUGMENTATIONS.items():
+        views = zoo_layers.TestTimeViews(mode)
+        stacked = views(inputs)
+        assert stacked.shape == views(np.zeros((2, 6, 7, 3), "float32")).shape == (2 * len(weights), 6, 7, 3)
+        assert ViewMean(weights)(stacked).shape == (2, 6, 7, 3)
+
+
+def test_translate_views_of_one_pixel_images():
+    x = np.arange(6, dtype="float32").reshape(2, 1, 1, 3)
+    views = np.asarray(zoo_layers.TestTimeViews("flip_translate")(x))
+    np.testing.assert_array_equal(views, np.concatenate([x] * 6))  # np.pad "reflect" keeps a 1-pixel side
+
+
+@pytest.mark.parametrize("weights", [(), (1.0, -1.0), (0.0, 0.0), "ab", (1.0, float("nan")), 2.0])
+def test_view_mean_rejects_bad_weights(weights):
+    with pytest.raises(ValueError, match=r"Received: weights="):
+        ViewMean(weights)

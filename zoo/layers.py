@@ -32,6 +32,7 @@ Reference:
 from __future__ import annotations
 
 import math
+import numbers
 
 import keras
 import numpy as np
@@ -73,6 +74,10 @@ class FixedFilterBank(keras.layers.Layer):
     def filters(self) -> np.ndarray:
         raise NotImplementedError
 
+    def kernel_size(self) -> int:
+        """The filters' side length."""
+        return self.filters().shape[0]
+
     def build(self, input_shape):
         channels = input_shape[-1]
         if channels is None:
@@ -91,7 +96,18 @@ class FixedFilterBank(keras.layers.Layer):
             initializer=lambda shape, dtype=None: ops.convert_to_tensor(kernel, dtype=dtype),
         )
 
+    def _check_fits(self, input_shape):
+        """Raises if `"valid"` padding leaves no output pixel: convolutions
+        return an empty map there, or on some CPUs a map of zeros."""
+        size = self.kernel_size()
+        if self.padding == "valid" and any(s is not None and s < size for s in tuple(input_shape)[1:3]):
+            raise ValueError(
+                f"`padding='valid'` needs images of at least {size}x{size}. "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
+
     def call(self, inputs):
+        self._check_fits(inputs.shape)
         x = ops.cast(inputs, self.compute_dtype)
         kernel = ops.cast(self.kernel, self.compute_dtype)
         if x.shape[-1] == 1:
@@ -100,6 +116,7 @@ class FixedFilterBank(keras.layers.Layer):
         return ops.depthwise_conv(x, kernel, padding=self.padding)
 
     def compute_output_shape(self, input_shape):
+        self._check_fits(input_shape)
         size, _, num_filters = self.filters().shape
         height, width, channels = input_shape[1:]
         if self.padding == "valid":
@@ -302,7 +319,11 @@ class LeungMalikFilters(FixedFilterBank):
             self.support, self.scales, self.blob_scales, self.orientations
         )
 
+    def kernel_size(self) -> int:
+        return self.support
+
     def call(self, inputs):
+        self._check_fits(inputs.shape)
         height, width = inputs.shape[1:3]
         fast = None not in (height, width)
         if self.implementation == "dft" and not fast:
@@ -537,7 +558,9 @@ class TestTimeViews(keras.layers.Layer):
         return keras.ops.concatenate(views, axis=0)
 
     def compute_output_shape(self, input_shape):
-        return input_shape
+        batch = input_shape[0]
+        views = len(TEST_TIME_AUGMENTATIONS[self.mode])
+        return (None if batch is None else batch * views, *input_shape[1:])
 
     def get_config(self):
         return {**super().get_config(), "mode": self.mode}
@@ -606,6 +629,8 @@ def _shifted(x, *, down_right: bool):
 def _shifted_along(x, axis: int, *, forward: bool):
     """`x` moved one step along `axis` (to higher indices if `forward`), the border reflected."""
     size = x.shape[axis]
+    if size == 1:
+        return x  # a one-pixel side is its own reflection
     if _sliced(size):
         step = lambda s: x[(slice(None),) * axis + (s,)]  # noqa: E731
         parts = [step(slice(1, 2)), step(slice(None, -1))] if forward else [step(slice(1, None)), step(slice(-2, -1))]
@@ -630,6 +655,17 @@ class ViewMean(keras.layers.Layer):
 
     def __init__(self, weights=(1.0, 1.0), **kwargs):
         super().__init__(**kwargs)
+        if (
+            isinstance(weights, (str, bytes))
+            or not isinstance(weights, (list, tuple, np.ndarray))
+            or len(weights) == 0
+            or any(isinstance(w, bool) or not isinstance(w, numbers.Real) or not w >= 0 for w in weights)
+            or not sum(weights) > 0
+        ):
+            raise ValueError(
+                "`weights` must be a non-empty list of non-negative numbers with a positive sum. "
+                f"Received: weights={weights!r}"
+            )
         self.view_weights = tuple(float(w) for w in weights)
 
     def call(self, inputs, training=None):
@@ -641,7 +677,8 @@ class ViewMean(keras.layers.Layer):
         return keras.ops.sum(blocks * weights, axis=0)
 
     def compute_output_shape(self, input_shape):
-        return input_shape
+        batch = input_shape[0]
+        return (None if batch is None else batch // len(self.view_weights), *input_shape[1:])
 
     def get_config(self):
         return {**super().get_config(), "weights": list(self.view_weights)}
