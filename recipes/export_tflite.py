@@ -15,10 +15,8 @@ python recipes/export_tflite.py --quick    # the same, on fewer images
 ## Setup
 """
 
+# Arguments first: a bad flag is answered before Keras and TensorFlow load.
 import argparse
-
-import zoo
-from zoo import export, predict
 
 MODEL, WEIGHTS = "mnist_convnet", "mnist"
 OUT = "runs/recipes/export"
@@ -27,6 +25,10 @@ PARITY_IMAGES = 500
 parser = argparse.ArgumentParser(description="Export mnist_convnet and check the files.")
 parser.add_argument("--quick", action="store_true", help="check on 100 images")
 args = parser.parse_args()
+
+import zoo
+from zoo import export, predict
+
 parity = 100 if args.quick else PARITY_IMAGES
 
 """

@@ -15,14 +15,11 @@ python recipes/finetune_vgg16.py --quick                      # shipped CIFAR-10
 ## Setup
 """
 
+# Arguments first: a bad flag is answered before Keras and TensorFlow load.
 import argparse
+import os
 import tempfile
 from pathlib import Path
-
-import numpy as np
-from PIL import Image
-
-from zoo import data, training
 
 MODEL = "vgg16"
 WEIGHTS = "imagenet"  # downloaded once and cached; or the path to a local .h5 file
@@ -35,6 +32,13 @@ parser.add_argument("--weights", default=WEIGHTS, help="imagenet or a keras.appl
 parser.add_argument("--quick", action="store_true",
                     help="a folder of shipped CIFAR-10 images at 32x32, a random base (no download), 1+1 epochs")
 args = parser.parse_args()
+if args.data_dir and not os.path.isdir(args.data_dir):
+    parser.error(f"--data-dir: no such folder: {args.data_dir!r}")
+
+import numpy as np
+from PIL import Image
+
+from zoo import data, training
 
 """
 ## Prepare the data

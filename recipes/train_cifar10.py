@@ -15,12 +15,9 @@ python recipes/train_cifar10.py --quick                     # the sample in the 
 ## Setup
 """
 
+# Arguments first: a bad flag is answered before Keras and TensorFlow load.
 import argparse
-
-import keras
-
-import zoo
-from zoo import data, training
+import os
 
 MODEL = "cifar10_net"
 EPOCHS = None  # the recipe's: 32 epochs, whitened stem, Nesterov SGD, flips and shifts
@@ -30,6 +27,14 @@ parser = argparse.ArgumentParser(description="Train cifar10_net on CIFAR-10.")
 parser.add_argument("--data-dir", help="a folder with the official CIFAR-10 files (default: the shipped sample)")
 parser.add_argument("--quick", action="store_true", help="the shipped sample, 2 epochs")
 args = parser.parse_args()
+if args.data_dir and not os.path.isdir(args.data_dir):
+    parser.error(f"--data-dir: no such folder: {args.data_dir!r}")
+
+import keras
+
+import zoo
+from zoo import data, training
+
 dataset = "cifar10" if args.data_dir and not args.quick else "cifar10:sample"
 epochs = 2 if args.quick else EPOCHS
 

@@ -15,13 +15,9 @@ python recipes/train_mnist.py --quick                     # the sample in the pa
 ## Setup
 """
 
+# Arguments first: a bad flag is answered before Keras and TensorFlow load.
 import argparse
-
-import keras
-import numpy as np
-
-import zoo
-from zoo import data, training
+import os
 
 MODEL = "mnist_convnet"
 EPOCHS = None  # the recipe's: 5 epochs of 64, AdamW, label smoothing, light affine warps
@@ -31,6 +27,15 @@ parser = argparse.ArgumentParser(description="Train mnist_convnet on MNIST.")
 parser.add_argument("--data-dir", help="a folder with the official MNIST files (default: the shipped sample)")
 parser.add_argument("--quick", action="store_true", help="the shipped sample, 1 epoch")
 args = parser.parse_args()
+if args.data_dir and not os.path.isdir(args.data_dir):
+    parser.error(f"--data-dir: no such folder: {args.data_dir!r}")
+
+import keras
+import numpy as np
+
+import zoo
+from zoo import data, training
+
 dataset = "mnist" if args.data_dir and not args.quick else "mnist:sample"
 epochs = 1 if args.quick else EPOCHS
 

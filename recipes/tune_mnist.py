@@ -15,11 +15,9 @@ python recipes/tune_mnist.py --quick                     # 2 one-epoch trials on
 ## Setup
 """
 
+# Arguments first: a bad flag is answered before Keras and TensorFlow load.
 import argparse
-
-import keras
-
-from zoo import tuning
+import os
 
 MODEL = "mnist_convnet"
 TRIALS = 10
@@ -29,6 +27,13 @@ parser = argparse.ArgumentParser(description="Search mnist_convnet's hyperparame
 parser.add_argument("--data-dir", help="a folder with the official MNIST files (default: the shipped sample)")
 parser.add_argument("--quick", action="store_true", help="2 one-epoch trials on the shipped sample")
 args = parser.parse_args()
+if args.data_dir and not os.path.isdir(args.data_dir):
+    parser.error(f"--data-dir: no such folder: {args.data_dir!r}")
+
+import keras
+
+from zoo import tuning
+
 dataset = "mnist" if args.data_dir and not args.quick else "mnist:sample"
 
 """

@@ -50,3 +50,21 @@ def test_unknown_bank():
     with pytest.raises(ValueError, match="Received: bank='gabor'"):
         figures.draw_bank("gabor", "x.png")
 
+
+
+def test_figures_leave_the_users_matplotlib_backend_and_figures_alone(tmp_path):
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    before = matplotlib.get_backend()
+    matplotlib.use("pdf")  # stands in for a notebook's or a GUI's backend
+    try:
+        mine = plt.figure()
+        figures.draw_bank("edge", tmp_path / "edge.png")
+        with pytest.raises(FileNotFoundError, match="does not exist"):
+            figures.draw_bank("edge", tmp_path / "missing" / "edge.png")
+        assert matplotlib.get_backend() == "pdf"
+        assert plt.get_fignums() == [mine.number]  # none of the zoo's left open
+        plt.close(mine)
+    finally:
+        matplotlib.use(before)

@@ -43,3 +43,21 @@ def test_recipe_runs_quick(recipe, tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert re.search(EXPECTED[recipe], done.stdout.strip().splitlines()[-1]), done.stdout[-2000:]
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_recipe_bad_arguments_get_a_usage_error_before_keras_loads(recipe, tmp_path):
+    # No TF_CPP_MIN_LOG_LEVEL: TensorFlow, once imported, logs its start-up to stderr.
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    flags = [["--bogus"]]
+    if "--data-dir" in (ROOT / "recipes" / recipe).read_text():
+        flags.append(["--data-dir", str(tmp_path / "missing")])
+    for argv in flags:
+        done = subprocess.run([sys.executable, str(ROOT / "recipes" / recipe), *argv], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2, done.stderr[-2000:]
+        assert done.stdout == ""
+        lines = done.stderr.splitlines()
+        assert lines[0].startswith("usage: "), done.stderr
+        assert all(line.startswith(" ") for line in lines[1:-1]), done.stderr
+        assert lines[-1].startswith(f"{recipe}: error: "), done.stderr

@@ -18,20 +18,36 @@ from zoo.layers import EDGE_OPERATORS, EdgeFilters, LeungMalikFilters, leung_mal
 BANKS = ("edge", "lm")
 
 
+class _Figures:
+    """The two pyplot calls the figures make, on bare `matplotlib.figure.Figure`s.
+
+    Not pyplot itself: switching the process to the Agg backend
+    (`matplotlib.use`) would take a notebook's or a GUI's backend from under
+    its user, and pyplot keeps every figure a failed write leaves open.
+    A bare Figure renders to PNG with Agg and needs no display.
+    """
+
+    @staticmethod
+    def subplots(nrows=1, ncols=1, *, figsize=None, **kwargs):
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=figsize)
+        return fig, fig.subplots(nrows, ncols, **kwargs)
+
+    @staticmethod
+    def close(fig):
+        """Nothing to do: no pyplot registry holds the figure."""
+
+
 def pyplot():
-    """matplotlib's pyplot on the Agg backend: files only, no display needed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    """A pyplot stand-in (`subplots`, `close`) that draws files only: it
+    needs no display and leaves the process's matplotlib backend alone."""
+    return _Figures
 
 
 def save_figure(fig, path) -> str:
-    """Writes `fig` as a PNG, atomically, and closes it; returns `path`."""
+    """Writes `fig` as a PNG, atomically; returns `path`."""
     atomic_write(str(path), lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"), mode="wb")
-    pyplot().close(fig)
     return str(path)
 
 
