@@ -90,6 +90,9 @@ def test_wheel_built_with_the_oldest_setuptools_works_outside_the_checkout(tmp_p
     assert "License-Expression: Apache-2.0" in zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith(".dist-info/METADATA"))
     ).decode()
+    # The licence's text travels with the wheel, as Apache-2.0 asks.
+    licence = next(n for n in names if n.endswith(".dist-info/licenses/LICENSE"))
+    assert "Apache License" in zipfile.ZipFile(wheel).read(licence).decode()
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),
                     str(wheel)], check=True, timeout=300)
