@@ -84,6 +84,10 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
 
 
 _BACKUP_NAME = re.compile(r"epoch-(\d{4,})\.weights\.h5")
+# Every name a run's backup folder holds: the epochs' weights and their
+# partial writes, and the run's settings (`run.json`, see `check_resumable`)
+# with theirs (`atomic_write`).
+BACKUP_FILES = re.compile(rf"{_BACKUP_NAME.pattern}|\.partial-\d+\.weights\.h5|run\.json(\.partial-\d+)?")
 
 
 def _finite_loss(logs) -> bool:

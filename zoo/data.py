@@ -1185,8 +1185,8 @@ def load_dataset(
                 train, test, names, source=f"the official {name} files in {where!r}",
                 image_size=image_size, **common,
             )
-        _, missing = _raw_files(name, data_dir)
-        total = len(CIFAR_FILES if name == "cifar10" else IDX_FILES)
+        paths, missing = _raw_files(name, data_dir)
+        total = len(paths)
         found = f"{', '.join(missing)} missing, {total - len(missing)} of {total} found"
         tried.append(f"official raw files in {where!r} ({'none' if len(missing) == total else found})")
     return _tfds(name, data_dir, typed=dataset, tried=tried, image_size=image_size, **common)

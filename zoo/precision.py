@@ -534,11 +534,12 @@ def _probe(measure, options, config: dict, device: Device, progress) -> tuple[di
            "precisions": sorted(options)}
     text = json.dumps(key, sort_keys=True, default=str)
     entry = None if probe_refresh() else _read_cache(path).get(text)
-    if entry is not None and _cached_rates(entry, options) is None:
+    cached = None if entry is None else _cached_rates(entry, options)
+    if cached is not None:
+        return cached, str(entry.get("measured", "?")), True
+    if entry is not None:
         warnings.warn(f"Ignoring the precision probe cache's entry for {config.get('model', 'this model')} in "
                       f"{str(path)!r}, which is unreadable; timing again.", stacklevel=3)
-    elif entry is not None:
-        return _cached_rates(entry, options), str(entry.get("measured", "?")), True
     if progress is not None:
         progress(f"timing a few training steps in {' and '.join(options)} to choose the precision "
                  f"(once for this model and machine; cached in {str(path)!r})")

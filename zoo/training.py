@@ -26,7 +26,6 @@ import json
 import math
 import numbers
 import platform
-import re
 import shutil
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ import numpy as np
 from zoo import data as zoo_data
 from zoo import figures
 from zoo.callbacks import (
+    BACKUP_FILES,
     EpochLog,
     NaNGuard,
     Progress,
@@ -668,9 +668,8 @@ def _check_backup_folder(out: Path) -> None:
     backup = out / "backup"
     if (out / RUN_FILE).exists() or not backup.exists():
         return
-    ours = re.compile(r"(run\.json|\.partial-\d+\.weights\.h5|run\.json\.partial-\d+|epoch-\d{4,}\.weights\.h5)")
     foreign = [p.name for p in backup.iterdir()] if backup.is_dir() else [""]
-    foreign = [name for name in foreign if not ours.fullmatch(name)]
+    foreign = [name for name in foreign if not BACKUP_FILES.fullmatch(name)]
     if foreign:
         raise ValueError(
             f"{str(out)!r} holds a backup/ that is not a zoo run's ({str(backup)!r} "
