@@ -303,16 +303,24 @@ def test_a_chief_address_that_cannot_be_is_refused(tmp_path, capsys, monkeypatch
     assert not out.exists()
 
 
-@pytest.mark.parametrize("content", ["garbage", "[]"])
-def test_an_unreadable_search_file_is_refused(tmp_path, capsys, monkeypatch, content):
+@pytest.mark.parametrize(
+    "content,reason", [("garbage", "Expecting value"), ("[]", "it holds a JSON list"), (None, "Is a directory")]
+)
+def test_an_unreadable_search_file_is_refused(tmp_path, capsys, monkeypatch, content, reason):
     monkeypatch.delenv("KERASTUNER_ORACLE_IP", raising=False)
     out = tmp_path / "search"
     out.mkdir()
-    (out / "search.json").write_text(content)
+    if content is None:  # a folder where the settings file should be
+        (out / "search.json").mkdir()
+    else:
+        (out / "search.json").write_text(content)
     code, stdout, err = run(capsys, "tune", "mnist_convnet", *SAMPLE, "--epochs", "1", "--out", str(out))
     assert code == 1
-    assert_one_line_error(err, "search.json", "is not the settings of a search", f"Received: out={str(out)!r}")
-    assert (out / "search.json").read_text() == content and not (out / "tuner").exists()
+    assert_one_line_error(err, "search.json", "is damaged, not the settings of a search", reason,
+                          f"Received: search.json={str(out / 'search.json')!r}")
+    if content is not None:
+        assert (out / "search.json").read_text() == content
+    assert not (out / "tuner").exists()
 
 
 @pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")

@@ -257,12 +257,13 @@ def check_resumable(path, settings: dict, *, folder=None, what: str = "run") -> 
     folder = path.parent if folder is None else folder
     try:
         previous = json.loads(path.read_text()) if path.exists() else settings
-    except (ValueError, UnicodeDecodeError):
-        previous = None
+        reason = f"it holds a JSON {type(previous).__name__}"
+    except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError; a folder, an OSError
+        previous, reason = None, _last_line(str(e.strerror if isinstance(e, OSError) and e.strerror else e))
     if not isinstance(previous, dict):
         raise ValueError(
-            f"{str(path)!r} is damaged, not the settings of a {what}: delete {str(folder)!r} (or use another "
-            f"--out) to start afresh. Received: {path.name}={str(path)!r}"
+            f"{str(path)!r} is damaged, not the settings of a {what} ({reason}): delete {str(folder)!r} (or use "
+            f"another --out) to start afresh. Received: {path.name}={str(path)!r}"
         )
     for key, value in settings.items():
         if previous.get(key) != value:
@@ -273,6 +274,11 @@ def check_resumable(path, settings: dict, *, folder=None, what: str = "run") -> 
             )
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(str(path), lambda f: json.dump(settings, f, indent=2))
+
+
+def _last_line(text: str) -> str:
+    """The last non-blank line of `text`: an error's own words, without what came before."""
+    return next((line for line in reversed(text.strip().splitlines()) if line.strip()), text)
 
 
 def atomic_write(path, write, mode="w"):

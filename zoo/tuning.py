@@ -35,7 +35,7 @@ import keras_tuner as kt
 from zoo import data as zoo_data
 from zoo import distribution, figures, training
 from zoo._common import check_choice
-from zoo.callbacks import _write_csv, atomic_write, check_resumable, save_model_atomic
+from zoo.callbacks import _last_line, _write_csv, atomic_write, check_resumable, save_model_atomic
 from zoo.precision import PRECISIONS, choose_precision
 from zoo.registry import create_model, get_model_factory, model_info
 
@@ -415,23 +415,6 @@ def _check_chief_address() -> None:
                          f"Received: KERASTUNER_ORACLE_PORT={port!r}")
 
 
-def _check_search_file(path: Path) -> None:
-    """Refuses a `search.json` that is not the settings a search recorded."""
-    try:
-        settings = json.loads(path.read_text())
-    except FileNotFoundError:
-        return
-    except (OSError, ValueError) as e:
-        settings = e
-    if not isinstance(settings, dict):
-        raise ValueError(f"{str(path)!r} is not the settings of a search ({_last_line(str(settings))}): delete "
-                         f"its folder or use another --out to start afresh. Received: out={str(path.parent)!r}")
-
-
-def _last_line(text: str) -> str:
-    return next((line for line in reversed(text.strip().splitlines()) if line.strip()), text)
-
-
 def tune(name: str, *, dataset: str | None = None, data_dir=None, tuner: str = "random", max_trials: int = 10,
          epochs: int | None = None, seed: int | None = None, out=None, weights: str | None = None,
          image_size: tuple | None = None, chief_timeout: float = 120.0, precision: str | None = None,
@@ -517,7 +500,6 @@ def tune(name: str, *, dataset: str | None = None, data_dir=None, tuner: str = "
     if role == "worker":
         distribution.wait_for_chief(chief_timeout)
     else:
-        _check_search_file(run.out / SEARCH_FILE)
         check_resumable(run.out / SEARCH_FILE, settings, what="search")
     if verbose:
         print(training.precision_line(run.precision), flush=True)
