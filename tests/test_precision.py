@@ -304,6 +304,16 @@ def test_an_unwritable_cache_still_chooses(tmp_path, monkeypatch):
     assert chosen.name == "bfloat16"
 
 
+def test_a_cache_that_is_a_folder_still_chooses_and_leaves_nothing_behind(cache):
+    """The temporary file of the failed write was left beside the folder."""
+    cache.mkdir(parents=True)
+    with pytest.warns(UserWarning, match="Cannot read the precision probe cache"), \
+            pytest.warns(UserWarning, match="Cannot cache the precision probe"):
+        chosen = choose_precision("auto", ZEN4, measure=Rates(bfloat16=2000.0, float32=1000.0), config=CONFIG)
+    assert chosen.name == "bfloat16"
+    assert [p.name for p in cache.parent.iterdir()] == [cache.name]
+
+
 def test_a_16_bit_precision_the_model_failed_to_train_in_leaves_float32(cache):
     chosen = choose_precision("auto", ZEN4, measure=Rates(bfloat16=0.0, float32=1000.0), config=CONFIG)
     assert chosen.name == "float32" and chosen.policy == "float32"

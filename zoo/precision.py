@@ -505,12 +505,16 @@ def _write_cache(path: Path, key: str, entry: dict) -> None:
     warns where the cache cannot be written."""
     probes = _read_cache(path, quiet=True)  # read again: another run may have added to it
     probes[key] = entry
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps({"format": PROBE_CACHE_FORMAT, "probes": probes}, indent=1, sort_keys=True))
         os.replace(tmp, path)
     except OSError as e:
+        try:  # a cache that is a folder, say: nothing is left beside it
+            tmp.unlink()
+        except OSError:  # never written
+            pass
         warnings.warn(f"Cannot cache the precision probe in {str(path)!r} ({e}); set {CACHE_ENV} to a "
                       "writable folder to time each model once.", stacklevel=3)
 
