@@ -539,9 +539,10 @@ def test_damaged_resume_files_are_one_line_errors(tmp_path):
 
     settings = tmp_path / "backup" / "run.json"
     settings.parent.mkdir()
-    for text in ('{"model": "mnist_co', "[1, 2]"):
-        settings.write_text(text)
-        with pytest.raises(ValueError, match=r"is damaged.*Received: run.json="):
+    for text, reason in (('{"model": "mnist_co', "Unterminated string"), ("[1, 2]", "it holds a JSON list"),
+                         (b"\xff\xfe{", "can't decode byte")):
+        settings.write_bytes(text) if isinstance(text, bytes) else settings.write_text(text)
+        with pytest.raises(ValueError, match=rf"is damaged, not the settings of a run \(.*{reason}.*Received: run.json="):
             check_resumable(settings, {"model": "mnist_convnet"}, folder=tmp_path)
     history = tmp_path / "history.csv"
     history.write_text("foo,bar\n1,2\n")
@@ -614,6 +615,9 @@ def test_finetune_resumed_in_phase_2_keeps_its_history(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         training.finetune("vgg16", **settings)
     monkeypatch.setattr(training, "_finish", finish)
+    with pytest.raises(ValueError, match=r"holds a run with epochs=1: resume it with the same settings.*"
+                                         r"Received: epochs=2$"):
+        training.finetune("vgg16", **{**settings, "epochs": 2})  # phase 2 was numbered after phase 1's 1 epoch
     summary = training.finetune("vgg16", **settings)
     assert [(r["epoch"], r["phase"]) for r in _history(out)] == [("0", "1"), ("1", "2"), ("2", "2")]
     assert summary["epochs"] == 3 and summary["epochs_run"] == 0

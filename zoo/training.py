@@ -646,11 +646,16 @@ def _steps_per_execution(recipe: Recipe, replicas: int = 1) -> int:
     return recipe.steps_per_execution
 
 
-def _start(run: _Run, **settings) -> None:
+def _start(run: _Run, **settings) -> dict:
     """Creates the output folder; refuses to resume a run begun with other settings.
 
     `--epochs` is not among them: a run resumed with more epochs goes on, one
     resumed with fewer (or killed after its last backup) finishes as it is.
+    (Fine-tuning adds it once phase 2 has begun: phase 2 is numbered after
+    phase 1's epochs.)
+
+    Returns:
+        The settings recorded, as JSON has them.
     """
     make_output_folder(run.out)
     _check_backup_folder(run.out)
@@ -659,7 +664,9 @@ def _start(run: _Run, **settings) -> None:
         "image_shape": list(run.data.image_shape), "classes": run.data.class_names,
         "batch_size": run.batch_size, "lr": run.lr, "seed": run.seed, "precision": run.precision.name, **settings,
     }
-    check_resumable(run.out / RUN_FILE, json.loads(json.dumps(settings)), folder=run.out)
+    settings = json.loads(json.dumps(settings))
+    check_resumable(run.out / RUN_FILE, settings, folder=run.out)
+    return settings
 
 
 def _check_backup_folder(out: Path) -> None:
@@ -1024,7 +1031,10 @@ def finetune(
         model = build(weights)
     _unfreeze(model, unfreeze)  # fails early when there are not that many blocks
 
-    _start(run, weights=str(weights), fine_lr=fine_lr, unfreeze=unfreeze)
+    # In phase 2, phase 1's epochs are settled: phase 2's epochs are numbered after them.
+    in_phase2 = bool(fine_epochs) and ResumableBackup(str(run.out / "backup" / "phase2")).latest() is not None
+    settings = _start(run, weights=str(weights), fine_lr=fine_lr, unfreeze=unfreeze,
+                      **({"epochs": run.epochs} if in_phase2 else {}))
     if verbose:
         print(precision_line(run.precision), flush=True)
     total = run.epochs + fine_epochs
@@ -1035,8 +1045,10 @@ def finetune(
     ):
         if last == first:
             continue
-        if phase == 1 and fine_epochs and ResumableBackup(str(run.out / "backup" / "phase2")).latest():
-            continue  # resumed in phase 2: phase 1 is done, and its backup must not trim phase 2's history rows
+        if phase == 1 and in_phase2:
+            continue  # phase 1 is done, and its backup must not trim phase 2's history rows
+        if phase == 2:  # recorded for a resume in phase 2 to check
+            atomic_write(str(run.out / RUN_FILE), lambda f: json.dump({**settings, "epochs": run.epochs}, f, indent=2))
         _unfreeze(model, trainable_blocks)
         _compile(model, run, phase_lr, last - first)
         backup = ResumableBackup(str(run.out / "backup" / f"phase{phase}"), start_epoch=first)
