@@ -618,6 +618,8 @@ def test_finetune_resumed_in_phase_2_keeps_its_history(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r"holds a run with epochs=1: resume it with the same settings.*"
                                          r"Received: epochs=2$"):
         training.finetune("vgg16", **{**settings, "epochs": 2})  # phase 2 was numbered after phase 1's 1 epoch
+    with pytest.raises(ValueError, match=r"holds a run in phase 2, whose epochs fine_epochs=0 would throw away"):
+        training.finetune("vgg16", **{**settings, "fine_epochs": 0})  # restored phase 1's end, history trimmed
     summary = training.finetune("vgg16", **settings)
     assert [(r["epoch"], r["phase"]) for r in _history(out)] == [("0", "1"), ("1", "2"), ("2", "2")]
     assert summary["epochs"] == 3 and summary["epochs_run"] == 0

@@ -1032,7 +1032,12 @@ def finetune(
     _unfreeze(model, unfreeze)  # fails early when there are not that many blocks
 
     # In phase 2, phase 1's epochs are settled: phase 2's epochs are numbered after them.
-    in_phase2 = bool(fine_epochs) and ResumableBackup(str(run.out / "backup" / "phase2")).latest() is not None
+    in_phase2 = ResumableBackup(str(run.out / "backup" / "phase2")).latest() is not None
+    if in_phase2 and not fine_epochs:
+        raise ValueError(
+            f"{str(run.out)!r} holds a run in phase 2, whose epochs fine_epochs=0 would throw away: resume it "
+            f"with at least 1 to end it where it is, or use another --out. Received: fine_epochs=0"
+        )
     settings = _start(run, weights=str(weights), fine_lr=fine_lr, unfreeze=unfreeze,
                       **({"epochs": run.epochs} if in_phase2 else {}))
     if verbose:
