@@ -506,6 +506,23 @@ class TestFolder:
         assert ds.counts["test"] == 6 and ds.counts["train"] + ds.counts["validation"] == 30
         assert next(iter(ds.train))[0].shape[1:] == (24, 24, 1)
 
+    def test_folder_is_read_in_any_case(self, tmp_path):
+        write_image_folder(tmp_path, classes=("cat", "dog"), per_class=10)
+        ds = load_dataset("FOLDER", tmp_path, image_size=(32, 32), batch_size=8)
+        assert ds.source == f"image folder {str(tmp_path)!r}" and ds.class_names == ["cat", "dog"]
+        with pytest.raises(ValueError, match="Received: channels=2"):
+            load_dataset("Folder", tmp_path, image_size=(32, 32), channels=2)
+
+    def test_zoo_train_reads_a_folder_named_in_any_case(self, tmp_path, capsys):
+        """`--dataset FOLDER` was not given the model's image size, so it was refused."""
+        out = tmp_path / "run"
+        code, _, err = run(capsys, "train", "mnist_convnet", "--dataset", "FOLDER", "--data-dir",
+                           str(write_digit_folder(tmp_path / "digits")), "--epochs", "1", "--precision", "float32",
+                           "--out", str(out))
+        assert code == 0, err
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["dataset"].startswith("image folder") and summary["records"]["train"] > 0
+
     def test_empty_folder(self, tmp_path):
         with pytest.raises(ValueError, match="Could not read the image folder"):
             load_dataset("folder", tmp_path, image_size=(32, 32))
@@ -607,6 +624,25 @@ class TestFolder:
         else:
             np.testing.assert_array_equal(bmp[..., :3], np.asarray(rgb))
             assert (images[..., 3] == 255).all()
+
+    @pytest.mark.parametrize("channels", [1, 3, 4])
+    def test_a_webp_image_with_alpha_is_read_as_zoo_predict_reads_it(self, tmp_path, channels):
+        # TensorFlow decodes a WebP file with alpha to neither 1 nor 3 channels: the folder
+        # pipeline decodes it as stored, with zoo.predict's decoder (it failed mid-training).
+        from zoo import predict
+
+        write_image_folder(tmp_path / "train", classes=("cat", "dog"), per_class=5)
+        rgba = np.random.default_rng(0).integers(0, 256, (32, 32, 4), dtype=np.uint8)
+        webp = tmp_path / "test" / "cat" / "x.png"  # a name Keras lists
+        webp.parent.mkdir(parents=True)
+        Image.fromarray(rgba).save(webp, format="WEBP", lossless=True, exact=True)
+        ds = load_dataset("folder", tmp_path, image_size=(32, 32), channels=channels, validation_split=0.0)
+        ((image,),) = [np.asarray(x) for x, _ in ds.test]
+        if channels == 4:
+            np.testing.assert_array_equal(image, rgba)  # its alpha kept
+        else:
+            np.testing.assert_array_equal(image, predict.read_image(webp, (32, 32, channels)))
+            np.testing.assert_array_equal(predict.read_image(webp, (32, 32, 3)), rgba[..., :3])
 
 
 class TestAugmentation:

@@ -45,6 +45,22 @@ def logits_file(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module")
+def logits_tflite(logits_file):
+    """The logits model as TFLite bytes."""
+    return export.tflite_bytes(predict.load_keras_model(logits_file))
+
+
+def _write_export(content, path, **report):
+    """Writes an exported file and a report beside it naming its name and size, as `zoo.export` does."""
+    path.write_bytes(content)
+    report = {"file": path.name, "sizes": {"exported_bytes": len(content)}, **report}
+    with open(predict.report_path(path), "w") as f:
+        json.dump(report, f)
+    assert predict.export_report(path) == report  # the file's own
+    return str(path)
+
+
 def _probabilities(model, images):
     """`{image: probabilities by class index}` from `predict_files`."""
     results = predict.predict_files(model, images, top_k=10)
@@ -186,6 +202,54 @@ def test_a_report_of_another_file_is_not_used(logits_file, digits, tmp_path):
     assert predict.export_report(path) == {} and predict.class_names(path) is None
 
 
+def test_an_export_report_is_read_once(logits_tflite, tmp_path, monkeypatch):
+    """`load_predictor` takes `outputs` and classes from one reading of the
+    report (checking its size walks a SavedModel's directory)."""
+    path = _write_export(logits_tflite, tmp_path / "m.tflite", outputs="logits", classes=list("abcdefghij"))
+    sized, size_bytes = [], predict.size_bytes
+    monkeypatch.setattr(predict, "size_bytes", lambda p: (sized.append(p), size_bytes(p))[1])
+    predictor = predict.load_predictor(path)
+    assert sized == [path]
+    assert predictor.outputs == "logits" and predictor.classes == list("abcdefghij")
+    assert predictor.report == predict.report_path(path) and predict.class_names(path) == list("abcdefghij")
+
+
+def test_a_report_calling_logits_probabilities_is_refused(digits, tmp_path):
+    """A report beside an export that says its outputs are probabilities, for
+    a model whose outputs are logits, describes another model: outputs
+    outside [0, 1] stop the prediction, naming the file, rather than show
+    logits as probabilities."""
+    inputs = keras.Input((28, 28, 1))
+    logits = keras.layers.Dense(3, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant([-1, 0, 3]))
+    content = export.tflite_bytes(keras.Model(inputs, logits(keras.layers.Flatten()(inputs))))
+    path = _write_export(content, tmp_path / "m.tflite", outputs="probabilities")
+    with pytest.raises(ValueError) as e:
+        predict.predict_files(path, list(digits))
+    assert_one_line_error(
+        str(e.value), f"The model {path!r} output 3, outside [0, 1]", predict.report_path(path),
+        "the report does not describe this model", "export the model again, or delete the report",
+        f". Received: model={path!r}, output=3",
+    )
+    os.remove(predict.report_path(path))  # the graph decides: logits
+    assert predict.predict_files(path, list(digits), top_k=1)[0]["top_k"][0]["index"] == 2
+
+
+def test_probabilities_may_round_past_zero_and_one(digits):
+    """float16 and int8 exports round their probabilities a little past [0, 1]:
+    that passes; more is refused, for a `Predictor` made by hand too."""
+    black, _ = digits
+
+    def predictor(outputs):
+        return predict.Predictor(lambda x: np.array([outputs], "float32"), (28, 28, 1), "tflite", "probabilities")
+
+    (result,) = predict.predict_files(predictor([1.0005, -0.0005, 0.0]), [black], top_k=1)
+    assert result["top_k"][0]["index"] == 0
+    with pytest.raises(ValueError) as e:
+        predict.predict_files(predictor([0.5, 1.25, -0.02]), [black])
+    assert_one_line_error(str(e.value), "The model output 1.25, outside [0, 1]", "outputs='logits'",
+                          ". Received: output=1.25")
+
+
 def test_images_are_decoded_and_run_in_batches(logits_file, digits, monkeypatch):
     """`predict_files` decodes and runs `BATCH` images at a time: memory does
     not grow with the number of images, and the results are the same."""
@@ -249,8 +313,8 @@ def test_a_model_that_takes_no_images_is_refused_at_load(tmp_path):
     assert_one_line_error(str(e.value), "expects (height, width, channels) images", "Received: input_shape=(784,)")
 
 
-def test_a_tflite_file_is_known_by_its_identifier_whatever_its_suffix(logits_file, digits, tmp_path):
-    content = export.tflite_bytes(predict.load_keras_model(logits_file))
+def test_a_tflite_file_is_known_by_its_identifier_whatever_its_suffix(logits_tflite, digits, tmp_path):
+    content = logits_tflite
     for name in ("m.onnx", "m.keras", "m.bin"):
         (tmp_path / name).write_bytes(content)
         assert predict.model_kind(tmp_path / name) == "tflite"

@@ -812,6 +812,9 @@ def _from_arrays(train, test, names, *, source, batch_size, validation_split, au
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 # The formats, as PIL names them, that TensorFlow decodes.
 DECODED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
+# Formats TensorFlow decodes to colour only (`channels` 0, 3 or 4; a grey BMP
+# to 1 with 0): decoded as they are, then made grey for 1 channel.
+COLOUR_ONLY_FORMATS = ("GIF", "BMP", "WEBP")
 
 
 def _class_folders(folder) -> list:
@@ -841,17 +844,105 @@ def _image_files(folder, class_names) -> tuple[list, list]:
     return paths, labels
 
 
+def decoded_via_rgb(file_format: str, mode: str, channels: int) -> bool:
+    """Whether `decode_image` decodes an image as it is stored, then converts it.
+
+    The rule, from the image's header as PIL reads it: TensorFlow decodes
+    GIF, BMP and WebP to colour only (a grey BMP also to 1 channel as
+    stored), CMYK JPEGs not to grey, JPEGs, GIFs and WebP not to 4
+    channels, and a WebP file with alpha not to 3. Such an image is decoded
+    as stored (`channels=0`), then converted: made grey by
+    `tf.image.rgb_to_grayscale` (ITU-R 601 weights), alpha dropped; grey
+    repeated to RGB; for 4 channels, its own alpha kept or an opaque one
+    added. Other images are decoded straight to `channels` (libpng's and
+    libjpeg's conversions, as Keras decodes them).
+
+    Args:
+        file_format: The format as PIL names it (`Image.format`), such as
+            `"PNG"`.
+        mode: PIL's mode of the image (`Image.mode`), such as `"CMYK"`.
+        channels: The channels wanted: 1, 3 or 4.
+
+    Returns:
+        True where the image is decoded as stored, then converted.
+
+    Raises:
+        ValueError: For a format TensorFlow does not decode (any but PNG,
+            JPEG, GIF, BMP and WebP, and 1-bit BMPs). The message is the
+            reason alone, for the caller to name the file:
+            "a TIFF image, which TensorFlow does not decode: convert it to
+            PNG".
+
+    Examples:
+
+        >>> decoded_via_rgb("GIF", "P", 1), decoded_via_rgb("PNG", "RGBA", 1)
+        (True, False)
+    """
+    if channels not in (1, 3, 4):
+        raise ValueError(f"`channels` must be 1, 3 or 4. Received: channels={channels!r}")
+    if file_format not in DECODED_FORMATS or (file_format == "BMP" and mode == "1"):
+        kind = "1-bit BMP" if file_format == "BMP" else file_format
+        raise ValueError(f"a {kind} image, which TensorFlow does not decode: convert it to PNG")
+    if channels == 1:
+        return file_format in COLOUR_ONLY_FORMATS or mode == "CMYK"
+    if channels == 3:
+        return file_format == "WEBP"
+    return file_format in ("JPEG", "GIF", "WEBP")
+
+
+def decode_image(content, channels: int, via_rgb):
+    """Decodes an image file's bytes to uint8 `(height, width, channels)`.
+
+    TensorFlow's decoder, as `keras.utils.image_dataset_from_directory`
+    uses it (`tf.io.decode_image`, the first frame of an animation); the
+    training folder pipeline and `zoo.predict.read_image` both decode so.
+    A 16-bit PNG keeps the high byte of each sample; RGB becomes grey with
+    libpng's or libjpeg's weights, except for images `decoded_via_rgb`.
+
+    Args:
+        content: The file's bytes, a string tensor (`tf.io.read_file`).
+        channels: 1, 3 or 4.
+        via_rgb: `decoded_via_rgb` of the image: a bool, or a boolean
+            tensor in a `tf.data` map.
+
+    Returns:
+        A uint8 tensor `(height, width, channels)`.
+
+    Examples:
+
+        >>> import tensorflow as tf
+        >>> png = tf.io.encode_png(tf.zeros((2, 3, 3), tf.uint8))
+        >>> decode_image(png, 1, decoded_via_rgb("PNG", "RGB", 1)).shape
+        TensorShape([2, 3, 1])
+    """
+    import tensorflow as tf
+
+    def decoded(c):
+        return tf.io.decode_image(content, channels=c, expand_animations=False)
+
+    def converted():
+        image = decoded(0)
+        stored = tf.shape(image)[-1]  # 1 (a grey BMP or JPEG), 3, or 4 (a BMP or WebP with alpha)
+        if channels == 1:
+            return tf.cond(stored == 1, lambda: image[..., :1], lambda: tf.image.rgb_to_grayscale(image[..., :3]))
+        rgb = tf.cond(stored < 3, lambda: tf.image.grayscale_to_rgb(image[..., :1]), lambda: image[..., :3])
+        if channels == 3:
+            return rgb
+        opaque = lambda: tf.pad(rgb, [[0, 0], [0, 0], [0, 1]], constant_values=255)  # noqa: E731
+        return tf.cond(stored == 4, lambda: image[..., :4], opaque)
+
+    image = tf.cond(tf.convert_to_tensor(via_rgb, tf.bool), converted, lambda: decoded(channels))
+    return tf.ensure_shape(image, (None, None, channels))
+
+
 def _check_images(paths, channels: int) -> list:
     """Checks from their headers (PIL reads no pixels) that TensorFlow
     decodes the images at `paths`, so that a file that is not one fails
     before training, by name: about 0.4 s for 10,000 small PNGs.
 
     Returns:
-        Per image, whether it is decoded as RGB, then converted to
-        `channels` (grey by `tf.image.rgb_to_grayscale`, as `zoo.predict`
-        reads it; or an opaque alpha added): TensorFlow decodes GIF, BMP and
-        WebP to colour only, CMYK JPEGs not to grey, and JPEGs, GIFs and WebP
-        not to 4 channels.
+        Per image, `decoded_via_rgb`: whether it is decoded as stored, then
+        converted to `channels` (as `zoo.predict` reads it).
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -869,13 +960,10 @@ def _check_images(paths, channels: int) -> list:
                 raise _corrupt(path, "not a PNG, JPEG, GIF, BMP or WebP image: remove it from the folder") from None
             except (OSError, SyntaxError, ValueError) as e:
                 raise _corrupt(path, e) from None
-            if kind not in DECODED_FORMATS or (kind == "BMP" and mode == "1"):
-                kind = "1-bit BMP" if kind == "BMP" else kind
-                raise _corrupt(path, f"a {kind} image, which TensorFlow does not decode: convert it to PNG")
-            if channels == 1:
-                via_rgb.append(kind in ("GIF", "BMP", "WEBP") or mode == "CMYK")
-            else:
-                via_rgb.append(channels == 4 and kind in ("JPEG", "GIF", "WEBP"))
+            try:
+                via_rgb.append(decoded_via_rgb(kind, mode, channels))
+            except ValueError as e:
+                raise _corrupt(path, e) from None
     return via_rgb
 
 
@@ -961,15 +1049,7 @@ def _folder(data_dir, *, image_size, channels, batch_size, validation_split, aug
 
     def decode(path, via_rgb):
         # Decoded and resized (bilinear) as image_dataset_from_directory does; rounded to uint8.
-        content = tf.io.read_file(path)
-        read = lambda c: tf.image.decode_image(content, channels=c, expand_animations=False)  # noqa: E731
-
-        def from_rgb():
-            if channels == 1:
-                return tf.image.rgb_to_grayscale(read(3))
-            return tf.pad(read(3), [[0, 0], [0, 0], [0, 1]], constant_values=255)  # an opaque alpha
-
-        image = read(3) if channels == 3 else tf.cond(via_rgb, from_rgb, lambda: read(channels))
+        image = decode_image(tf.io.read_file(path), channels, via_rgb)
         image = tf.image.resize(image, image_size, method="bilinear")
         image.set_shape((*image_size, channels))
         return tf.cast(tf.round(image), tf.uint8)
@@ -1083,6 +1163,11 @@ def _missing_message(name, data_dir, tried) -> str:
     )
 
 
+def is_folder(dataset) -> bool:
+    """Whether a `load_dataset` name reads an image folder: `"folder"`, in any case."""
+    return isinstance(dataset, str) and dataset.lower() == "folder"
+
+
 def load_dataset(
     dataset: str,
     data_dir=None,
@@ -1122,7 +1207,7 @@ def load_dataset(
     Returns:
         An `ImageData`.
 
-    Dataset names are read in any case (`"MNIST:sample"`), except `"folder"`.
+    Dataset names are read in any case (`"MNIST:sample"`, `"FOLDER"`).
 
     Raises:
         ValueError: For bad arguments or unreadable files.
@@ -1153,7 +1238,7 @@ def load_dataset(
                 f"Received: image_size={image_size!r}"
             )
         image_size = tuple(int(side) for side in image_size)
-    if not integer(channels) or channels < 1 or (dataset == "folder" and channels not in (1, 3, 4)):
+    if not integer(channels) or channels < 1 or (is_folder(dataset) and channels not in (1, 3, 4)):
         raise ValueError(f"`channels` must be 1, 3 or 4. Received: channels={channels!r}")
     if seed is not None and (not integer(seed) or not 0 <= seed < 2**63):
         raise ValueError(f"`seed` must be a non-negative integer or None. Received: seed={seed!r}")
@@ -1169,8 +1254,7 @@ def load_dataset(
             train, test, names, source=f"the {name.split(':')[0]} sample shipped with keras-zoo",
             image_size=image_size, **common,
         )
-    # Exactly "folder": `zoo train` gives a folder the model's image size by this name.
-    if dataset == "folder":
+    if name == "folder":  # in any case, as the other names
         if image_size is None:
             raise ValueError("`--dataset folder` needs an image size. Received: image_size=None")
         return _folder(data_dir, image_size=image_size, channels=channels, **common)

@@ -31,6 +31,11 @@ never from the values of a batch (`Predictor.outputs`):
   past reshapes, casts and (de)quantization: a softmax or sigmoid
   (`LOGISTIC`) op means probabilities, any other op logits.
 
+Probabilities are checked in every batch, never turned into anything else:
+outputs taken as probabilities that lie outside [0, 1] (by more than
+`PROBABILITY_TOLERANCE`) stop `predict_files` with a one-line error, as a
+report saying so describes another model.
+
 Untrusted files are refused rather than run: `.keras` files load with Keras'
 safe mode on, so one holding Python code (a Lambda layer) fails with a
 one-line error; the LiteRT interpreter verifies a `.tflite` flatbuffer before
@@ -65,10 +70,10 @@ KINDS = ("keras", "saved_model", "tflite", "onnx")
 # Images decoded and run at a time by `predict_files`, as `zoo.export` checks
 # parity: memory stays the same for any number of images.
 BATCH = 64
-# Formats TensorFlow decodes to colour only (`channels` 0, 3 or 4; a grey
-# BMP to 1 with 0): read as they are, then made grey for 1-channel models.
-_COLOUR_ONLY_FORMATS = ("GIF", "BMP", "WEBP")
 OUTPUTS = ("probabilities", "logits")
+# How far outputs taken as probabilities may stray outside [0, 1] (float16 and
+# int8 exports round) before they are known not to be probabilities.
+PROBABILITY_TOLERANCE = 1e-3
 # Activations whose outputs are probabilities already, by Keras function name.
 PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
 # Layers and graph ops that move values without changing them: the activation
@@ -420,6 +425,9 @@ class Predictor:
             through a softmax; decided once per model, see the module
             docstring.
         classes: A name per class, or None when unknown.
+        path: The model file or directory, for messages; None when unknown.
+        report: The export report `outputs` was read from, or None when
+            the model itself decided them.
 
     Examples:
 
@@ -435,6 +443,8 @@ class Predictor:
     kind: str
     outputs: str
     classes: list | None = None
+    path: str | None = None
+    report: str | None = None
 
     def __post_init__(self):
         if self.outputs not in OUTPUTS:
@@ -531,7 +541,12 @@ def class_names(path) -> list | None:
     """Class names stored beside a model: its own export report (see
     `export_report`), or for a `.keras` file `zoo train`'s summary.json."""
     path = os.fspath(path)
-    classes = _classes(export_report(path))
+    return _stored_classes(path, export_report(path))
+
+
+def _stored_classes(path: str, report: dict) -> list | None:
+    """`class_names` of the model at `path`, whose `export_report` is `report`."""
+    classes = _classes(report)
     if classes is None and path.endswith(".keras"):
         classes = _classes(_read_json(os.path.join(os.path.dirname(os.path.abspath(path)), "summary.json")))
     return classes
@@ -585,22 +600,29 @@ def load_predictor(path) -> Predictor:
         model = create_model(name, weights=tag)
         shape = _image_shape(tuple(model.input_shape[1:]))
         return Predictor(run=model.predict_on_batch, input_shape=shape, kind="keras",
-                         outputs=output_kind(model), classes=weight_class_names(name, tag))
+                         outputs=output_kind(model), classes=weight_class_names(name, tag), path=path)
+    path = os.fspath(path)
     kind = model_kind(path)
     if kind == "keras":
         model = load_keras_model(path)
         if len(model.inputs) != 1 or len(model.outputs) != 1:
             raise ValueError(f"Expected one input and one output, the model has {len(model.inputs)} and "
-                             f"{len(model.outputs)}. Received: model={os.fspath(path)!r}")
+                             f"{len(model.outputs)}. Received: model={path!r}")
         run, shape, outputs = model.predict_on_batch, tuple(model.input_shape[1:]), output_kind(model)
     else:
         runners = {"saved_model": SavedModelRunner, "tflite": TFLiteRunner, "onnx": OnnxRunner}
         run = runners[kind](path)
         shape = run.input_shape
-        outputs = export_report(path).get("outputs")
+    # Read once (a SavedModel's size is a walk of its directory): outputs and classes.
+    report = export_report(path)
+    read_from = None
+    if kind != "keras":
+        outputs = report.get("outputs")
+        read_from = report_path(path) if outputs in OUTPUTS else None
         if outputs not in OUTPUTS:  # no report of this file, or one from before reports said
             outputs = run.graph_outputs()
-    return Predictor(run=run, input_shape=_image_shape(shape), kind=kind, outputs=outputs, classes=class_names(path))
+    return Predictor(run=run, input_shape=_image_shape(shape), kind=kind, outputs=outputs,
+                     classes=_stored_classes(path, report), path=path, report=read_from)
 
 
 def _image_shape(shape) -> tuple:
@@ -651,15 +673,15 @@ def read_image(path, shape: Sequence) -> np.ndarray:
     """Decodes an image file (PNG, JPEG, GIF, BMP, WebP) fitted to the model's input.
 
     The pixels are those the training folder pipeline gives for the file
-    (`keras.utils.image_dataset_from_directory`, as `zoo.data` reads it):
-    `tf.io.decode_image` to the model's channels, a bilinear
-    `tf.image.resize` to its size, rounded to uint8. A 16-bit PNG keeps the
-    high byte of each sample. GIF, BMP and WebP files, which TensorFlow
-    (and CMYK JPEGs) decodes to colour only, become grey for a 1-channel model through
-    `tf.image.rgb_to_grayscale`, alpha dropped (and a WebP file's alpha for
-    a 3-channel model too). The header is checked first
-    against PIL's `Image.MAX_IMAGE_PIXELS`, so a decompression bomb is never
-    decoded.
+    (`keras.utils.image_dataset_from_directory`, as `zoo.data` reads it),
+    by the same decoder (`zoo.data.decode_image`): `tf.io.decode_image` to
+    the model's channels, a bilinear `tf.image.resize` to its size, rounded
+    to uint8. A 16-bit PNG keeps the high byte of each sample. GIF, BMP and
+    WebP files (and CMYK JPEGs), which TensorFlow decodes to colour only,
+    become grey for a 1-channel model through `tf.image.rgb_to_grayscale`,
+    alpha dropped (and a WebP file's alpha for a 3-channel model too; see
+    `zoo.data.decoded_via_rgb`). The header is checked first against PIL's
+    `Image.MAX_IMAGE_PIXELS`, so a decompression bomb is never decoded.
 
     Args:
         path: The image file.
@@ -685,6 +707,8 @@ def read_image(path, shape: Sequence) -> np.ndarray:
     """
     from PIL import Image
 
+    from zoo.data import decode_image, decoded_via_rgb
+
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No such image file. Received: image={path!r}")
@@ -699,17 +723,9 @@ def read_image(path, shape: Sequence) -> np.ndarray:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as header:  # the header only: format and size
                 file_format, mode = header.format, header.mode
-        content = tf.io.read_file(path)
-        colour_only = file_format in _COLOUR_ONLY_FORMATS or mode == "CMYK"  # TensorFlow: no CMYK to grey
-        if colour_only and (channels == 1 or file_format == "WEBP"):
-            # As decoded, alpha dropped, then to the model's channels: TensorFlow
-            # refuses 1 channel for these, and 3 for a WebP file with alpha.
-            image = tf.io.decode_image(content, channels=0, expand_animations=False)[..., :3]
-            if image.shape[-1] != channels:
-                image = tf.image.rgb_to_grayscale(image) if channels == 1 else tf.image.grayscale_to_rgb(image)
-        else:
-            image = tf.io.decode_image(content, channels=channels, expand_animations=False)
-    except (OSError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        # `decoded_via_rgb` also refuses, in a ValueError, formats TensorFlow does not decode.
+        image = decode_image(tf.io.read_file(path), channels, decoded_via_rgb(file_format, mode, channels))
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ValueError(f"Could not read the image {path!r}: {_reason(e)}. Received: image={path!r}") from None
     except tf.errors.OpError as e:  # TensorFlow's message, less the op's name and device
         reason = re.sub(r"^\{\{function_node [^}]*\}\}\s*|\s*\[Op:\w+\].*$", "", e.message)
@@ -717,6 +733,28 @@ def read_image(path, shape: Sequence) -> np.ndarray:
     if height and width and tuple(image.shape[:2]) != (height, width):
         image = tf.cast(tf.round(tf.image.resize(image, (height, width), method="bilinear")), tf.uint8)
     return image.numpy()
+
+
+def _check_probabilities(outputs: np.ndarray, predictor: Predictor) -> None:
+    """Raises one line where outputs taken as probabilities lie outside [0, 1]:
+    a report of another model beside an export, or a `Predictor` made with
+    the wrong `outputs`."""
+    outside = outputs[(outputs < -PROBABILITY_TOLERANCE) | (outputs > 1 + PROBABILITY_TOLERANCE)]
+    if not outside.size:
+        return
+    value = float(outside[np.argmax(np.abs(outside - 0.5))])
+    model = f"The model {predictor.path!r}" if predictor.path else "The model"
+    received = f"model={predictor.path!r}, output={value:.4g}" if predictor.path else f"output={value:.4g}"
+    if predictor.report:
+        raise ValueError(
+            f"{model} output {value:.4g}, outside [0, 1], yet the export report beside it, {predictor.report!r}, "
+            f"says its outputs are probabilities: the report does not describe this model; export the model "
+            f"again, or delete the report (its graph then decides). Received: {received}"
+        )
+    raise ValueError(
+        f"{model} output {value:.4g}, outside [0, 1], yet its outputs are taken as probabilities: "
+        f"they are logits (make the Predictor with outputs='logits'). Received: {received}"
+    )
 
 
 def _probabilities(outputs: np.ndarray, kind: str) -> np.ndarray:
@@ -742,6 +780,12 @@ def predict_files(model, images: Sequence, *, top_k: int = 5) -> list[dict]:
         class names are unknown. A model's logits go through a softmax; its
         probabilities (softmax or sigmoid outputs) are shown as they are.
         Images are decoded and run `BATCH` at a time.
+
+    Raises:
+        ValueError: For bad arguments, an image that cannot be read, a model
+            that is no classifier, or outputs taken as probabilities (from
+            an export's report, say) that lie outside [0, 1] by more than
+            `PROBABILITY_TOLERANCE`: the report describes another model.
 
     Examples:
 
@@ -771,7 +815,10 @@ def predict_files(model, images: Sequence, *, top_k: int = 5) -> list[dict]:
             raise ValueError(
                 f"Expected a classifier, one score per class. Received: output_shape={tuple(outputs.shape[1:])}"
             )
-        probabilities = _probabilities(outputs.astype(np.float32), predictor.outputs)
+        outputs = outputs.astype(np.float32)
+        if predictor.outputs == "probabilities":
+            _check_probabilities(outputs, predictor)
+        probabilities = _probabilities(outputs, predictor.outputs)
         classes = predictor.classes if predictor.classes and len(predictor.classes) == outputs.shape[1] else None
         for path, p in zip(chunk, probabilities):
             best = np.argsort(-p, kind="stable")[:top_k]
