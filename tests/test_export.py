@@ -220,13 +220,13 @@ def test_int8_defaults_to_the_sample_for_colour_models(tmp_path):
         export.default_dataset((28, 28, 2))
 
 
-@pytest.mark.parametrize("source", ["folder", "tfds"])
+@pytest.mark.parametrize("source", ["folder", "FOLDER", "tfds"])
 def test_cli_int8_calibrates_on_a_folder_or_tfds(capsys, tmp_path, source):
-    """Calibration reads the training split with nothing held out for validation."""
+    """Calibration reads the training split with nothing held out for validation; "folder" in any case."""
     model = str(tmp_path / "m.keras")
     zoo.mnist_convnet().save(model)
-    if source == "folder":
-        dataset, data_dir = "folder", write_digit_folder(tmp_path / "digits")
+    if source.lower() == "folder":
+        dataset, data_dir = source, write_digit_folder(tmp_path / "digits")
     else:
         dataset, data_dir = TINY_TFDS, prepare_tiny_digits(tmp_path / "tfds")
     out = str(tmp_path / "m.tflite")
@@ -236,7 +236,7 @@ def test_cli_int8_calibrates_on_a_folder_or_tfds(capsys, tmp_path, source):
     assert code == 0, err
     with open(out + ".json") as f:
         report = json.load(f)
-    parity_images = 10 if source == "folder" else 20  # the folder holds out 10 % of 100 for testing
+    parity_images = 10 if source.lower() == "folder" else 20  # the folder holds out 10 % of 100 for testing
     assert report["calibration"] == {"dataset": dataset, "split": "train", "images": 20}
     assert report["parity"]["dataset"] == dataset and report["parity"]["images"] == parity_images
 

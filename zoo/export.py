@@ -537,11 +537,11 @@ def dataset_images(dataset: str, data_dir, shape, split: str, count: int) -> tup
         `(images, labels, class_names)`: uint8 images fitted to `shape`,
         integer labels.
     """
-    from zoo.data import load_dataset
+    from zoo.data import is_folder, load_dataset
 
     # Only folders are resized while reading; arrays are resized after the
     # cut, never a whole training set.
-    size = tuple(shape[:2]) if dataset == "folder" and None not in shape[:2] else None
+    size = tuple(shape[:2]) if is_folder(dataset) and None not in shape[:2] else None
     data = load_dataset(
         dataset, data_dir, batch_size=256, validation_split=0.0, seed=0, image_size=size, channels=shape[-1]
     )

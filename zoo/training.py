@@ -483,7 +483,7 @@ def _prepare(name, recipe, *, dataset, data_dir, epochs, batch_size, lr, seed, s
     kwargs = {**recipe.model_kwargs, **(model_kwargs or {})}
     dataset = recipe.dataset if dataset is None else dataset
     model_shape = kwargs.get("input_shape") or model_info(name)["input_shape"]
-    if dataset == "folder" and image_size is None:
+    if zoo_data.is_folder(dataset) and image_size is None:
         image_size = model_shape[:2]  # other datasets keep their size; the model adapts
     if seed is not None:
         _deterministic(seed)
