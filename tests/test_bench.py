@@ -160,6 +160,43 @@ def test_from_refuses_what_zoo_bench_did_not_write(capsys, tmp_path, content):
     assert_one_line_error(err, "zoo bench --out", str(path))
 
 
+def _minimal_results(tmp_path):
+    path = tmp_path / "gpu.json"
+    path.write_text(json.dumps({
+        "machine": "m", "machine_key": "gpu-x", "peak_gflops": {"float32": 1.0}, "command": "zoo bench mnist_convnet",
+        "models": {"mnist_convnet": {"zoo": {"inference": {"keras": {"batch1_ms": 1.0}}}}},
+    }))
+    return path
+
+
+@pytest.mark.parametrize("given,fragment", [
+    (["vgg16"], "Received: MODEL ['vgg16']"),
+    (["--steps", "5"], "Received: --steps 5"),
+    (["--rounds", "1"], "Received: --rounds 1"),
+    (["--runs", "2"], "Received: --runs 2"),
+    (["--precision", "float32"], "Received: --precision 'float32'"),
+])
+def test_from_refuses_what_it_would_ignore(capsys, tmp_path, given, fragment):
+    """`zoo bench vgg16 --steps 5 --from F --out O` measured nothing and wrote
+    F's models, saying nothing of the options it had dropped."""
+    out = tmp_path / "out.json"
+    code, stdout, err = run(capsys, "bench", *given, "--from", str(_minimal_results(tmp_path)), "--out", str(out))
+    assert code == 1 and stdout == ""
+    assert_one_line_error(err, "--from measures nothing", fragment)
+    assert not out.exists()
+
+
+def test_from_needs_somewhere_to_put_the_results(capsys, tmp_path):
+    """`zoo bench --from F` alone read F and did nothing, with status 0."""
+    path = _minimal_results(tmp_path)
+    code, stdout, err = run(capsys, "bench", "--from", str(path))
+    assert code == 1 and stdout == ""
+    assert_one_line_error(err, "--out FILE or --record", f"Received: --from {str(path)!r}")
+    out = tmp_path / "out.json"
+    code, stdout, _ = run(capsys, "bench", "--from", str(path), "--out", str(out))
+    assert code == 0 and json.loads(out.read_text()) == json.loads(path.read_text())
+
+
 def test_from_a_missing_file(capsys, tmp_path):
     code, _, err = run(capsys, "bench", "--from", str(tmp_path / "nope.json"))
     assert code == 1

@@ -150,3 +150,13 @@ def test_result_line_counts_epochs():
                "train_seconds": 1.0, "images_per_second": 0}
     assert "on 10 images after 1 epoch in 1.0 s; model and report in run/" in _result_line({**summary, "epochs": 1}, "run")
     assert "after 2 epochs in" in _result_line({**summary, "epochs": 2}, "run")
+
+
+def test_image_size_help_says_it_resizes_every_dataset(capsys):
+    """The help said "for folders", but `--image-size` resizes MNIST, CIFAR-10
+    and tfds datasets too (the model is built for the new size)."""
+    code, out, _ = run(capsys, "train", "--help")
+    assert code == 0
+    help_text = " ".join(out.split())
+    assert "--image-size IMAGE_SIZE N or HxW: resize the images to it" in help_text
+    assert "for folders" not in help_text

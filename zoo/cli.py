@@ -136,7 +136,8 @@ def _result_line(summary: dict, out) -> str:
 def _add_data_arguments(p) -> None:
     p.add_argument("--dataset", help="mnist, cifar10, any tfds name, folder, mnist:sample, cifar10:sample")
     p.add_argument("--data-dir", help="official raw files, tfds data_dir, or the image folder")
-    p.add_argument("--image-size", type=_image_size, help="N or HxW, for folders")
+    p.add_argument("--image-size", type=_image_size, help="N or HxW: resize the images to it (default: the "
+                   "model's size for a folder, the dataset's own for the others)")
     _add_precision_argument(p)
 
 
@@ -283,6 +284,10 @@ def cmd_predict(args) -> int:
     return 0
 
 
+# `zoo bench`'s measuring options; None on the command line, so that `--from` can tell them given.
+_BENCH_DEFAULTS = {"steps": 32, "rounds": 3, "runs": 50}
+
+
 def cmd_bench(args) -> int:
     from zoo import bench
 
@@ -293,15 +298,26 @@ def cmd_bench(args) -> int:
         # Checked before minutes of measuring, not after.
         raise ValueError(f"--out must be a file in an existing folder. Received: --out {args.out!r}")
     if args.from_file:
+        # What says how to measure would be ignored: refused, as `--calibration-images` without int8 is.
+        measuring = {"MODEL": args.models, "--steps": args.steps, "--rounds": args.rounds, "--runs": args.runs,
+                     "--precision": args.precision}
+        for flag, value in measuring.items():
+            if value:
+                raise ValueError(f"--from measures nothing, so {flag} would do nothing: drop it, or measure "
+                                 f"without --from. Received: {flag} {value!r}")
         results = _read_bench_results(args.from_file)
+        if not (args.out or args.record):
+            raise ValueError("--from measures nothing: say what to do with its results, --out FILE or --record. "
+                             f"Received: --from {args.from_file!r}")
     else:
         import keras
 
         backend = keras.backend.backend()
         command = ("" if backend == "tensorflow" else f"KERAS_BACKEND={backend} ") + args.command
-        results = bench.run(args.models or None, steps=args.steps, rounds=args.rounds, runs=args.runs,
+        results = bench.run(args.models or None, steps=args.steps or _BENCH_DEFAULTS["steps"],
+                            rounds=args.rounds or _BENCH_DEFAULTS["rounds"], runs=args.runs or _BENCH_DEFAULTS["runs"],
                             progress=lambda line: print(line, flush=True), command=command,
-                            precision=args.precision)
+                            precision=args.precision or "auto")
     if args.out:
         from zoo.callbacks import atomic_write
 
@@ -428,15 +444,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("bench", help="training and inference speed beside plain-Keras baselines")
     p.add_argument("models", nargs="*", metavar="MODEL", help="default: every model with a recipe")
-    p.add_argument("--steps", type=_positive_int, default=32, help="timed training steps per round (default: 32)")
-    p.add_argument("--rounds", type=_positive_int, default=3, help="alternating rounds with the baseline (default: 3)")
-    p.add_argument("--runs", type=_positive_int, default=50, help="timed calls per batch-1 latency (default: 50)")
+    p.add_argument("--steps", type=_positive_int,
+                   help=f"timed training steps per round (default: {_BENCH_DEFAULTS['steps']})")
+    p.add_argument("--rounds", type=_positive_int,
+                   help=f"alternating rounds with the baseline (default: {_BENCH_DEFAULTS['rounds']})")
+    p.add_argument("--runs", type=_positive_int,
+                   help=f"timed calls per batch-1 latency (default: {_BENCH_DEFAULTS['runs']})")
     _add_precision_argument(p)
+    p.set_defaults(precision=None)  # auto; None tells `--from` that it was not given
     p.add_argument("--out", help="write the results as JSON here")
     p.add_argument("--record", action="store_true",
                    help="write zoo/results.json and docs/benchmarks/bench-MACHINE.md, beside other machines' figures")
     p.add_argument("--from", dest="from_file", metavar="RESULTS",
-                   help="measure nothing: take the results a `zoo bench --out` wrote (on another machine, say)")
+                   help="measure nothing: take the results a `zoo bench --out` wrote (on another machine, say), "
+                        "for --out or --record")
     p.set_defaults(run=cmd_bench)
 
     p = commands.add_parser("filters", help="draw a fixed filter bank as a PNG")
