@@ -12,10 +12,13 @@ processes (`KERASTUNER_TUNER_ID`, `KERASTUNER_ORACLE_IP`,
 from __future__ import annotations
 
 import functools
+import json
 import os
 import time
 
 import keras
+
+from zoo._common import one_line
 
 STRATEGIES = (None, "mirrored", "multiworker")
 
@@ -35,7 +38,18 @@ def make_strategy(kind):
                 "`--strategy multiworker` reads the cluster from the TF_CONFIG environment "
                 "variable, which is not set. Received: strategy='multiworker'"
             )
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        raw = os.environ["TF_CONFIG"]
+        # tf.distribute's own errors say neither where the cluster came from nor what it was
+        # ("Expecting value: line 1 column 1", a TypeError about `cluster`).
+        try:
+            if not isinstance(json.loads(raw or "{}"), dict):
+                raise ValueError("not a JSON object")
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        except (ValueError, TypeError, KeyError) as e:
+            raise ValueError(
+                "TF_CONFIG must be a JSON object with the `cluster` and this process' `task` "
+                f"({one_line(e)}). Received: TF_CONFIG={raw!r}"
+            ) from None
     raise ValueError(f"`strategy` must be one of {list(STRATEGIES)}. Received: strategy={kind!r}")
 
 
