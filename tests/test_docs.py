@@ -56,6 +56,22 @@ def test_docstring_args():
     assert args["padding"].startswith("Convolution padding") and "Defaults to" in args["padding"]
 
 
+def test_model_card_arguments_drop_only_the_defaults_sentence():
+    """The default column states the default, so the card drops the
+    docstring's "Defaults to ..." sentence; it dropped everything after it too
+    (what vgg16 takes without its preprocessing, how resnet50's input_shape
+    takes other channel counts)."""
+    from zoo.modelcard import _arguments
+
+    rows = {row.split("|")[1].strip(): row for row in _arguments("vgg16")[2:]}
+    assert "Without it, a 3-channel model takes what `preprocess_input` returns" in rows["`include_preprocessing`"]
+    assert "Defaults to" not in rows["`include_preprocessing`"]
+    rows = {row.split("|")[1].strip(): row for row in _arguments("resnet50")[2:]}
+    assert "height and width may be None. The pooled head takes any size" in rows["`input_shape`"]
+    rows = {row.split("|")[1].strip(): row for row in _arguments("mnist_convnet")[2:]}
+    assert rows["`dropout`"] == "| `dropout` | `0.0` | Dropout rate before the classifier. |"
+
+
 def _cpu(record: dict) -> str:
     """The machine of a record without its CPU count: `AMD EPYC (CPU, AVX-512 BF16)`."""
     return record["machine"].rsplit(", ", 1)[0]

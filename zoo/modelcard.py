@@ -66,7 +66,9 @@ def _arguments(name: str) -> list[str]:
     rows = ["| argument | default | what |", "| --- | --- | --- |"]
     for arg, parameter in inspect.signature(factory).parameters.items():
         default = "required" if parameter.default is inspect.Parameter.empty else f"`{parameter.default!r}`"
-        what = re.sub(r"\s*Defaults to .*?\.$", "", described.get(arg, "")).replace("|", "\\|")
+        # The "Defaults to" sentence only (the default column says it), not what follows it.
+        what = re.sub(r"\s*Defaults to (?:[^.]|\.(?!\s|$))*\.(?=\s|$)", "", described.get(arg, ""))
+        what = what.strip().replace("|", "\\|")
         rows.append(f"| `{arg}` | {default} | {what} |")
     return rows
 
