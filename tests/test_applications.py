@@ -102,6 +102,33 @@ def test_flops_match_the_papers():
     assert abs(zoo.model_info("mobilenet_v2")["flops"] / 2 - 300e6) < 3e6
 
 
+def test_flops_of_separable_and_transposed_convolutions():
+    """zoo.count_flops counted SeparableConv, ConvTranspose and DepthwiseConv1D layers as 0."""
+    model = keras.Sequential([
+        keras.Input((8, 8, 3)),
+        keras.layers.SeparableConv2D(4, 3, depth_multiplier=2),  # 6x6 out: 6 channels of 3x3 taps, then 6->4
+        keras.layers.Conv2DTranspose(5, 3),  # 8x8 out: each of 6*6*4 inputs scatters a 3x3x5 block
+        keras.layers.Reshape((64, 5)),
+        keras.layers.DepthwiseConv1D(3),  # 62 out: 5 channels of 3 taps
+        keras.layers.SeparableConv1D(2, 3),  # 60 out: 5 channels of 3 taps, then 5->2
+        keras.layers.Conv1DTranspose(1, 2),  # each of 60*2 inputs scatters a 2x1 block
+    ])
+    assert zoo.count_flops(model) == 2 * (
+        6 * 6 * 6 * 9 + 6 * 6 * 6 * 4
+        + 6 * 6 * 4 * 9 * 5
+        + 62 * 5 * 3
+        + 60 * 5 * 3 + 60 * 5 * 2
+        + 60 * 2 * 2 * 1
+    )
+
+
+def test_flops_of_bad_input_is_one_value_error():
+    with pytest.raises(ValueError, match="must be a built Keras model"):
+        zoo.count_flops(keras.Sequential([keras.layers.Conv2D(4, 3)]))  # was an AttributeError
+    with pytest.raises(ValueError, match="fixed input size"):
+        zoo.count_flops(keras.Sequential([keras.Input((None, 5)), keras.layers.Dense(3)]))  # was a TypeError
+
+
 @each_family
 def test_keras3_weight_files_interchange(family, tmp_path):
     f = FAMILIES[family]

@@ -1,9 +1,10 @@
 """Counts the floating-point operations of a model's forward pass.
 
-Counts 2 FLOPs per multiply-add in convolutions (regular, depthwise and the
-fixed filter banks) and dense layers, the work that dominates a convnet;
-bias adds, activations, pooling and normalisation are left out. By this
-count VGG-16 at 224x224 takes 30.9 GFLOPs (15.5 G multiply-adds).
+Counts 2 FLOPs per multiply-add in convolutions (regular, depthwise,
+separable, transposed and the fixed filter banks) and dense layers, the
+work that dominates a convnet; bias adds, activations, pooling and
+normalisation are left out. By this count VGG-16 at 224x224 takes 30.9
+GFLOPs (15.5 G multiply-adds).
 """
 
 from __future__ import annotations
@@ -32,17 +33,23 @@ def _layer_flops(layer) -> int:
         # Every output channel is one input channel under one filter.
         height, width = layer.kernel.shape[:2]
         return 2 * _spatial(layer.output.shape) * layer.output.shape[-1] * height * width
-    if isinstance(layer, keras.layers.DepthwiseConv2D):
+    if isinstance(layer, (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)):
         # Each output value is one k x k dot product.
         return 2 * _spatial(layer.output.shape) * layer.output.shape[-1] * math.prod(
             layer.kernel_size
         )
+    if isinstance(layer, (keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)):
+        # A depthwise k x k convolution, then a 1x1 one over its channels.
+        depthwise = layer.input.shape[-1] * layer.depth_multiplier
+        return 2 * _spatial(layer.output.shape) * depthwise * (math.prod(layer.kernel_size) + layer.filters)
+    if isinstance(layer, (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose)):
+        # Each input value scatters a k x k x filters block.
+        return 2 * _spatial(layer.input.shape) * layer.input.shape[-1] * math.prod(layer.kernel_size) * layer.filters
     if isinstance(layer, (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)):
         per_output = math.prod(layer.kernel_size) * layer.input.shape[-1] // layer.groups
         return 2 * _spatial(layer.output.shape) * layer.filters * per_output
     if isinstance(layer, keras.layers.Dense):
-        positions = math.prod(layer.output.shape[1:-1])
-        return 2 * positions * layer.input.shape[-1] * layer.units
+        return 2 * _spatial(layer.output.shape) * layer.input.shape[-1] * layer.units
     return 0
 
 
@@ -61,4 +68,9 @@ def count_flops(model: keras.Model) -> int:
         >>> count_flops(mnist_convnet())
         5588480
     """
+    if not isinstance(model, keras.Model) or not model.built:
+        raise ValueError(
+            "`model` must be a built Keras model: give a Sequential model a `keras.Input` "
+            f"first, or call `build`. Received: model={model!r}"
+        )
     return sum(_layer_flops(layer) for layer in model.layers)
