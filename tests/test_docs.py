@@ -72,6 +72,16 @@ def test_model_card_arguments_drop_only_the_defaults_sentence():
     assert rows["`dropout`"] == "| `dropout` | `0.0` | Dropout rate before the classifier. |"
 
 
+def test_a_model_card_takes_the_arguments_its_docstring_refers_to():
+    """vgg19's docstring says its other arguments are vgg16's: its card's
+    "what" column was empty for all of them."""
+    from zoo.modelcard import _arguments
+
+    rows = [row.split("|") for row in _arguments("vgg19")[2:]]
+    assert all(what.strip() for *_, what, _ in rows), rows
+    assert dict((arg.strip(), what.strip()) for _, arg, _, what, _ in rows)["`name`"] == "Model name."
+
+
 def _cpu(record: dict) -> str:
     """The machine of a record without its CPU count: `AMD EPYC (CPU, AVX-512 BF16)`."""
     return record["machine"].rsplit(", ", 1)[0]

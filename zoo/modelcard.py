@@ -63,6 +63,10 @@ def _architecture(name: str) -> list[str]:
 def _arguments(name: str) -> list[str]:
     factory = get_model_factory(name)
     described = docstring_args(factory)
+    # "The other arguments are those of `vgg16`": described there.
+    sibling = re.search(r"other\s+arguments\s+are\s+those\s+of\s+`(\w+)`", inspect.getdoc(factory) or "")
+    if sibling:
+        described = {**docstring_args(get_model_factory(sibling.group(1))), **described}
     rows = ["| argument | default | what |", "| --- | --- | --- |"]
     for arg, parameter in inspect.signature(factory).parameters.items():
         default = "required" if parameter.default is inspect.Parameter.empty else f"`{parameter.default!r}`"

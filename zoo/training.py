@@ -844,8 +844,8 @@ def train(
             or `"multiworker"` (the cluster in TF_CONFIG): tf.distribute, on
             Keras' TensorFlow backend only.
         out: Output directory. Defaults to `runs/NAME`.
-        image_size: `(height, width)` for folder datasets. Defaults to the
-            model's input size.
+        image_size: `(height, width)` to resize the images to. Defaults to
+            the model's input size for a folder, the dataset's own otherwise.
         precision: `"auto"`, `"float32"`, `"bfloat16"` or `"float16"` (see
             `zoo.precision`). Defaults to the recipe's, `"auto"`: where
             this CPU or GPU computes bfloat16 (or float16) natively, the

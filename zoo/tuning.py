@@ -440,7 +440,8 @@ def tune(name: str, *, dataset: str | None = None, data_dir=None, tuner: str = "
         out: Output directory. Defaults to `runs/NAME-tune`.
         weights: For the fine-tuned models, `"imagenet"` or a weights file.
             Defaults to None (`"imagenet"`).
-        image_size: `(height, width)` for folders. Defaults to the model's.
+        image_size: `(height, width)` to resize the images to. Defaults to
+            the model's input size for a folder, the dataset's own otherwise.
         chief_timeout: Seconds a worker waits for the chief. Defaults to 120.
         precision: As for `zoo.training.train`. Defaults to `"auto"`.
         verbose: 1 for the precision chosen, keras-tuner's reports and a
