@@ -56,6 +56,11 @@ def _layer_flops(layer) -> int:
 def count_flops(model: keras.Model) -> int:
     """Returns the FLOPs of one image's forward pass through `model`.
 
+    The pass training makes: a model with test-time views
+    (`zoo.layers.TestTimeViews`, which `cifar10_net` builds by default)
+    runs each of them through the layers at inference, so its inference
+    costs this count times the number of views.
+
     Args:
         model: A built Functional or Sequential model with a fixed input size.
 

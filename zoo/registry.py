@@ -212,7 +212,7 @@ def model_info(name: str) -> dict:
 
     Returns:
         A dict with `name`, `summary`, `input_shape`, `classes`, `params`,
-        `trainable_params`, `flops` (per image, 2 per multiply-add),
+        `trainable_params`, `flops` (per image and view, 2 per multiply-add; see `zoo.count_flops`),
         `pretrained` (the tags of its weight sets), `weights` (each set's
         record, `{tag: {...}}`: class names, input shape, preprocessing,
         measured accuracy with its test records and machine, the command
