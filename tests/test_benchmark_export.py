@@ -1,5 +1,9 @@
 """benchmarks/benchmark_export.py: the int8 drop judged with the images behind it."""
 
+import sys
+
+import pytest
+
 import benchmark_export
 
 
@@ -33,3 +37,28 @@ def test_records_without_the_counts_read_as_before():
     result = {"targets": benchmark_export.targets(rows(0.99, 0.99))}
     assert "interval" not in result["targets"]["int8_top1_drop"]
     assert benchmark_export.target_lines(result)[0] == "- int8_top1_drop: 0.0 (target <= 0.003): met"
+
+
+def test_a_drop_at_the_target_meets_it():
+    # 15 of 5,000 MNIST images: 0.9930 - 0.9900 is 0.0030000000000000027 in floats.
+    drop = benchmark_export.targets(rows(0.9930, 0.9900))["int8_top1_drop"]
+    assert drop["value"] == 0.003 and drop["met"] is True
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--task", "mnist_convnet", "--model", "foo"],
+     "--model takes NAME=PATH with NAME one of the tasks run (mnist_convnet). Received: --model foo"),
+    # A model for a task not run would be ignored.
+    (["--task", "mnist_convnet", "--model", "vgg16=model.keras"], "Received: --model vgg16=model.keras"),
+    (["--model", "vgg16=no/such.keras"], "--model vgg16: no such file. Received: --model vgg16=no/such.keras"),
+    (["--runs", "0"], "Received: --runs 0 --vgg-epochs 2"),
+    (["--vgg-epochs", "-1"], "Received: --runs 200 --vgg-epochs -1"),
+    (["--data-dir", "no/such/dir"], "--data-dir: no official mnist files (train-images-idx3-ubyte[.gz]"),
+])
+def test_bad_input_is_one_line(monkeypatch, capsys, argv, fragment):
+    monkeypatch.setattr(sys, "argv", ["benchmark_export.py", *argv])
+    with pytest.raises(SystemExit) as exit_:
+        benchmark_export.main()
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("benchmark_export.py: error:") and fragment in err, err
