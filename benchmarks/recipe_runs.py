@@ -144,7 +144,10 @@ def main():
     settings = dict(args.set)
     if args.batchnorm:  # the runs keep their statistics; each is then scored recomputed too
         settings["recompute_batchnorm"] = False
-    recipe = dataclasses.replace(training.get_recipe(args.model), **settings)
+    try:  # the recipe checks its fields: epochs=0 or validation_split=2 is one line, as a bad flag
+        recipe = dataclasses.replace(training.get_recipe(args.model), **settings)
+    except ValueError as error:
+        parser.error(f"--set: {error}")
     if args.batchnorm and not _has_batchnorm(args.model, recipe):
         with_batchnorm = ", ".join(name for name in sorted(training.RECIPES)
                                    if _has_batchnorm(name, training.get_recipe(name)))
@@ -165,7 +168,10 @@ def main():
         with contextlib.nullcontext(os.path.join(args.keep, f"run-{i}")) if args.keep else \
                 tempfile.TemporaryDirectory() as out:
             seed = None if args.seed is None else args.seed + i - 1
-            s = training.train(args.model, dataset=args.dataset, data_dir=data_dir, out=out, verbose=0, seed=seed)
+            try:
+                s = training.train(args.model, dataset=args.dataset, data_dir=data_dir, out=out, verbose=0, seed=seed)
+            except ValueError as error:  # an unknown dataset, a missing --data-dir: one line, not a traceback
+                parser.error(str(error))
             if args.views:
                 views.append(view_accuracies(args.model, recipe, f"{out}/model.keras", test))
             if args.batchnorm:

@@ -100,7 +100,10 @@ def main():
     parser.add_argument("--data-dir", default="../shared/data")
     args = parser.parse_args()
     data_dir = None if args.dataset.endswith(":sample") else args.data_dir
-    test = zoo_data.load_dataset(args.dataset, data_dir, batch_size=256, validation_split=0.0).test
+    try:
+        test = zoo_data.load_dataset(args.dataset, data_dir, batch_size=256, validation_split=0.0).test
+    except ValueError as error:  # an unknown dataset, a missing --data-dir: one line, not a traceback
+        parser.error(str(error))
     images, labels = (np.concatenate(part) for part in zip(*((np.asarray(x), np.asarray(y)) for x, y in test)))
     images = images.astype(np.float32)
     scores, mode = {}, None

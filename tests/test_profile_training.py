@@ -34,3 +34,11 @@ def test_nonsense_settings_are_refused(monkeypatch, capsys):
         profile_training.main()
     assert exit_.value.code == 2
     assert "--epochs and --top must be at least 1. Received: --epochs 0 --top 15" in capsys.readouterr().err
+
+
+def test_an_unknown_dataset_is_one_line(monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["profile_training.py", "mnist_convnet", "--dataset", "no_such_set"])
+    with pytest.raises(SystemExit) as exit_:
+        profile_training.main()
+    assert exit_.value.code.startswith("profile_training: Unknown dataset")
+    assert "Received: dataset='no_such_set'" in exit_.value.code

@@ -55,6 +55,10 @@ def test_views_score_the_trained_weights(monkeypatch, capsys, setting, default):
     (["cifar10_net", "--runs", "0"], "Received: --runs=0"),
     (["cifar10_net", "--seed", "-1"], "Received: --seed=-1"),
     (["cifar10_net", "--set", "colour=1"], "Received: 'colour=1'"),
+    # Fields the recipe itself refuses: one line too, not a traceback.
+    (["cifar10_net", "--set", "epochs=0"], "--set: `Recipe.epochs` must be an integer >= 1. Received: epochs=0"),
+    (["cifar10_net", "--set", "validation_split=2"], "Received: validation_split=2"),
+    (["mnist_convnet", "--dataset", "no_such_set"], "Received: dataset='no_such_set'"),
 ])
 def test_bad_input(monkeypatch, capsys, argv, fragment):
     with pytest.raises(SystemExit) as exit:

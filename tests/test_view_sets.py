@@ -58,3 +58,12 @@ def test_a_model_without_views_is_refused(monkeypatch, capsys, tmp_path):
         view_sets.main()
     assert exit.value.code == 2
     assert f"Received: {path!r}" in capsys.readouterr().err
+
+
+def test_an_unknown_dataset_is_one_line(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(sys, "argv", ["view_sets.py", str(tmp_path / "model.keras"), "--dataset", "no_such_set"])
+    with pytest.raises(SystemExit) as exit:
+        view_sets.main()
+    assert exit.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("view_sets.py: error: Unknown dataset") and "Received: dataset='no_such_set'" in err
