@@ -73,7 +73,8 @@ def ship(name: str, data_dir: str, runs: Path) -> dict:
     tag, dataset = SHIPPED[name]
     out = runs / name
     command = ["zoo", "train", name, "--dataset", dataset, "--data-dir", data_dir, "--seed", "0", "--out", str(out)]
-    subprocess.run(command, check=True)
+    # This Python's `zoo`, not whichever is on PATH (none, with the venv not activated).
+    subprocess.run([str(Path(sys.executable).with_name("zoo")), *command[1:]], check=True)
     summary = json.loads((out / "summary.json").read_text())
     trained = keras.saving.load_model(out / "model.keras")
     config = {"input_shape": list(trained.input_shape[1:]), "classes": int(trained.output_shape[-1])}
