@@ -30,3 +30,30 @@ def test_make_weights_trains_with_this_pythons_zoo(monkeypatch, tmp_path):
         make_weights.ship("mnist_convnet", "data", tmp_path)
     assert ran[0][0] == str(Path(sys.executable).with_name("zoo")), ran
     assert ran[0][1:4] == ["train", "mnist_convnet", "--dataset"]
+
+
+def test_make_weights_puts_the_shipped_set_back_when_measuring_fails(monkeypatch, tmp_path):
+    """It wrote the new weights and a record without metrics, then failed."""
+    import json
+
+    import zoo
+
+    make_weights = load("make_weights")
+    shipped = tmp_path / "weights"
+    shipped.mkdir()
+    (shipped / "mnist_convnet.mnist.weights.h5").write_bytes(b"the shipped weights")
+    monkeypatch.setattr(make_weights.zoo_weights, "WEIGHTS_DIR", shipped)
+
+    def train(command, **kwargs):  # a "trained" model and its summary where `zoo train` puts them
+        out = Path(command[command.index("--out") + 1])
+        out.mkdir(parents=True)
+        zoo.mnist_convnet().save(out / "model.keras")
+        summary = {"classes": [str(i) for i in range(10)], "records": {"train": 1}, "recipe": {},
+                   "precision": "float32", "device": {"description": "a CPU"}, "versions": {}}
+        (out / "summary.json").write_text(json.dumps(summary))
+
+    monkeypatch.setattr(make_weights.subprocess, "run", train)
+    with pytest.raises(Exception):  # noqa: B017 - measuring fails: no official files in the data folder
+        make_weights.ship("mnist_convnet", str(tmp_path / "no-data"), tmp_path / "runs")
+    assert sorted(p.name for p in shipped.iterdir()) == ["mnist_convnet.mnist.weights.h5"]
+    assert (shipped / "mnist_convnet.mnist.weights.h5").read_bytes() == b"the shipped weights"

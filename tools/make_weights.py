@@ -79,6 +79,24 @@ def ship(name: str, data_dir: str, runs: Path) -> dict:
     trained = keras.saving.load_model(out / "model.keras")
     config = {"input_shape": list(trained.input_shape[1:]), "classes": int(trained.output_shape[-1])}
     path = zoo_weights.WEIGHTS_DIR / f"{name}.{tag}.weights.h5"
+    record_path = zoo_weights.WEIGHTS_DIR / f"{name}.{tag}.json"
+    # The shipped set is replaced, then measured through the public API, which
+    # reads it: a failure in between puts the set it replaced back.
+    before = {p: p.read_bytes() if p.exists() else None for p in (path, record_path)}
+    try:
+        return _ship_trained(name, tag, dataset, data_dir, command, summary, trained, config, path, record_path)
+    except BaseException:
+        for p, content in before.items():
+            if content is None:
+                p.unlink(missing_ok=True)
+            else:
+                p.write_bytes(content)
+        zoo_weights._records.cache_clear()
+        raise
+
+
+def _ship_trained(name, tag, dataset, data_dir, command, summary, trained, config, path, record_path) -> dict:
+    """Writes the weights file and record of a trained model, then measures them."""
     # Weights only, from a fresh model of the record's config: the file must
     # load into exactly what load_pretrained builds.
     fresh = get_model_factory(name)(**config)
@@ -105,7 +123,6 @@ def ship(name: str, data_dir: str, runs: Path) -> dict:
         "versions": summary["versions"],
         "date": date.today().isoformat(),
     }
-    record_path = zoo_weights.WEIGHTS_DIR / f"{name}.{tag}.json"
     record_path.write_text(json.dumps(record, indent=2) + "\n")
     zoo_weights._records.cache_clear()
 
