@@ -2,6 +2,8 @@
 
 import json
 
+import warnings
+
 import pytest
 from conftest import assert_one_line_error, needs_bfloat16
 from test_cli import run
@@ -337,6 +339,20 @@ def test_the_probe_gives_0_for_a_16_bit_precision_that_fails_to_train(monkeypatc
     monkeypatch.setattr(bench, "probe_rate", lambda *a, **k: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         measure(["float32"])
+
+
+def test_the_probe_raises_what_the_models_arguments_break_in_float32_too(monkeypatch):
+    """An input too small for the model warned that it "did not train in
+    bfloat16 here", then training failed on the same error."""
+    from zoo import training
+
+    monkeypatch.setattr(bench, "probe_rate", lambda *a, **k: 1234.0)
+    measure = bench.precision_probe("mnist_convnet", training.get_recipe("mnist_convnet"), input_shape=(4, 4, 1),
+                                    classes=10, batch_size=64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no word of bfloat16
+        with pytest.raises(ValueError, match="too small"):
+            measure(["bfloat16", "float32"])
 
 
 def test_the_probe_key_leaves_out_what_only_inference_runs():

@@ -594,6 +594,46 @@ def test_the_precision_probe_times_the_batch_that_trains(tmp_path, monkeypatch):
     assert seen["batch_size"] == run_.data.counts["train"] == 4000
 
 
+@pytest.mark.parametrize("problem", ["weights", "image size"])
+def test_finetune_fails_on_its_weights_and_input_before_the_precision_probe(tmp_path, monkeypatch, problem):
+    """Offline, `--weights imagenet` failed after a minute of timing VGG-16
+    at 224x224; an image size too small warned of bfloat16 first."""
+    from conftest import save_keras_applications_h5
+    from test_data import write_image_folder
+
+    def probe(*args, **kwargs):
+        raise AssertionError("the precision was probed first")
+
+    monkeypatch.setattr(training, "_choose_precision", probe)
+    folder = write_image_folder(tmp_path / "images", per_class=4)
+    if problem == "weights":
+        weights, size, error = str(tmp_path / "vgg16_notop.h5"), (32, 32), "Could not read keras.applications weights"
+        (tmp_path / "vgg16_notop.h5").write_text("not HDF5")
+    else:
+        reference = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
+        weights, size, error = save_keras_applications_h5(reference, str(tmp_path / "w.h5")), (16, 16), "at least 32"
+    with pytest.raises(ValueError, match=error):
+        training.finetune("vgg16", data_dir=str(folder), weights=weights, image_size=size, epochs=1, fine_epochs=1,
+                          out=str(tmp_path / "run"), verbose=0)
+    assert not (tmp_path / "run").exists()
+
+
+def test_finetune_keeps_the_float32_model_it_checked_when_float32_is_chosen(tmp_path, monkeypatch):
+    from conftest import save_keras_applications_h5
+    from test_data import write_image_folder
+
+    built = []
+    finetune_model = training._finetune_model
+    monkeypatch.setattr(training, "_finetune_model", lambda *a, **k: built.append(1) or finetune_model(*a, **k))
+    folder = write_image_folder(tmp_path / "images", per_class=4)
+    reference = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
+    weights = save_keras_applications_h5(reference, str(tmp_path / "w.h5"))
+    summary = training.finetune("vgg16", data_dir=str(folder), weights=weights, image_size=(32, 32), epochs=1,
+                                fine_epochs=1, batch_size=8, out=str(tmp_path / "run"), verbose=0,
+                                precision="float32")
+    assert summary["precision"] == "float32" and len(built) == 1
+
+
 def test_finetune_resumed_in_phase_2_keeps_its_history(tmp_path, monkeypatch):
     """Phase 1's backup, restored with no epoch to run, trimmed history.csv
     to its own epochs: the completed epochs of phase 2 were lost."""

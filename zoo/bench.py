@@ -354,6 +354,9 @@ def precision_probe(name: str, recipe: training.Recipe, *, input_shape, classes:
             except Exception as e:  # the backends raise many types
                 if name_ == "float32":  # nothing to fall back on: training would fail alike
                     raise
+                model = None
+                if isinstance(e, ValueError):  # the model's arguments, not its precision? Then say so.
+                    create_model(name, **kwargs)  # in float32: raises the same error for them
                 # A 16-bit kernel missing or failing here: float32 trains instead.
                 warnings.warn(f"{name} did not train in {name_} here ({type(e).__name__}: {one_line(e, 200)}); "
                               "--precision auto keeps float32.", stacklevel=2)

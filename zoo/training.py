@@ -459,12 +459,14 @@ RUN_FILE = "backup/run.json"
 
 def _prepare(name, recipe, *, dataset, data_dir, epochs, batch_size, lr, seed, strategy, out,
              image_size, model_kwargs=None, precision=None, progress=None, probe=True,
-             resume_file=RUN_FILE) -> _Run:
+             resume_file=RUN_FILE, check=None) -> _Run:
     """Validates everything, loads the data and chooses the precision; writes nothing yet.
 
     `progress` is told when `auto` times the model (`_choose_precision`);
     `probe=False` leaves `auto` to the device's kind; `resume_file`, under
-    `out`, is where the caller records a run it can resume.
+    `out`, is where the caller records a run it can resume; `check(data)`,
+    if given, runs before the precision is chosen (a probe can take a
+    minute), to fail first on what would fail after it.
     """
     started = time.perf_counter()
     epochs = _check_number("epochs", recipe.epochs if epochs is None else epochs, integer=True, low=1)
@@ -500,6 +502,8 @@ def _prepare(name, recipe, *, dataset, data_dir, epochs, batch_size, lr, seed, s
     # A batch larger than the training set trains as one batch of it all: the
     # probe times that batch, not one of `batch_size` images it would make up.
     probe_batch = min(batch_size, data.counts["train"])
+    if check is not None:
+        check(data)
     chosen = _choose_precision(precision, name, recipe, data, probe_batch, kwargs, out=out, resume_file=resume_file,
                                progress=progress, probe=probe and strategy != "multiworker")
     return _Run(name, recipe, data, out, epochs, batch_size, lr, seed, dist, kwargs, started, chosen)
@@ -1018,18 +1022,32 @@ def finetune(
         "fine_lr", phase2["fine_lr"] if fine_lr is None else fine_lr, integer=False, low=1e-12
     )
     unfreeze = _check_number("unfreeze", phase2["unfreeze"] if unfreeze is None else unfreeze, integer=True, low=0)
+    built = {}
+
+    def build_first(data):
+        # The pretrained weights (a download, maybe) and the input size are
+        # checked before the precision probe, which can take a minute: the
+        # model in float32, kept if that is the precision chosen.
+        with _dtype_policy(POLICIES["float32"]):
+            model = _finetune_model(name, weights=weights, input_shape=data.image_shape, classes=data.num_classes)
+        _unfreeze(model, unfreeze)  # fails early when there are not that many blocks
+        built["float32"] = model
+
     run = _prepare(
         name, recipe, dataset=dataset, data_dir=data_dir, epochs=epochs, batch_size=batch_size,
         lr=lr, seed=seed, strategy=None, out=out if out is not None else Path("runs") / f"{name}-finetune",
-        image_size=image_size, precision=precision, progress=_printer(verbose),
+        image_size=image_size, precision=precision, progress=_printer(verbose), check=build_first,
     )
 
     def build(weights=None):
         return _finetune_model(name, weights=weights, input_shape=run.data.image_shape, classes=run.data.num_classes)
 
-    with _dtype_policy(run.precision.policy):
-        model = build(weights)
-    _unfreeze(model, unfreeze)  # fails early when there are not that many blocks
+    model = built.pop(run.precision.name, None)
+    built.clear()
+    if model is None:
+        with _dtype_policy(run.precision.policy):
+            model = build(weights)
+        _unfreeze(model, unfreeze)
 
     # In phase 2, phase 1's epochs are settled: phase 2's epochs are numbered after them.
     in_phase2 = ResumableBackup(str(run.out / "backup" / "phase2")).latest() is not None
