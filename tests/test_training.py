@@ -163,6 +163,26 @@ def test_out_that_is_a_file(tmp_path, capsys):
     assert taken.read_text() == "mine" and os.listdir(tmp_path) == ["taken"]
 
 
+def test_a_finished_run_is_replaced_only_by_one_of_the_same_settings(tmp_path, capsys):
+    """Run again on a finished run with other settings, `zoo train` trained
+    anew and replaced its model and summary, exit 0."""
+    out = tmp_path / "run"
+    argv = ["train", "mnist_convnet", *SAMPLE, "--epochs", "1", "--precision", "float32", "--out", str(out)]
+    assert run(capsys, *argv)[0] == 0
+    settings = json.loads((out / "summary.json").read_text())["settings"]
+    assert settings["lr"] == training.get_recipe("mnist_convnet").lr and settings["model"] == "mnist_convnet"
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    for extra, key in ((["--lr", "0.1"], "lr=0.1"), (["--dataset", "cifar10:sample"], "dataset='the cifar10")):
+        code, stdout, err = run(capsys, *argv, *extra)
+        assert code == 1 and stdout == ""
+        assert_one_line_error(err, "holds a finished run with", "delete that folder to train again",
+                              f"Received: {key}")
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    # The same settings (another precision and number of epochs among them) train it afresh.
+    assert run(capsys, *argv[:-4], "--epochs", "2", "--out", str(out))[0] == 0
+    assert json.loads((out / "summary.json").read_text())["epochs"] == 2
+
+
 def test_epoch_log_keeps_each_epoch_once_across_resumes(tmp_path):
     path = str(tmp_path / "history.csv")
 

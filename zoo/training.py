@@ -455,6 +455,8 @@ class _Run:
 # Where a run (`train`, `finetune`) records its settings, the precision among
 # them, to resume; a search (`zoo.tuning.tune`) keeps its own, `search.json`.
 RUN_FILE = "backup/run.json"
+# What a finished run leaves: its results (`_finish`).
+SUMMARY_FILE = "summary.json"
 
 
 def _prepare(name, recipe, *, dataset, data_dir, epochs, batch_size, lr, seed, strategy, out,
@@ -658,19 +660,46 @@ def _start(run: _Run, **settings) -> dict:
     (Fine-tuning adds it once phase 2 has begun: phase 2 is numbered after
     phase 1's epochs.)
 
+    A folder holding a finished run (its `summary.json` and no settings to
+    resume) trains afresh with the same settings, replacing it, and is
+    refused with others, as a run to resume is: a model and its results are
+    never replaced by a run of other settings by mistake.
+
     Returns:
         The settings recorded, as JSON has them.
     """
-    make_output_folder(run.out)
-    _check_backup_folder(run.out)
     settings = {
         "model": run.name, "dataset": run.data.source, "records": run.data.counts,
         "image_shape": list(run.data.image_shape), "classes": run.data.class_names,
         "batch_size": run.batch_size, "lr": run.lr, "seed": run.seed, "precision": run.precision.name, **settings,
     }
     settings = json.loads(json.dumps(settings))
+    _check_finished_run(run.out, settings)
+    make_output_folder(run.out)
+    _check_backup_folder(run.out)
     check_resumable(run.out / RUN_FILE, settings, folder=run.out)
     return settings
+
+
+def _check_finished_run(out: Path, settings: dict) -> None:
+    """Refuses to replace a finished run in `out` by one of other settings
+    (those its summary.json records; the precision aside, which `auto` may
+    choose anew)."""
+    if (out / RUN_FILE).exists():  # a run to resume: `check_resumable` compares
+        return
+    try:
+        finished = json.loads((out / SUMMARY_FILE).read_text()).get("settings")
+    except (OSError, ValueError, AttributeError):  # none, or not a zoo run's: nothing recorded to compare
+        return
+    if not isinstance(finished, dict):  # a summary from before settings were recorded
+        return
+    for key, value in settings.items():
+        if key != "precision" and key in finished and finished[key] != value:
+            raise ValueError(
+                f"{str(out)!r} holds a finished run with {key}={finished[key]!r}, whose model and results a run "
+                f"with other settings would replace: use another --out, or delete that folder to train again. "
+                f"Received: {key}={value!r}"
+            )
 
 
 def _check_backup_folder(out: Path) -> None:
@@ -780,7 +809,11 @@ def _finish(model, run: _Run, *, train_seconds, epochs_run, log: EpochLog, backu
         },
         **(extra or {}),
     }
-    atomic_write(str(out / "summary.json"), lambda f: json.dump(summary, f, indent=2))
+    try:  # what a run in this folder must keep to replace it (`_check_finished_run`)
+        summary["settings"] = json.loads((out / RUN_FILE).read_text())
+    except (OSError, ValueError):
+        pass
+    atomic_write(str(out / SUMMARY_FILE), lambda f: json.dump(summary, f, indent=2))
     figures.draw_curves({run.name: log.rows}, out / "curves.png", f"{run.name} on {run.data.source}")
     shutil.rmtree(run.out / "backup", ignore_errors=True)
     return summary
