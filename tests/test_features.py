@@ -149,3 +149,22 @@ def test_feature_model_loads_a_classifier_weights_file(tmp_path):
     x = pixels((2, 28, 28, 1)).astype("float32")
     for a, b in zip(features(x), zoo.feature_extractor(classifier)(x)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-6)
+
+
+def test_imagenet_features_fail_with_the_headless_file_alone(monkeypatch, tmp_path):
+    """Offline, features_only with "imagenet" reports its `_notop` file and never
+    tries the file with the head (528 MB for VGG-16) instead."""
+    from zoo.models import _imagenet, vgg
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    # Port 9 (discard) on localhost refuses the connection, as an offline host would.
+    monkeypatch.setattr(vgg, "_WEIGHTS_URL", "http://127.0.0.1:9/{arch}/{file}")
+    asked = []
+    download = _imagenet.download
+    monkeypatch.setattr(_imagenet, "download", lambda fname, *a, **k: asked.append(fname) or download(fname, *a, **k))
+    with pytest.raises(ValueError) as info:
+        zoo.vgg16(weights="imagenet", features_only=True, input_shape=(64, 64, 3))
+    notop = vgg.IMAGENET_WEIGHTS[("vgg16", False)][0]
+    assert asked == [notop]
+    message = str(info.value)
+    assert f"weights='/path/to/{notop}'" in message and message.endswith("Received: weights='imagenet'")

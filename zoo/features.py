@@ -254,7 +254,8 @@ def build_feature_model(factory: Callable[..., keras.Model], kwargs: dict) -> ke
     allow works. Its weights come from `weights` as the classifier would
     load them: a weight set or file made for the classifier is loaded into
     it, then copied over layer by layer (`zoo.weights.transfer_weights`); a
-    file saved from the headless model loads directly.
+    file saved from the headless model loads directly; `"imagenet"` reads
+    only the family's headless (`_notop`) file.
 
     Args:
         factory: The model's factory.
@@ -276,6 +277,12 @@ def build_feature_model(factory: Callable[..., keras.Model], kwargs: dict) -> ke
         try:
             base = factory(**headless, weights=weights, name=name)
         except ValueError as headless_error:
+            # The classifier's weights are for weight sets and files made for the
+            # classifier. "imagenet" has a headless file of its own: its failure
+            # (no network, a damaged cache) is the one to report, not a cue to
+            # download the much larger file with the head (528 MB for VGG-16).
+            if weights == "imagenet":
+                raise
             classifier = dict(kwargs, include_top=True, input_shape=None, input_tensor=None, weights=weights)
             try:
                 source = factory(**classifier)
