@@ -14,9 +14,51 @@ cost a `zoo train` a second on exit.
 
 import gc
 import importlib.util
+import json
 import os
 import sys
 import tempfile
+
+# Keras' backends: what each imports, and what to install for it.
+BACKENDS = {
+    "tensorflow": (("tensorflow",), "tensorflow"),
+    "jax": (("jax", "jaxlib"), "jax"),
+    "torch": (("torch",), "torch"),
+    "numpy": (("numpy",), "numpy"),
+    "openvino": (("openvino",), "openvino"),
+}
+
+
+def _configured_backend() -> tuple[str, str]:
+    """The Keras backend asked for, and where, as Keras reads it: `KERAS_BACKEND`, else keras.json."""
+    if os.environ.get("KERAS_BACKEND"):
+        backend = os.environ["KERAS_BACKEND"]
+        return backend, f"KERAS_BACKEND={backend!r}"
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    path = os.path.join(home, "keras.json")
+    try:
+        with open(path) as f:
+            backend = json.load(f).get("backend")
+    except (OSError, ValueError, AttributeError):
+        backend = None
+    if isinstance(backend, str) and backend:
+        return backend, f"backend={backend!r} in {path}"
+    return "tensorflow", "KERAS_BACKEND=None"
+
+
+def backend_error(error: BaseException) -> str | None:
+    """A one-line error when importing Keras failed for want of its backend
+    (`KERAS_BACKEND=jax` where jax is not installed), else None."""
+    backend, received = _configured_backend()
+    others = "(or choose another backend with KERAS_BACKEND: tensorflow, jax or torch)"
+    if backend not in BACKENDS:
+        if isinstance(error, ValueError) and "Unable to import backend" in str(error):
+            return f"zoo: error: Unknown Keras backend: expected tensorflow, jax or torch. Received: {received}"
+        return None
+    modules, package = BACKENDS[backend]
+    if not isinstance(error, ModuleNotFoundError) or (error.name or "").split(".")[0] not in modules:
+        return None
+    return f"zoo: error: Keras' {backend} backend is not installed: pip install {package} {others}. Received: {received}"
 
 
 def main() -> int:
@@ -32,8 +74,12 @@ def main() -> int:
             # and exports) is imported later, its start-up lines unheld.
             if "tensorflow" not in sys.modules and importlib.util.find_spec("tensorflow") is not None:
                 import tensorflow  # noqa: F401
-        except BaseException:
+        except BaseException as error:
             os.dup2(saved, 2)
+            message = backend_error(error)
+            if message is not None:  # a setup to fix, not a defect: one line, without the held logging
+                print(message, file=sys.stderr)
+                return 1
             held.seek(0)
             sys.stderr.write(held.read().decode(errors="replace"))
             raise

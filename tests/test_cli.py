@@ -1,5 +1,6 @@
 """The `zoo` command line: output, exit codes and one-line errors."""
 
+import inspect
 import json
 import os
 import subprocess
@@ -100,6 +101,81 @@ def test_long_internal_errors_stay_on_one_line(capsys, monkeypatch):
     code, _, err = run(capsys, "info", "mnist_convnet")
     assert code == 1 and len(err) < 700
     assert_one_line_error(err, "first line tensor")
+
+
+def test_the_zoo_s_own_long_errors_reach_the_user_whole(capsys, monkeypatch, tmp_path):
+    """An offline ImageNet download's advice (file name, where to put it, the
+    `Received:` ending) is printed whole, however long the cache's path."""
+    import zoo
+    from zoo.models import mobilenet
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / ("keras_home_" * 20)))
+    # Port 9 (discard) on localhost refuses the connection, as an offline host would.
+    monkeypatch.setattr(mobilenet, "_WEIGHTS_URL", "http://127.0.0.1:9/{file}")
+    monkeypatch.setattr(cli, "cmd_info", lambda args: zoo.mobilenet_v2(weights="imagenet"))
+    code, _, err = run(capsys, "info", "mnist_convnet")
+    fname = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5"
+    assert code == 1 and len(err) > 600  # what `zoo` cut its errors to
+    assert_one_line_error(err, f"copy it into {tmp_path / ('keras_home_' * 20) / 'models'}",
+                          f"weights='/path/to/{fname}'")
+    assert err.rstrip().endswith("Received: weights='imagenet'")
+
+
+def _print_lines(args):
+    for i in range(100_000):
+        print(f"line {i}")
+    return 0
+
+
+@pytest.mark.parametrize("argv", [["info", "mnist_convnet", "--json"], ["list", "--markdown"]])
+def test_a_reader_that_stops_early_is_no_error(argv, monkeypatch):
+    """`zoo info NAME --json | head -1`: quiet, as the `signal` module's documentation advises."""
+    command = ("import sys; from zoo import cli; cli.cmd_info = cli.cmd_list = sys.modules['__main__'].f; "
+               f"sys.exit(cli.main({argv!r}))")
+    code = f"{inspect.getsource(_print_lines).replace('_print_lines', 'f')}\n{command}"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    head = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert head.stdout.readline() == b"line 0\n"
+    head.stdout.close()  # `head -1` exits
+    err = head.stderr.read().decode()
+    assert head.wait() == 1
+    assert "zoo: error" not in err and "Broken pipe" not in err and "BrokenPipeError" not in err, err
+
+
+def test_list_is_not_wrapped_in_a_file_or_pipe():
+    """rich wraps at 80 columns where it finds no terminal; `zoo list > FILE` does not."""
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    done = subprocess.run(_console_script() + ["list"], capture_output=True, text=True, env=env)
+    assert done.returncode == 0
+    rows = {line.split()[1]: line for line in done.stdout.splitlines() if line.startswith("│")}
+    assert "78.16% (cifar10 subset)" in rows["cifar10_net"]
+    assert len(done.stdout.splitlines()) == len(cli_list_names()) + 4  # the rules, the header, a line per model
+
+
+def cli_list_names():
+    import zoo
+
+    return zoo.list_models()
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_a_missing_backend_is_one_line(backend):
+    """KERAS_BACKEND names a backend that is not installed: what to install, no traceback."""
+    # None in sys.modules makes the import fail as it does where the package is absent.
+    code = (f"import sys; sys.modules[{backend!r}] = None; sys.argv = ['zoo', 'list']; "
+            "import zoo_cli; sys.exit(zoo_cli.main())")
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith(f"zoo: error: Keras' {backend} backend is not installed")
+    assert_one_line_error(done.stderr, f"pip install {backend}", f"Received: KERAS_BACKEND={backend!r}")
+
+
+def test_an_unknown_backend_is_one_line():
+    env = {**os.environ, "KERAS_BACKEND": "tensorfow"}
+    done = subprocess.run(_console_script() + ["list"], capture_output=True, text=True, env=env)
+    assert done.returncode == 1 and done.stdout == ""
+    assert_one_line_error(done.stderr, "Unknown Keras backend", "Received: KERAS_BACKEND='tensorfow'")
 
 
 def test_an_unexpected_error_is_one_line_unless_the_traceback_is_asked_for(capsys, monkeypatch):

@@ -21,8 +21,8 @@ BN_MOMENTUM = 0.9
 _GRAPH_TRACE = ("Detected at node", "<stack traces", 'File "', "[[")
 
 
-def one_line(error: BaseException | str, limit: int = 300) -> str:
-    """An error message on one line, cut to `limit` characters.
+def one_line(error: BaseException | str, limit: int | None = 300) -> str:
+    """An error message on one line, cut to `limit` characters (None: not cut).
 
     A TensorFlow graph error ("Graph execution error: Detected at node ...")
     keeps only what failed: the node trace, its frames and the
@@ -41,7 +41,7 @@ def one_line(error: BaseException | str, limit: int = 300) -> str:
     if lines and lines[0].startswith("Graph execution error"):
         lines = [line for line in lines if not line.startswith(_GRAPH_TRACE)]
     message = " ".join(" ".join(lines).split())
-    return message if len(message) <= limit else message[: limit - 3] + "..."
+    return message if limit is None or len(message) <= limit else message[: limit - 3] + "..."
 
 
 def format_count(n: int) -> str:

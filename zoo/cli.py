@@ -78,7 +78,11 @@ def cmd_list(args) -> int:
     table = Table(*header)
     for row in rows:
         table.add_row(*row)
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        # A file or pipe has no width; rich's default of 80 columns would wrap the rows.
+        console = Console(width=10_000)
+    console.print(table)
     return 0
 
 
@@ -467,15 +471,59 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Third-party messages (a library's, the system's) are cut to this length.
+MESSAGE_LIMIT = 600
+
+
+def _message(error: BaseException) -> str:
+    """The error on one line: whole when the zoo wrote it, cut when a library did.
+
+    The zoo's own messages say what to do and end with `Received: ...`;
+    what they quote from a library is cut where they quote it.
+    """
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    module = tb.tb_frame.f_globals.get("__name__", "") if tb is not None else ""
+    ours = module == "zoo" or module.startswith("zoo.")
+    return one_line(error, None if ours else MESSAGE_LIMIT)
+
+
+def _stdout_is_closed() -> bool:
+    """Whether stdout is a pipe whose reader has gone (`zoo list | head -1`)."""
+    try:
+        import select
+
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), no file descriptor
+        return True
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs the command line; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     args.command = shlex.join(["zoo", *argv])
     try:
-        return args.run(args)
+        code = args.run(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except BrokenPipeError as e:
+        if not _stdout_is_closed():
+            print(f"zoo: error: {_message(e)}", file=sys.stderr)
+            return 1
+        # As the `signal` module's documentation advises: the reader stopped
+        # reading (`| head`), which is no error to report; Python's own flush
+        # at exit must not fail again, so stdout goes to devnull.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # a stdout without a file descriptor: nothing flushes at exit
+            pass
+        return 1
     except (ValueError, OSError, FloatingPointError) as e:
-        print(f"zoo: error: {one_line(e, 600)}", file=sys.stderr)
+        print(f"zoo: error: {_message(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("zoo: interrupted", file=sys.stderr)
@@ -483,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a defect, not bad input: still one line, the traceback on request
         if os.environ.get("ZOO_TRACEBACK"):
             raise
-        print(f"zoo: error: {type(e).__name__}: {one_line(e, 600)} (this is a bug in keras-zoo or a library it "
+        print(f"zoo: error: {type(e).__name__}: {one_line(e, MESSAGE_LIMIT)} (this is a bug in keras-zoo or a library it "
               "uses; set ZOO_TRACEBACK=1 for the traceback and report it)", file=sys.stderr)
         return 1
 

@@ -95,8 +95,10 @@ def download(fname: str, origin: str, file_hash: str | None, *, timeout: float =
             path = keras.utils.get_file(fname, origin, cache_dir=home, cache_subdir="models", file_hash=file_hash)
     except Exception as e:  # get_file raises many types; one message says what to do.
         cache = os.path.join(home, "models")
+        # get_file's reason repeats the URL, which the advice below gives: only what went wrong is kept.
+        reason = _common.one_line(str(e).replace(origin, fname), 200)
         raise ValueError(
-            f"Could not get the ImageNet weights {fname} ({_common.one_line(e, 200)}). Without network "
+            f"Could not get the ImageNet weights {fname} ({reason}). Without network "
             f"access, download {origin} elsewhere and copy it into {cache}, or pass "
             f"weights='/path/to/{fname}'. Received: weights='imagenet'"
         ) from None
