@@ -271,6 +271,28 @@ class TestLoadDataset:
             assert fragment in message, fragment
         assert ".." not in message and "\n" not in message and "()" not in message
 
+    @pytest.mark.parametrize("name,close", [("mnist:sampel", "'mnist:sample'"), ("Cifar10:Smaple", "'cifar10:sample'"),
+                                            ("mnsit", "'mnist'"), ("fashion_minst", "'fashion_mnist'")])
+    def test_a_slip_in_a_zoo_dataset_name_names_it(self, name, close):
+        """Close names among the zoo's own, not tensorflow-datasets' "Namespace mnist not found"."""
+        with pytest.raises(ValueError) as info:
+            load_dataset(name)
+        message = str(info.value)
+        assert f"Did you mean {close}" in message and f"Received: dataset={name!r}" in message
+        assert "Namespace" not in message and "\n" not in message
+
+    def test_no_tensorflow_datasets_warning_precedes_the_missing_data_error(self, tmp_path, monkeypatch, caplog):
+        """tfds logs through absl that an unprepared dataset folder "has no dataset_info.json":
+        the zoo's one line says what was tried."""
+        import logging
+
+        monkeypatch.setattr(data, "TFDS_HOST", ("127.0.0.1", 9))  # refuses, as offline
+        (tmp_path / "mnist" / "3.0.1").mkdir(parents=True)  # what an interrupted tfds download leaves
+        with caplog.at_level(logging.WARNING), pytest.raises(FileNotFoundError) as info:
+            load_dataset("mnist", tmp_path)
+        assert [r.getMessage() for r in caplog.records if r.name == "absl"] == []
+        assert str(info.value).endswith("Received: dataset='mnist'")
+
     def test_names_in_any_case(self):
         ds = load_dataset("MNIST:Sample", batch_size=64)
         assert ds.image_shape == (28, 28, 1) and ds.source == "the mnist sample shipped with keras-zoo"

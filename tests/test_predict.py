@@ -359,3 +359,16 @@ def test_errors_name_the_value_received(tmp_path):
     with pytest.raises(ValueError) as e:
         predict.predict_files(maps, [str(tmp_path / "black.png")])
     assert_one_line_error(str(e.value), "Expected a classifier", "Received: output_shape=(26, 26, 2)")
+
+
+def test_a_misspelt_model_tag_names_close_models(tmp_path, monkeypatch):
+    """`zoo predict mnist_convnt:mnist` says the model is unknown, as `zoo train` does,
+    rather than that no such file exists; a missing file is still named so."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError) as e:
+        predict.load_predictor("mnist_convnt:mnist")
+    assert_one_line_error(str(e.value), "Unknown model", "Did you mean 'mnist_convnet:mnist'",
+                          "Received: model='mnist_convnt:mnist'")
+    for missing in ("model.keras", "runs/m/model.keras", "mnist_convnet.keras"):
+        with pytest.raises(FileNotFoundError, match="No such model file or directory"):
+            predict.load_predictor(missing)

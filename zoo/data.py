@@ -31,11 +31,14 @@ the Keras backend.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
+import difflib
 import functools
 import gzip
 import importlib.util
+import logging
 import math
 import os
 import pickle
@@ -47,6 +50,8 @@ from pathlib import Path
 
 import keras
 import numpy as np
+
+from zoo._common import one_line
 
 SAMPLES_DIR = Path(__file__).with_name("samples")
 SAMPLES = ("mnist:sample", "cifar10:sample")
@@ -1074,6 +1079,20 @@ def _folder(data_dir, *, image_size, channels, batch_size, validation_split, aug
     )
 
 
+@contextlib.contextmanager
+def _quiet_tfds_logs():
+    """Holds back tensorflow-datasets' warnings through absl, such as "Variant
+    folder .../mnist/3.0.1 has no dataset_info.json" where nothing is prepared:
+    the zoo's own message says what was tried."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _tfds(name, data_dir, *, typed, tried, batch_size, validation_split, augment, seed, image_size):
     """A tensorflow-datasets dataset; `typed` is the name as the user wrote it, for messages."""
     layout = RAW_LAYOUT.get(name)
@@ -1094,22 +1113,32 @@ def _tfds(name, data_dir, *, typed, tried, batch_size, validation_split, augment
         ) from None
 
     try:
-        builder = tfds.builder(name, data_dir=data_dir)
+        with _quiet_tfds_logs():
+            builder = tfds.builder(name, data_dir=data_dir)
     except Exception as e:  # tfds raises DatasetNotFoundError and others
-        # tfds' first line may be empty ("\nNamespace mnist not found...").
-        reason = next((line for line in str(e).splitlines() if line.strip()), "").strip().rstrip(". ")
+        close = difflib.get_close_matches(name, [*sorted(RAW_LAYOUT), *SAMPLES, "folder"], n=3, cutoff=0.6)
+        if close:
+            # A slip in one of the zoo's names: tfds' reason ("Namespace mnist
+            # not found" for "mnist:sampel") would only mislead.
+            reason, hint = "", f" Did you mean {', '.join(map(repr, close))}?"
+        else:
+            # tfds' first line may be empty ("\nNamespace mnist not found...").
+            line = next((line for line in str(e).splitlines() if line.strip()), "").strip().rstrip(". ")
+            reason, hint = one_line(line, 200), ""
         raise ValueError(
-            f"Unknown dataset{f' ({reason})' if reason else ''}: the zoo reads {', '.join(sorted(RAW_LAYOUT))}, "
-            f"{', '.join(SAMPLES)}, folder (with --data-dir DIR) or a tensorflow-datasets name. "
-            f"Received: dataset={typed!r}"
+            f"Unknown dataset{f' ({reason})' if reason else ''}.{hint} The zoo reads "
+            f"{', '.join(sorted(RAW_LAYOUT))}, {', '.join(SAMPLES)}, folder (with --data-dir DIR) or a "
+            f"tensorflow-datasets name. Received: dataset={typed!r}"
         ) from None
     where = builder.data_dir
-    if not builder.is_prepared():
+    with _quiet_tfds_logs():
+        prepared = builder.is_prepared()
+    if not prepared:
         tried.append(f"a prepared tensorflow-datasets copy in {where!r} (none)")
         if not network_available():
             host = ":".join(map(str, TFDS_HOST))
             tried.append(f"a tensorflow-datasets download (no network: {host} did not answer)")
-            raise FileNotFoundError(_missing_message(name, data_dir, tried))
+            raise FileNotFoundError(_missing_message(name, data_dir, tried, typed))
         builder.download_and_prepare()
     info = builder.info
     features = info.features
@@ -1152,14 +1181,14 @@ def _tfds(name, data_dir, *, typed, tried, batch_size, validation_split, augment
     )
 
 
-def _missing_message(name, data_dir, tried) -> str:
+def _missing_message(name, data_dir, tried, typed) -> str:
     layout = RAW_LAYOUT.get(name)
     hint = f"put the official files in DIR/{layout}/ and pass --data-dir DIR, " if layout else ""
     sample = f", or use --dataset {name}:sample" if f"{name}:sample" in SAMPLES else ""
     return (
         f"No data for {name!r}. Tried: {'; '.join(tried)}. To provide it: {hint}"
         f"prepare it with tensorflow-datasets on a machine with network access and copy its "
-        f"data_dir{sample}."
+        f"data_dir{sample}. Received: dataset={typed!r}"
     )
 
 

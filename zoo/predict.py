@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
 import json
 import os
 import re
@@ -501,6 +502,7 @@ def model_kind(path) -> str:
     """
     path = os.fspath(path)
     if not os.path.exists(path):
+        _refuse_unknown_model(path)
         raise FileNotFoundError(f"No such model file or directory. Received: model={path!r}")
     if os.path.isdir(path):
         return "saved_model"
@@ -560,6 +562,25 @@ def shipped_weights(spec) -> tuple[str, str] | None:
         return None
     name, tag = spec.split(":")
     return (name, tag) if name in list_models() else None
+
+
+def _refuse_unknown_model(spec: str) -> None:
+    """Raises for a `MODEL:TAG` whose model the zoo lacks (`mnist_convnt:mnist`),
+    naming close models, as `zoo train` does; returns for anything else."""
+    if not re.fullmatch(r"[A-Za-z_]\w*:\w+", spec):
+        return
+    from zoo.registry import list_models
+
+    name, tag = spec.split(":")
+    models = list_models()
+    if name in models:
+        return
+    close = difflib.get_close_matches(name, models, n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(repr(f'{m}:{tag}') for m in close)}?" if close else ""
+    raise ValueError(
+        f"Unknown model in MODEL:TAG, and no such model file.{hint} Models: {', '.join(models)} "
+        f"(`zoo list --pretrained` lists those with weight sets). Received: model={spec!r}"
+    )
 
 
 def load_predictor(path) -> Predictor:
