@@ -116,7 +116,7 @@ def main():
         try:
             summary = training.train(args.model, dataset=args.dataset, data_dir=data_dir, out=out, verbose=0,
                                      epochs=args.epochs, precision=args.precision)
-        except ValueError as error:  # an unknown dataset, images too small for the model: one line
+        except (ValueError, OSError) as error:  # an unknown dataset, images too small for the model: one line
             sys.exit(f"profile_training: {error}")
         finally:
             tf.profiler.experimental.stop()

@@ -159,18 +159,22 @@ def main():
     training.RECIPES[args.model] = recipe
     print(f"{args.model} on {bench.machine()}, recipe {settings or 'as shipped'}", flush=True)
     accuracies, validations, views, recomputed, test, plain = [], [], [], [], None, None
-    if args.views:
-        test = zoo_data.load_dataset(args.dataset or recipe.dataset, data_dir, batch_size=256, validation_split=0.0)
-    if args.batchnorm:  # the run's own training records, in its batches
-        plain = zoo_data.load_dataset(args.dataset or recipe.dataset, data_dir, batch_size=recipe.batch_size,
-                                      validation_split=recipe.validation_split)
+    try:  # an unknown dataset, a missing --data-dir: one line, not a traceback
+        if args.views:
+            test = zoo_data.load_dataset(args.dataset or recipe.dataset, data_dir, batch_size=256,
+                                         validation_split=0.0)
+        if args.batchnorm:  # the run's own training records, in its batches
+            plain = zoo_data.load_dataset(args.dataset or recipe.dataset, data_dir, batch_size=recipe.batch_size,
+                                          validation_split=recipe.validation_split)
+    except (ValueError, OSError) as error:
+        parser.error(str(error))
     for i in range(1, args.runs + 1):
         with contextlib.nullcontext(os.path.join(args.keep, f"run-{i}")) if args.keep else \
                 tempfile.TemporaryDirectory() as out:
             seed = None if args.seed is None else args.seed + i - 1
             try:
                 s = training.train(args.model, dataset=args.dataset, data_dir=data_dir, out=out, verbose=0, seed=seed)
-            except ValueError as error:  # an unknown dataset, a missing --data-dir: one line, not a traceback
+            except (ValueError, OSError) as error:  # an unknown dataset, a missing --data-dir: one line, not a traceback
                 parser.error(str(error))
             if args.views:
                 views.append(view_accuracies(args.model, recipe, f"{out}/model.keras", test))

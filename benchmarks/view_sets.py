@@ -102,7 +102,7 @@ def main():
     data_dir = None if args.dataset.endswith(":sample") else args.data_dir
     try:
         test = zoo_data.load_dataset(args.dataset, data_dir, batch_size=256, validation_split=0.0).test
-    except ValueError as error:  # an unknown dataset, a missing --data-dir: one line, not a traceback
+    except (ValueError, OSError) as error:  # an unknown dataset, a missing --data-dir: one line, not a traceback
         parser.error(str(error))
     images, labels = (np.concatenate(part) for part in zip(*((np.asarray(x), np.asarray(y)) for x, y in test)))
     images = images.astype(np.float32)

@@ -36,8 +36,9 @@ def test_nonsense_settings_are_refused(monkeypatch, capsys):
     assert "--epochs and --top must be at least 1. Received: --epochs 0 --top 15" in capsys.readouterr().err
 
 
-def test_an_unknown_dataset_is_one_line(monkeypatch):
-    monkeypatch.setattr(sys, "argv", ["profile_training.py", "mnist_convnet", "--dataset", "no_such_set"])
+def test_an_unknown_dataset_is_one_line(monkeypatch, tmp_path):
+    monkeypatch.setattr(sys, "argv", ["profile_training.py", "mnist_convnet", "--dataset", "no_such_set",
+                                      "--data-dir", str(tmp_path)])
     with pytest.raises(SystemExit) as exit_:
         profile_training.main()
     assert exit_.value.code.startswith("profile_training: Unknown dataset")

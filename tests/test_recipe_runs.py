@@ -58,7 +58,8 @@ def test_views_score_the_trained_weights(monkeypatch, capsys, setting, default):
     # Fields the recipe itself refuses: one line too, not a traceback.
     (["cifar10_net", "--set", "epochs=0"], "--set: `Recipe.epochs` must be an integer >= 1. Received: epochs=0"),
     (["cifar10_net", "--set", "validation_split=2"], "Received: validation_split=2"),
-    (["mnist_convnet", "--dataset", "no_such_set"], "Received: dataset='no_such_set'"),
+    (["mnist_convnet", "--dataset", "no_such_set", "--data-dir", "."], "Received: dataset='no_such_set'"),
+    (["mnist_convnet", "--data-dir", "no/such/folder"], "Received: data_dir='no/such/folder'"),
 ])
 def test_bad_input(monkeypatch, capsys, argv, fragment):
     with pytest.raises(SystemExit) as exit:

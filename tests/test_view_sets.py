@@ -61,7 +61,8 @@ def test_a_model_without_views_is_refused(monkeypatch, capsys, tmp_path):
 
 
 def test_an_unknown_dataset_is_one_line(monkeypatch, capsys, tmp_path):
-    monkeypatch.setattr(sys, "argv", ["view_sets.py", str(tmp_path / "model.keras"), "--dataset", "no_such_set"])
+    monkeypatch.setattr(sys, "argv", ["view_sets.py", str(tmp_path / "model.keras"), "--dataset", "no_such_set",
+                                      "--data-dir", str(tmp_path)])
     with pytest.raises(SystemExit) as exit:
         view_sets.main()
     assert exit.value.code == 2
