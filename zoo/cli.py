@@ -99,10 +99,29 @@ def cmd_info(args) -> int:
         print(json.dumps(info, indent=2))
         return 0
     for key, value in info.items():
-        if key == "measured":
-            value = json.dumps(value) if value else "none recorded yet"
-        print(f"{key:>16}: {value}")
+        print(f"{key:>16}: {_info_value(key, value)}")
     return 0
+
+
+def _info_value(key: str, value) -> str:
+    """One line of `zoo info`: the records (weight sets, measured figures) in
+    brief, whole in `--json`."""
+    if key == "weights":
+        sets = []
+        for tag, record in (value or {}).items():
+            test = (record.get("metrics") or {}).get("test") or {}
+            top1 = f": {test['top1']:.2%} top-1 on {test['records']:,} images" if "top1" in test else ""
+            sets.append(f"{tag}{top1}")
+        return "; ".join(sets) + " (--json for the records)" if sets else "none"
+    if key == "measured":
+        if not value:
+            return "none recorded yet"
+        kinds = ", ".join(f"{kind} on {len(machines)} machine{'s' * (len(machines) != 1)}"
+                          for kind, machines in value.items())
+        return f"{kinds} (--json or --markdown for the figures)"
+    if key == "feature_info":
+        return ", ".join(f"{f['layer']} ({f['channels']} channels, /{f['reduction']})" for f in value)
+    return str(value)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -357,7 +376,11 @@ def _read_bench_results(path: str) -> dict:
 
 def cmd_filters(args) -> int:
     from zoo import figures
+    from zoo.callbacks import make_output_folder, output_folder
 
+    # As `zoo export --out`: the file's folder is made if missing, a path under a file refused.
+    output_folder(args.out, argument="out", file=True)
+    make_output_folder(Path(args.out).parent, argument="out")
     print(f"{args.bank} filter bank drawn in {figures.draw_bank(args.bank, args.out)}")
     return 0
 
