@@ -57,3 +57,23 @@ def test_make_weights_puts_the_shipped_set_back_when_measuring_fails(monkeypatch
         make_weights.ship("mnist_convnet", str(tmp_path / "no-data"), tmp_path / "runs")
     assert sorted(p.name for p in shipped.iterdir()) == ["mnist_convnet.mnist.weights.h5"]
     assert (shipped / "mnist_convnet.mnist.weights.h5").read_bytes() == b"the shipped weights"
+
+
+def test_make_docs_rewrites_nothing_when_a_block_is_missing(monkeypatch, tmp_path):
+    """It wrote the model cards, then stopped at a page without its block: the docs half-updated."""
+    import shutil
+
+    root = TOOLS.parent
+    shutil.copytree(root / "docs", tmp_path / "docs")
+    shutil.copy(root / "README.md", tmp_path / "README.md")
+    (tmp_path / "zoo").mkdir()
+    shutil.copy(root / "zoo" / "results.json", tmp_path / "zoo" / "results.json")
+    tuning = tmp_path / "docs" / "tuning.md"
+    tuning.write_text(tuning.read_text().replace("<!-- begin: search spaces -->", ""))
+    card = tmp_path / "docs" / "models" / "mnist_convnet.md"
+    card.write_text("stale")
+    make_docs = load("make_docs")
+    monkeypatch.setattr(make_docs, "ROOT", tmp_path)
+    with pytest.raises(SystemExit, match="no '<!-- begin: search spaces -->'.*nothing was rewritten"):
+        make_docs.main()
+    assert card.read_text() == "stale"
