@@ -120,12 +120,17 @@ def main():
             sys.exit(f"profile_training: {error}")
         finally:
             tf.profiler.experimental.stop()
-    (path,) = glob.glob(f"{logdir}/**/*.xplane.pb", recursive=True)
+    traces = glob.glob(f"{logdir}/**/*.xplane.pb", recursive=True)
+    if len(traces) != 1:
+        sys.exit(f"profile_training: TensorFlow's profiler wrote {len(traces)} traces into {logdir}, not one")
     space = xplane_pb2.XSpace()
-    with open(path, "rb") as f:
+    with open(traces[0], "rb") as f:
         space.ParseFromString(f.read())
     by_op, by_layer = op_times(space, summary["model"])
     total = sum(by_op.values())
+    if not total:  # a run with no epoch left to train, say
+        sys.exit(f"profile_training: the profile holds no kernel time ({summary['epochs_run']} epochs run); "
+                 f"profile in {logdir}")
     print(f"{args.model} on {bench.machine()}: {summary['epochs_run']} epochs of {summary['records']['train']:,} "
           f"images in {summary['train_seconds']:.2f} s of training ({summary['precision']}), "
           f"{total:.2f} s of kernels in all (summed over threads); profile in {logdir}")

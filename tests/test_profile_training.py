@@ -43,3 +43,21 @@ def test_an_unknown_dataset_is_one_line(monkeypatch, tmp_path):
         profile_training.main()
     assert exit_.value.code.startswith("profile_training: Unknown dataset")
     assert "Received: dataset='no_such_set'" in exit_.value.code
+
+
+@pytest.mark.parametrize("traces", [0, 1])
+def test_an_empty_profile_is_one_line(monkeypatch, tmp_path, traces):
+    """No trace, or one without kernels: a ValueError unpacking, then a division by zero."""
+    summary = {"model": "mnist_convnet", "epochs_run": 0, "records": {"train": 1}, "train_seconds": 0.0,
+               "precision": "float32"}
+    from zoo import training
+
+    monkeypatch.setattr(training, "train", lambda *a, **k: summary)
+    trace = tmp_path / "empty.xplane.pb"
+    trace.write_bytes(b"")
+    monkeypatch.setattr(profile_training.glob, "glob", lambda *a, **k: [str(trace)] * traces)
+    monkeypatch.setattr(sys, "argv", ["profile_training.py", "mnist_convnet", "--dataset", "mnist:sample"])
+    with pytest.raises(SystemExit) as exit_:
+        profile_training.main()
+    assert exit_.value.code.startswith("profile_training: ")
+    assert ("wrote 0 traces" if traces == 0 else "holds no kernel time (0 epochs run)") in exit_.value.code
