@@ -582,6 +582,13 @@ def test_damaged_resume_files_are_one_line_errors(tmp_path):
     os.remove(tmp_path / "backup" / "epoch-10000.weights.h5")
     with pytest.raises(ValueError, match=r"Cannot resume from the backup .*Received: backup=.*epoch-9999"):
         backup._load_model()
+    # A backup of another model: Keras' reason, which names every layer it could not load, is cut.
+    other = keras.Sequential([keras.Input((8,))] + [keras.layers.Dense(8, name=f"layer{i}") for i in range(30)])
+    os.remove(tmp_path / "backup" / "epoch-9999.weights.h5")
+    other.save_weights(str(tmp_path / "backup" / "epoch-00003.weights.h5"))
+    with pytest.raises(ValueError, match=r"from another model \(ValueError: .{,200}\): delete") as info:
+        backup._load_model()
+    assert len(str(info.value)) < 600 and "\n" not in str(info.value)
 
 
 @pytest.mark.parametrize(

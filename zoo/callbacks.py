@@ -19,6 +19,8 @@ from pathlib import Path
 
 import keras
 
+from zoo._common import one_line
+
 
 class ResumableBackup(keras.callbacks.BackupAndRestore):
     """`BackupAndRestore` whose every save is a single atomic file rename.
@@ -60,7 +62,7 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
         except Exception as e:  # a truncated or foreign file: h5py's OSError, Keras' ValueError
             raise ValueError(
                 f"Cannot resume from the backup {path!r}, which is damaged or from another model "
-                f"({type(e).__name__}: {e}): delete the output folder's backup/ to start afresh, or use "
+                f"({type(e).__name__}: {one_line(e, 200)}): delete the output folder's backup/ to start afresh, or use "
                 f"another --out. Received: backup={path!r}"
             ) from None
         self.model._initial_epoch = epoch  # as keras' BackupAndRestore does

@@ -362,7 +362,7 @@ def _read_bench_results(path: str) -> dict:
     except FileNotFoundError:
         raise ValueError(f"No such file. Received: --from {path!r}") from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-        raise ValueError(f"Not the results of `zoo bench --out` ({type(error).__name__}: {error}). "
+        raise ValueError(f"Not the results of `zoo bench --out` ({type(error).__name__}: {one_line(error, 200)}). "
                          f"Received: --from {path!r}") from None
     if "machine_key" not in results:  # written before figures were kept per kind of machine
         if not results.get("accelerator"):

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import keras
 
+from zoo._common import one_line
+
 _MODELS: dict[str, Callable[..., keras.Model]] = {}
 
 # Written by the benchmark recipes; the source of model_info()["measured"].
@@ -176,7 +178,7 @@ def measured_results(name: str) -> dict:
     try:
         results = json.loads(RESULTS_PATH.read_text())
     except (OSError, ValueError) as e:
-        raise ValueError(f"Could not read the results file {str(RESULTS_PATH)!r}: {e}") from None
+        raise ValueError(f"Could not read the results file {str(RESULTS_PATH)!r}: {one_line(e, 200)}") from None
     return results.get("models", {}).get(name, {})
 
 

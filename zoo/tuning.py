@@ -34,7 +34,7 @@ import keras_tuner as kt
 
 from zoo import data as zoo_data
 from zoo import distribution, figures, training
-from zoo._common import check_choice
+from zoo._common import check_choice, one_line
 from zoo.callbacks import _last_line, _write_csv, atomic_write, check_resumable, save_model_atomic
 from zoo.precision import PRECISIONS, choose_precision
 from zoo.registry import create_model, get_model_factory, model_info
@@ -532,7 +532,7 @@ def tune(name: str, *, dataset: str | None = None, data_dir=None, tuner: str = "
         raise ValueError(f"The search stopped: 3 trials in a row failed, the last with {_last_line(str(e))}") from e
     except Exception as e:
         if type(e).__module__.startswith("grpc"):
-            raise ConnectionError(f"Lost the keras-tuner chief at {distribution.chief_address()}: {e}") from None
+            raise ConnectionError(f"Lost the keras-tuner chief at {distribution.chief_address()}: {one_line(e, 200)}") from None
         raise
     if role == "worker":
         return {"role": "worker", "tuner_id": os.environ["KERASTUNER_TUNER_ID"], "trials_run": model.trials_run,

@@ -123,7 +123,7 @@ def read_legacy_h5(path: str) -> dict[str, list[np.ndarray]]:
     try:
         return _read_h5(path)
     except Exception as e:  # h5py raises OSError, KeyError and more for bad files.
-        raise ValueError(f"Could not read keras.applications weights from {path!r}: {e}") from None
+        raise ValueError(f"Could not read keras.applications weights from {path!r}: {_common.one_line(e, 200)}") from None
 
 
 def load_weights(
