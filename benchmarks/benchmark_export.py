@@ -35,6 +35,7 @@ import argparse
 import datetime
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -252,7 +253,12 @@ def _paired(target):
             + (f", {verdict}" if verdict else ""))
 
 
-def record(results, host, key, date, runs):
+def run_command(argv) -> str:
+    """The command a record names: this script with the arguments it ran with."""
+    return shlex.join(["python", "benchmarks/benchmark_export.py", *argv])
+
+
+def record(results, host, key, date, runs, command=COMMAND):
     def update(stored):
         for name, result in results.items():
             stored.setdefault("models", {}).setdefault(name, {}).setdefault("export", {})[key] = {
@@ -261,7 +267,7 @@ def record(results, host, key, date, runs):
                 "latency": f"batch 1, median of {runs} calls after {WARMUP} warm-up calls; batch {BATCH}, median "
                            f"of {BATCH_RUNS}; TFLite: ai_edge_litert interpreter, ONNX Runtime: CPU provider, "
                            f"{THREADS} threads each",
-                "command": COMMAND, "measured": date, "machine": host, "machine_key": key,
+                "command": command, "measured": date, "machine": host, "machine_key": key,
             }
 
     update_results(update)
@@ -333,7 +339,7 @@ def main():
     raw.write_text(json.dumps({"machine": host, "machine_key": key, "results": results}, indent=2) + "\n")
     print(f"raw results in {raw}")
     if args.record:
-        record(results, host, key, date, args.runs)
+        record(results, host, key, date, args.runs, command=run_command(sys.argv[1:]))
 
 
 if __name__ == "__main__":

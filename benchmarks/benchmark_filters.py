@@ -16,7 +16,9 @@ abs error of at most 1e-4.
 
 import argparse
 import datetime
+import shlex
 import statistics
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +80,7 @@ def main():
             "machine": bench.machine(),
             "machine_key": machine_key(),
             "measured": datetime.date.today().isoformat(),
-            "command": "python benchmarks/benchmark_filters.py --record",
+            "command": shlex.join(["python", "benchmarks/benchmark_filters.py", *sys.argv[1:]]),
         }
         # Beside the figures of other kinds of machine, never over them.
         update_results(lambda stored: stored.setdefault("layers", {}).setdefault("LeungMalikFilters", {})

@@ -62,3 +62,17 @@ def test_bad_input_is_one_line(monkeypatch, capsys, argv, fragment):
     assert exit_.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("benchmark_export.py: error:") and fragment in err, err
+
+
+def test_a_record_names_the_command_it_ran_with(monkeypatch, tmp_path):
+    """Every record said `... --data-dir ../shared/data --record`, whatever --task, --runs or --model it ran with."""
+    stored = {}
+    monkeypatch.setattr(benchmark_export, "update_results", lambda update: update(stored))
+    monkeypatch.setattr(benchmark_export, "write_page", lambda *a: None)
+    monkeypatch.setattr(benchmark_export, "RESULTS_PATH", tmp_path / "results.json")
+    (tmp_path / "results.json").write_text('{"models": {}}')
+    argv = ["--data-dir", "../shared/data", "--task", "mnist_convnet", "--runs", "50", "--record"]
+    benchmark_export.record({"mnist_convnet": {}}, "a CPU", "cpu", "2026-12-07", 50,
+                            command=benchmark_export.run_command(argv))
+    assert stored["models"]["mnist_convnet"]["export"]["cpu"]["command"] == (
+        "python benchmarks/benchmark_export.py --data-dir ../shared/data --task mnist_convnet --runs 50 --record")

@@ -32,3 +32,13 @@ def test_bad_input_is_one_line(monkeypatch, capsys, argv, fragment):
     assert exit_.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("benchmark_filters.py: error:") and fragment in err, err
+
+
+def test_a_record_names_the_command_it_ran_with(monkeypatch, capsys):
+    """It recorded `... --record` whatever --batch and --repeats it ran with."""
+    stored = {}
+    monkeypatch.setattr(benchmark_filters, "update_results", lambda update: update(stored))
+    main(monkeypatch, "--batch", "2", "--repeats", "1", "--record")
+    (figures,) = stored["layers"]["LeungMalikFilters"].values()
+    assert figures["command"] == "python benchmarks/benchmark_filters.py --batch 2 --repeats 1 --record"
+    assert figures["images"].startswith("2 x 64x64x1")
