@@ -143,6 +143,9 @@ def main():
                      f"Received: model={args.model!r}")
     settings = dict(args.set)
     if args.batchnorm:  # the runs keep their statistics; each is then scored recomputed too
+        if settings.get("recompute_batchnorm"):
+            parser.error("--batchnorm trains keeping the BatchNorm statistics and scores them recomputed too: "
+                         "drop --set recompute_batchnorm=True. Received: --batchnorm --set recompute_batchnorm=True")
         settings["recompute_batchnorm"] = False
     try:  # the recipe checks its fields: epochs=0 or validation_split=2 is one line, as a bad flag
         recipe = dataclasses.replace(training.get_recipe(args.model), **settings)

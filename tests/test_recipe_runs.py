@@ -53,6 +53,9 @@ def test_views_score_the_trained_weights(monkeypatch, capsys, setting, default):
     (["mnist_convnet", "--batchnorm"], "BatchNorm layers (cifar10_net, edge_convnet, lm_convnet, mobilenet_v2, "
                                        "resnet50, resnet9). Received: model='mnist_convnet'"),
     (["cifar10_net", "--runs", "0"], "Received: --runs=0"),
+    # --batchnorm set it False without a word.
+    (["cifar10_net", "--batchnorm", "--set", "recompute_batchnorm=True"],
+     "drop --set recompute_batchnorm=True. Received: --batchnorm --set recompute_batchnorm=True"),
     (["cifar10_net", "--seed", "-1"], "Received: --seed=-1"),
     (["cifar10_net", "--set", "colour=1"], "Received: 'colour=1'"),
     # Fields the recipe itself refuses: one line too, not a traceback.
