@@ -6,6 +6,7 @@ style of `keras.applications`.
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Sequence
 
@@ -42,6 +43,29 @@ def one_line(error: BaseException | str, limit: int | None = 300) -> str:
         lines = [line for line in lines if not line.startswith(_GRAPH_TRACE)]
     message = " ".join(" ".join(lines).split())
     return message if limit is None or len(message) <= limit else message[: limit - 3] + "..."
+
+
+def last_line(text: str) -> str:
+    """The last non-blank line of `text`: an error's own words, without what came before.
+
+    Examples:
+
+        >>> last_line("Traceback ...\\n  File x\\nValueError: bad\\n")
+        'ValueError: bad'
+    """
+    return next((line for line in reversed(text.strip().splitlines()) if line.strip()), text)
+
+
+def did_you_mean(name: str, choices, *, cutoff: float = 0.5, shown=repr) -> str:
+    """`" Did you mean 'a', 'b'?"` for the (up to 3) `choices` close to `name`, else `""`.
+
+    Examples:
+
+        >>> did_you_mean("vgg61", ["vgg16", "vgg19", "resnet50"])
+        " Did you mean 'vgg19', 'vgg16'?"
+    """
+    close = difflib.get_close_matches(str(name), list(choices), n=3, cutoff=cutoff)
+    return f" Did you mean {', '.join(shown(c) for c in close)}?" if close else ""
 
 
 def format_count(n: int) -> str:

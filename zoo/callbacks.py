@@ -19,7 +19,7 @@ from pathlib import Path
 
 import keras
 
-from zoo._common import one_line
+from zoo._common import last_line, one_line
 
 
 class ResumableBackup(keras.callbacks.BackupAndRestore):
@@ -261,7 +261,7 @@ def check_resumable(path, settings: dict, *, folder=None, what: str = "run") -> 
         previous = json.loads(path.read_text()) if path.exists() else settings
         reason = f"it holds a JSON {type(previous).__name__}"
     except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError; a folder, an OSError
-        previous, reason = None, _last_line(str(e.strerror if isinstance(e, OSError) and e.strerror else e))
+        previous, reason = None, last_line(str(e.strerror if isinstance(e, OSError) and e.strerror else e))
     if not isinstance(previous, dict):
         raise ValueError(
             f"{str(path)!r} is damaged, not the settings of a {what} ({reason}): delete {str(folder)!r} (or use "
@@ -276,11 +276,6 @@ def check_resumable(path, settings: dict, *, folder=None, what: str = "run") -> 
             )
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(str(path), lambda f: json.dump(settings, f, indent=2))
-
-
-def _last_line(text: str) -> str:
-    """The last non-blank line of `text`: an error's own words, without what came before."""
-    return next((line for line in reversed(text.strip().splitlines()) if line.strip()), text)
 
 
 def atomic_write(path, write, mode="w"):

@@ -34,7 +34,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import difflib
 import functools
 import gzip
 import importlib.util
@@ -51,7 +50,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from zoo._common import one_line
+from zoo._common import did_you_mean, one_line
 
 SAMPLES_DIR = Path(__file__).with_name("samples")
 SAMPLES = ("mnist:sample", "cifar10:sample")
@@ -1116,15 +1115,15 @@ def _tfds(name, data_dir, *, typed, tried, batch_size, validation_split, augment
         with _quiet_tfds_logs():
             builder = tfds.builder(name, data_dir=data_dir)
     except Exception as e:  # tfds raises DatasetNotFoundError and others
-        close = difflib.get_close_matches(name, [*sorted(RAW_LAYOUT), *SAMPLES, "folder"], n=3, cutoff=0.6)
-        if close:
+        hint = did_you_mean(name, [*sorted(RAW_LAYOUT), *SAMPLES, "folder"], cutoff=0.6)
+        if hint:
             # A slip in one of the zoo's names: tfds' reason ("Namespace mnist
             # not found" for "mnist:sampel") would only mislead.
-            reason, hint = "", f" Did you mean {', '.join(map(repr, close))}?"
+            reason = ""
         else:
             # tfds' first line may be empty ("\nNamespace mnist not found...").
             line = next((line for line in str(e).splitlines() if line.strip()), "").strip().rstrip(". ")
-            reason, hint = one_line(line, 200), ""
+            reason = one_line(line, 200)
         raise ValueError(
             f"Unknown dataset{f' ({reason})' if reason else ''}.{hint} The zoo reads "
             f"{', '.join(sorted(RAW_LAYOUT))}, {', '.join(SAMPLES)}, folder (with --data-dir DIR) or a "

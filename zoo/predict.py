@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import difflib
 import json
 import os
 import re
@@ -63,7 +62,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from zoo._common import one_line
+from zoo._common import did_you_mean, one_line
 
 # Written beside an exported file or directory: `model.tflite.json`.
 REPORT_SUFFIX = ".json"
@@ -575,8 +574,7 @@ def _refuse_unknown_model(spec: str) -> None:
     models = list_models()
     if name in models:
         return
-    close = difflib.get_close_matches(name, models, n=3, cutoff=0.5)
-    hint = f" Did you mean {', '.join(repr(f'{m}:{tag}') for m in close)}?" if close else ""
+    hint = did_you_mean(name, models, shown=lambda m: repr(f"{m}:{tag}"))
     raise ValueError(
         f"Unknown model in MODEL:TAG, and no such model file.{hint} Models: {', '.join(models)} "
         f"(`zoo list --pretrained` lists those with weight sets). Received: model={spec!r}"

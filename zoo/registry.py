@@ -7,7 +7,6 @@ from `zoo/results.json`, which benchmarks write; nothing is typed by hand.
 from __future__ import annotations
 
 import copy
-import difflib
 import fnmatch
 import functools
 import inspect
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import keras
 
-from zoo._common import one_line
+from zoo._common import did_you_mean, one_line
 
 _MODELS: dict[str, Callable[..., keras.Model]] = {}
 
@@ -85,8 +84,7 @@ def get_model_factory(name: str) -> Callable[..., keras.Model]:
     models = _MODELS
     if isinstance(name, str) and name in models:
         return models[name]
-    close = difflib.get_close_matches(str(name), list(models), n=3, cutoff=0.5)
-    hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+    hint = did_you_mean(name, models)
     raise ValueError(
         f"Unknown model.{hint} Available: {', '.join(sorted(models))}. "
         f"Received: name={name!r}"

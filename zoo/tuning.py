@@ -34,8 +34,8 @@ import keras_tuner as kt
 
 from zoo import data as zoo_data
 from zoo import distribution, figures, training
-from zoo._common import check_choice, one_line
-from zoo.callbacks import _last_line, _write_csv, atomic_write, check_resumable, save_model_atomic
+from zoo._common import check_choice, last_line, one_line
+from zoo.callbacks import _write_csv, atomic_write, check_resumable, save_model_atomic
 from zoo.precision import PRECISIONS, choose_precision
 from zoo.registry import create_model, get_model_factory, model_info
 
@@ -513,7 +513,7 @@ def tune(name: str, *, dataset: str | None = None, data_dir=None, tuner: str = "
             raise
         raise ValueError(
             f"Cannot resume the search in {str(project)!r}: keras-tuner's files there are unreadable "
-            f"({type(e).__name__}: {_last_line(str(e))}); delete that folder or use another --out to start "
+            f"({type(e).__name__}: {last_line(str(e))}); delete that folder or use another --out to start "
             f"afresh. Received: out={str(run.out)!r}"
         ) from None
     fit_kwargs = {"validation_data": run.data.validation, "epochs": run.epochs, "verbose": 2 if verbose else 0}
@@ -529,7 +529,7 @@ def tune(name: str, *, dataset: str | None = None, data_dir=None, tuner: str = "
     except RuntimeError as e:  # keras-tuner's end after three failed trials in a row
         if "consecutive failures" not in str(e):
             raise
-        raise ValueError(f"The search stopped: 3 trials in a row failed, the last with {_last_line(str(e))}") from e
+        raise ValueError(f"The search stopped: 3 trials in a row failed, the last with {last_line(str(e))}") from e
     except Exception as e:
         if type(e).__module__.startswith("grpc"):
             raise ConnectionError(f"Lost the keras-tuner chief at {distribution.chief_address()}: {one_line(e, 200)}") from None
@@ -551,7 +551,7 @@ def _write_results(search, model, run, settings) -> dict:
     trials = sorted(search.oracle.trials.values(), key=lambda t: int(t.trial_id))
     best = next((t for t in search.oracle.get_best_trials(1) if t.status == "COMPLETED"), None)
     if best is None:
-        last = next((_last_line(t.message) for t in reversed(trials) if t.message), "none")
+        last = next((last_line(t.message) for t in reversed(trials) if t.message), "none")
         raise ValueError(f"No trial succeeded; the last error: {last}")
     with warnings.catch_warnings():  # a trial's checkpoint holds its optimizer too, not needed here
         warnings.simplefilter("ignore", UserWarning)
