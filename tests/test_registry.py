@@ -63,6 +63,47 @@ def test_model_info_matches_a_real_build():
     json.dumps(info)  # JSON-friendly
 
 
+def _pending_variables():
+    from keras.src.backend.common import global_state
+
+    return list(global_state.get_global_attribute("uninitialized_variables") or [])
+
+
+def test_model_info_draws_no_weights_and_leaves_none_to_draw():
+    """model_info builds without initializing the weights (vgg16's 138 million),
+    counts what a real build counts, and leaves Keras nothing to initialize later."""
+    registry._static_info.cache_clear()
+    pending = _pending_variables()
+    info = zoo.model_info("cifar10_net")
+    assert _pending_variables() == pending
+    model = zoo.cifar10_net()
+    trainable = sum(int(keras.ops.size(w)) for w in model.trainable_weights)
+    assert (info["params"], info["trainable_params"]) == (model.count_params(), trainable)
+    assert info["params"] > trainable  # BatchNorm's statistics and the frozen whitening stem
+    assert info["flops"] == count_flops(model) and info["feature_info"][-1]["channels"] == 128
+
+
+def test_model_info_of_a_factory_that_calls_its_model(monkeypatch):
+    """A factory that needs its weights' values is built the ordinary way."""
+    import numpy as np
+
+    def eager_net():
+        inputs = keras.Input((4,))
+        model = keras.Model(inputs, keras.layers.Dense(3, name="fc")(inputs), name="eager_net")
+        model.get_layer("fc").set_weights([np.ones((4, 3)), np.zeros(3)])
+        assert float(keras.ops.sum(model(np.ones((1, 4))))) == 12.0
+        return model
+
+    monkeypatch.setitem(registry._MODELS, "eager_net", eager_net)
+    pending = _pending_variables()
+    try:
+        info = zoo.model_info("eager_net")
+    finally:
+        registry._static_info.cache_clear()
+    assert info["params"] == info["trainable_params"] == 15 and info["classes"] == 3
+    assert _pending_variables() == pending
+
+
 def test_measured_results_come_from_the_results_file(tmp_path, monkeypatch):
     results = tmp_path / "results.json"
     monkeypatch.setattr(registry, "RESULTS_PATH", results)

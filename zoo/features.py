@@ -65,6 +65,12 @@ def _cifar_stage_ends(names):
     return ["stem_act"] + [f"stage{s}_block{b}_act" for s, b in sorted(blocks.items())]
 
 
+def has_stages(model: keras.Model) -> bool:
+    """Whether a model is of one of the zoo's families, whose stages `stage_ends` finds."""
+    names = [layer.name for layer in model.layers]
+    return any(rule(names) for rule in _STAGE_RULES.values())
+
+
 def stage_ends(model: keras.Model) -> list[str]:
     """The names of the layers that end each stage of a zoo model, in order.
 

@@ -11,6 +11,7 @@ import fnmatch
 import functools
 import inspect
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -180,15 +181,44 @@ def measured_results(name: str) -> dict:
     return results.get("models", {}).get(name, {})
 
 
+def _built_without_weights(factory: Callable[..., keras.Model]) -> keras.Model:
+    """The factory's default model, its variables never initialized.
+
+    Its shapes, parameters and FLOPs are the model's, without drawing its
+    weights: `zoo list` builds all nine registered models in 0.5 s rather
+    than 3.2 s on TensorFlow and 21 s on JAX, which compiles each
+    initializer (vgg16's 138 million weights alone are 550 MB). Keras
+    defers the initializers of variables created in a `StatelessScope`,
+    and keeps those variables in a list it initializes when a later scope
+    ends; they are taken off it again, since the model is thrown away. A
+    factory that needs its weights' values (one that calls its model) is
+    built the ordinary way.
+    """
+    try:  # Keras' list of variables to initialize later, not public API: any other Keras builds ordinarily
+        from keras.src.backend.common import global_state
+
+        pending = list(global_state.get_global_attribute("uninitialized_variables") or [])
+    except (ImportError, AttributeError):
+        return factory()
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            return factory()
+    except Exception:
+        pass
+    finally:
+        global_state.set_global_attribute("uninitialized_variables", pending)
+    return factory()
+
+
 @functools.cache
 def _static_info(name: str) -> dict:
-    from zoo.features import feature_info
+    from zoo.features import feature_info, has_stages
     from zoo.flops import count_flops
     from zoo.weights import tags, weights_info
 
     factory = get_model_factory(name)
-    model = factory()
-    trainable = sum(int(keras.ops.size(w)) for w in model.trainable_weights)
+    model = _built_without_weights(factory)
+    trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
     return {
         "name": name,
         "summary": (inspect.getdoc(factory) or "").split("\n")[0],
@@ -200,7 +230,7 @@ def _static_info(name: str) -> dict:
         "pretrained": list(tags(name)),
         "weights": weights_info(name),
         # The classifier's stage ends are the feature model's layers, at the default input.
-        "feature_info": feature_info(model),
+        "feature_info": feature_info(model) if has_stages(model) else [],
     }
 
 
@@ -218,7 +248,8 @@ def model_info(name: str) -> dict:
         measured accuracy with its test records and machine, the command
         that trained it, sha256 and size), `feature_info` (per stage of
         `features_only`: `index`, `layer`, `channels` and `reduction`, the
-        cumulative stride of the stage's map, as timm's) and `measured`
+        cumulative stride of the stage's map, as timm's; empty for a
+        registered model of none of the zoo's families) and `measured`
         (figures that a benchmark recorded, empty when none has run).
 
     Examples:
