@@ -30,6 +30,7 @@ from zoo.layers import TestTimeViews  # noqa: E402
 
 RADIUS = 2  # the largest shift, in pixels
 SHIFTS = [(dy, dx) for dy in range(-RADIUS, RADIUS + 1) for dx in range(-RADIUS, RADIUS + 1)]
+BATCH = 256  # images per call
 
 
 def _grid(radius: int, centre: float = 1.0) -> dict:
@@ -83,7 +84,11 @@ def logits_by_view(model: keras.Model, images: np.ndarray, mirror: bool) -> dict
         moved = shifted(images, *shift)
         for mirrored in (False, True) if mirror else (False,):
             x = moved[:, :, ::-1] if mirrored else moved
-            views[shift, mirrored] = np.asarray(network.predict(x, batch_size=256, verbose=0), np.float64)
+            # predict_on_batch, batch by batch: `predict` builds a dataset and its
+            # iterator on every call, most of the time on a few hundred images.
+            views[shift, mirrored] = np.concatenate([
+                np.asarray(network.predict_on_batch(x[i:i + BATCH]), np.float64) for i in range(0, len(x), BATCH)
+            ])
     return views
 
 
@@ -101,7 +106,7 @@ def main():
     args = parser.parse_args()
     data_dir = None if args.dataset.endswith(":sample") else args.data_dir
     try:
-        test = zoo_data.load_dataset(args.dataset, data_dir, batch_size=256, validation_split=0.0).test
+        test = zoo_data.load_dataset(args.dataset, data_dir, batch_size=BATCH, validation_split=0.0).test
     except (ValueError, OSError) as error:  # an unknown dataset, a missing --data-dir: one line, not a traceback
         parser.error(str(error))
     images, labels = (np.concatenate(part) for part in zip(*((np.asarray(x), np.asarray(y)) for x, y in test)))
@@ -119,7 +124,7 @@ def main():
         mirror = mode != "translate"
         views = logits_by_view(model, images, mirror)
         own = accuracy(views, OWN[mode], labels, mirror)
-        saved = float((np.argmax(model.predict(images, batch_size=256, verbose=0), -1) == labels).mean())
+        saved = float((np.argmax(model.predict(images, batch_size=BATCH, verbose=0), -1) == labels).mean())
         print(f"{path}: its own views ({mode}): {own:.2%} (the saved model: {saved:.2%})", flush=True)
         for name, weights in {f"its own ({mode})": OWN[mode], **SETS}.items():
             scores.setdefault(name, []).append(accuracy(views, weights, labels, mirror))
