@@ -1,8 +1,16 @@
 """Shared fixtures: seeded runs, real-looking pixel batches and weight files."""
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# The zoo's cache (the precision probe's rates, the JAX backend's compiled
+# programs that the CLI keeps) in a folder of this test process, not the
+# user's; tests of the cache itself point ZOO_CACHE_DIR elsewhere.
+os.environ["ZOO_CACHE_DIR"] = tempfile.mkdtemp(prefix="zoo-test-cache-")
+atexit.register(shutil.rmtree, os.environ["ZOO_CACHE_DIR"], ignore_errors=True)
 # `--precision auto` decides by the device's kind alone in the tests (and the
 # CLI runs they start), which would otherwise time each model they train
 # once per machine; tests/test_precision.py and the probe's own tests turn

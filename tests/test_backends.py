@@ -91,6 +91,9 @@ def test_train_seeded_predict_export_and_load_on_tensorflow(backend, tmp_path):
     assert summary["files"]["tensorboard"] == "logs/" and any((first / "logs").rglob("events.out.tfevents.*"))
     assert [r["epoch"] for r in _history(first)] == ["0"] and (first / "curves.png").exists()
     assert not (first / "backup").exists()
+    if backend == "jax":  # XLA's programs kept for the next run (zoo.cli.cache_jax_compilations)
+        kept = os.path.join(os.environ["ZOO_CACHE_DIR"], "jax")
+        assert any(name.endswith("-cache") for name in os.listdir(kept))
 
     second = tmp_path / "second"
     script = _script(COMMANDS, """

@@ -1,5 +1,6 @@
 """The `zoo` command line: output, exit codes and one-line errors."""
 
+import importlib.util
 import inspect
 import json
 import os
@@ -247,3 +248,54 @@ def test_image_size_help_says_it_resizes_every_dataset(capsys):
     help_text = " ".join(out.split())
     assert "--image-size IMAGE_SIZE N or HxW: resize the images to it" in help_text
     assert "for folders" not in help_text
+
+
+JAX_CACHE_CASES = """
+import json, os, sys
+import jax
+from zoo import cli
+
+cache = os.environ["ZOO_CACHE_DIR"]
+found = {}
+jax.config.update("jax_enable_compilation_cache", False)  # turned off by the user
+found["off"] = cli.cache_jax_compilations()
+jax.config.update("jax_enable_compilation_cache", True)
+jax.config.update("jax_compilation_cache_dir", sys.argv[1])  # the user's own folder
+found["theirs"] = cli.cache_jax_compilations()
+jax.config.update("jax_compilation_cache_dir", None)
+os.environ["ZOO_CACHE_DIR"] = os.path.join(sys.argv[2], "cache")  # below a file: not writable
+found["unwritable"] = cli.cache_jax_compilations()
+os.environ["ZOO_CACHE_DIR"] = cache
+found["ours"] = cli.cache_jax_compilations()
+found["settings"] = [jax.config.jax_compilation_cache_dir, jax.config.jax_persistent_cache_min_compile_time_secs,
+                     jax.config.jax_compilation_cache_max_size]
+jax.jit(lambda x: x * 3 + 1)(jax.numpy.ones(3)).block_until_ready()  # compiled in well under a second
+found["kept"] = sorted(os.listdir(found["ours"]))
+print(json.dumps(found))
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+def test_the_jax_backend_keeps_compiled_programs_unless_the_user_set_the_cache(tmp_path):
+    """On JAX the CLI keeps XLA's programs in $ZOO_CACHE_DIR/jax, the quick
+    compilations too, unless the user turned the cache off or chose its folder."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "ZOO_CACHE_DIR": str(tmp_path / "zoo")}
+    for name in ("JAX_COMPILATION_CACHE_DIR", "JAX_ENABLE_COMPILATION_CACHE",
+                 "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "JAX_COMPILATION_CACHE_MAX_SIZE"):
+        env.pop(name, None)
+    done = subprocess.run([sys.executable, "-c", JAX_CACHE_CASES, str(tmp_path / "theirs"), str(blocker)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["off"] is found["theirs"] is found["unwritable"] is None
+    ours = str(tmp_path / "zoo" / "jax")
+    assert found["ours"] == ours and found["settings"] == [ours, 0.0, cli.JAX_CACHE_BYTES]
+    assert any(name.endswith("-cache") for name in found["kept"]), found["kept"]
+    assert not (tmp_path / "theirs").exists()
+
+
+@pytest.mark.skipif(keras.backend.backend() == "jax", reason="tests the other backends")
+def test_the_other_backends_leave_jax_alone():
+    assert cli.cache_jax_compilations() is None

@@ -68,6 +68,17 @@ def did_you_mean(name: str, choices, *, cutoff: float = 0.5, shown=repr) -> str:
     return f" Did you mean {', '.join(shown(c) for c in close)}?" if close else ""
 
 
+# Where the zoo keeps what it may rebuild: the precision probe's rates, the
+# JAX backend's compiled programs (default: $XDG_CACHE_HOME/keras-zoo).
+CACHE_ENV = "ZOO_CACHE_DIR"
+
+
+def cache_dir() -> str:
+    """The zoo's cache folder: `$ZOO_CACHE_DIR`, else `$XDG_CACHE_HOME/keras-zoo` (`~/.cache/keras-zoo`)."""
+    return os.environ.get(CACHE_ENV) or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "keras-zoo")
+
+
 def format_count(n: int) -> str:
     """A parameter or FLOP count in G, M or K, as `zoo list` and the model cards show it."""
     for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):

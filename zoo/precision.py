@@ -49,7 +49,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from zoo._common import check_choice
+from zoo._common import CACHE_ENV, cache_dir, check_choice
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 # Keras dtype policy of each precision: float32 weights, this compute dtype.
@@ -106,8 +106,6 @@ FLAG_ISAS = {"avx2": "AVX2", "fma": "AVX2", "avx512f": "AVX512_CORE", "avx512_vn
 PROBE_MARGIN = 1.05
 # `ZOO_PRECISION_PROBE=0` leaves `auto` to the instruction-set rule alone.
 PROBE_ENV = "ZOO_PRECISION_PROBE"
-# Where the probe's rates are cached (default: $XDG_CACHE_HOME/keras-zoo).
-CACHE_ENV = "ZOO_CACHE_DIR"
 PROBE_CACHE_FORMAT = 1
 
 
@@ -459,9 +457,7 @@ def probe_refresh() -> bool:
 def probe_cache_path() -> Path:
     """The JSON file caching the probe's rates: `$ZOO_CACHE_DIR/precision.json`,
     by default under `$XDG_CACHE_HOME/keras-zoo` (`~/.cache/keras-zoo`)."""
-    folder = os.environ.get(CACHE_ENV) or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "keras-zoo")
-    return Path(folder) / "precision.json"
+    return Path(cache_dir()) / "precision.json"
 
 
 def _software() -> dict:
