@@ -65,10 +65,14 @@ def _cifar_stage_ends(names):
     return ["stem_act"] + [f"stage{s}_block{b}_act" for s, b in sorted(blocks.items())]
 
 
+def _found_stage_ends(names: list[str]) -> list[str] | None:
+    """The stage ends by the first family rule that finds them in the layer names, else None."""
+    return next((ends for ends in (rule(names) for rule in _STAGE_RULES.values()) if ends), None)
+
+
 def has_stages(model: keras.Model) -> bool:
     """Whether a model is of one of the zoo's families, whose stages `stage_ends` finds."""
-    names = [layer.name for layer in model.layers]
-    return any(rule(names) for rule in _STAGE_RULES.values())
+    return _found_stage_ends([layer.name for layer in model.layers]) is not None
 
 
 def stage_ends(model: keras.Model) -> list[str]:
@@ -78,10 +82,9 @@ def stage_ends(model: keras.Model) -> list[str]:
         ValueError: If the model is not one of the zoo's families.
     """
     names = [layer.name for layer in model.layers]
-    for rule in _STAGE_RULES.values():
-        ends = rule(names)
-        if ends:
-            return ends
+    ends = _found_stage_ends(names)
+    if ends:
+        return ends
     raise ValueError(
         "Found no zoo stages in this model; pass `layers` with the names of the layers "
         f"to tap. Received: model={model.name!r} with layers {names[:8]}..."
