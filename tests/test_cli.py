@@ -299,3 +299,19 @@ def test_the_jax_backend_keeps_compiled_programs_unless_the_user_set_the_cache(t
 @pytest.mark.skipif(keras.backend.backend() == "jax", reason="tests the other backends")
 def test_the_other_backends_leave_jax_alone():
     assert cli.cache_jax_compilations() is None
+
+
+def test_version(capsys):
+    """`zoo --version` names the zoo's version, where it is installed, and Keras'
+    and the backend's; the package's metadata carries the same version."""
+    import importlib.metadata
+    import platform
+
+    import zoo
+
+    code, out, err = run(capsys, "--version")
+    assert code == 0 and err == "" and len(out.splitlines()) == 1
+    assert out.startswith(f"keras-zoo {zoo.__version__} from {os.path.dirname(zoo.__file__)} ")
+    assert f"Keras {keras.__version__}, backend {keras.backend.backend()}" in out
+    assert out.rstrip().endswith(f"Python {platform.python_version()})")
+    assert importlib.metadata.version("keras-zoo") == zoo.__version__

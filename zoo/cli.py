@@ -385,8 +385,36 @@ def cmd_filters(args) -> int:
     return 0
 
 
+def _version() -> str:
+    """`zoo --version`: the zoo's, Keras' and the backend's versions, and Python's."""
+    import platform
+
+    import keras
+
+    import zoo
+
+    backend = keras.backend.backend()
+    module = sys.modules.get({"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend, ""))
+    shown = f"{backend} {module.__version__}" if module is not None else backend
+    return (f"keras-zoo {zoo.__version__} from {os.path.dirname(zoo.__file__)} "
+            f"(Keras {keras.__version__}, backend {shown}; Python {platform.python_version()})")
+
+
+class _PrintVersion(argparse.Action):
+    """`--version` on one line: argparse's own action wraps it to the terminal's width."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="print the versions of keras-zoo, Keras, its backend and Python, and exit"):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(_version())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="zoo", description="keras-zoo: convnet factories and recipes.")
+    parser.add_argument("--version", action=_PrintVersion)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = commands.add_parser("list", help="list the registered models")
