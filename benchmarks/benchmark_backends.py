@@ -3,7 +3,8 @@
 Runs, one after the other on this machine, `zoo train MODEL --dataset TASK
 --data-dir DIR` with `KERAS_BACKEND` set to each backend installed here
 (TensorFlow, JAX, PyTorch), times the whole command (Python start-up
-included), and prints accuracy and wall time side by side, with each
+included; JAX without the compiled programs the zoo keeps between runs, as
+on a first run), and prints accuracy and wall time side by side, with each
 backend's difference from TensorFlow. The recipe, the data and the tf.data
 input pipeline are the same on every backend; only the backend computing the
 model differs.
@@ -40,6 +41,13 @@ def installed_backends() -> list[str]:
     return [b for b in BACKENDS if importlib.util.find_spec(b) is not None]
 
 
+def backend_env(backend: str) -> dict:
+    """The environment of a run on `backend`. JAX's kept compilations are off
+    (`zoo.cli.cache_jax_compilations`): each run compiles all it needs, as a
+    first run does, and as every run did before the zoo kept them."""
+    return {**os.environ, "KERAS_BACKEND": backend, "JAX_ENABLE_COMPILATION_CACHE": "false"}
+
+
 def page_lines(section: dict) -> list[str]:
     """docs/benchmarks/backends.md: every task and backend on every kind of machine recorded."""
     lines = [
@@ -47,7 +55,8 @@ def page_lines(section: dict) -> list[str]:
         "",
         "Measured by `python benchmarks/benchmark_backends.py --data-dir ../shared/data --record`: the same",
         "`zoo train` command with `KERAS_BACKEND` set to each backend, one after the other on the machine",
-        "named in each row. Wall time is the whole command, Python start-up included. The recipe and the",
+        "named in each row. Wall time is the whole command, Python start-up included, JAX compiling all",
+        "it needs as on a first run (`JAX_ENABLE_COMPILATION_CACHE=false`). The recipe and the",
         "tf.data input pipeline are the same on every backend. Single runs: on the CIFAR-10 subset's 423",
         "test images one run's top-1 is uncertain by about 2 points either way. *vs TensorFlow* compares",
         "a run with TensorFlow's on the same machine and day; `-` where that day has none.",
@@ -93,8 +102,7 @@ def main():
         for backend in backends:
             print(f"== {task} on {backend}: zoo train {TASKS[task]['model']} ...", flush=True)
             out = str(ROOT / args.out / task / backend)
-            env = {**os.environ, "KERAS_BACKEND": backend}
-            r = run_zoo(task, data_dir, out, args.data_dir, env=env)
+            r = run_zoo(task, data_dir, out, args.data_dir, env=backend_env(backend))
             summary = json.loads((Path(out) / "summary.json").read_text())
             versions = summary["versions"]
             shown = [f"{p} {versions[p]}" for p in ("tensorflow", "jax", "torch") if p in versions]
