@@ -386,18 +386,17 @@ def cmd_filters(args) -> int:
 
 
 def _version() -> str:
-    """`zoo --version`: the zoo's, Keras' and the backend's versions, and Python's."""
-    import platform
-
+    """`zoo --version`: the zoo's, Keras' and the backend's versions, and Python's,
+    as a run's summary.json records them."""
     import keras
 
     import zoo
+    from zoo.training import _versions
 
-    backend = keras.backend.backend()
-    module = sys.modules.get({"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend, ""))
-    shown = f"{backend} {module.__version__}" if module is not None else backend
-    return (f"keras-zoo {zoo.__version__} from {os.path.dirname(zoo.__file__)} "
-            f"(Keras {keras.__version__}, backend {shown}; Python {platform.python_version()})")
+    versions, backend = _versions(), keras.backend.backend()
+    shown = f"{backend} {versions[backend]}" if backend in versions else backend
+    return (f"keras-zoo {versions['keras-zoo']} from {os.path.dirname(zoo.__file__)} "
+            f"(Keras {versions['keras']}, backend {shown}; Python {versions['python']})")
 
 
 class _PrintVersion(argparse.Action):
