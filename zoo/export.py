@@ -87,9 +87,6 @@ QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 # Calibration and parity data when no dataset is named, by input channels.
 DEFAULT_DATASETS = {1: "mnist:sample", 3: "cifar10:sample"}
 CALIBRATION_IMAGES = 500
-# Conversions to int8 tried before a file the converter left partly float32
-# is refused (see `tflite_bytes`).
-INT8_ATTEMPTS = 5
 PARITY_IMAGES = 500
 # The largest difference from Keras an export of each kind is held to;
 # quantized files are judged by top-1 agreement instead.
@@ -339,7 +336,7 @@ def tflite_bytes(model: keras.Model, quantize: str = "none", calibration=None) -
     check_choice("quantize", quantize, QUANTIZATIONS)
     if quantize == "int8" and (calibration is None or len(calibration) == 0):
         raise ValueError("int8 quantization needs calibration images. Received: calibration=None")
-    def converter_of(saved_model):
+    with _converter_input(model) as saved_model:
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
         # Keras' own litert export allows select-TF ops; the plain
         # interpreter cannot run those, so only builtins are allowed here.
@@ -356,30 +353,24 @@ def tflite_bytes(model: keras.Model, quantize: str = "none", calibration=None) -
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             converter.inference_input_type = tf.uint8
             converter.inference_output_type = tf.uint8
-        return converter
-
-    with _converter_input(model) as saved_model:
-        # The converter's quantizer now and then leaves a chain of ops in
-        # float32 between DEQUANTIZE and QUANTIZE, though only integer
-        # kernels were allowed: the same mnist_convnet, converted 8 times in
-        # one process on a 2-core Zen 5, kept a SPLIT_V/CONCATENATION chain
-        # of its test-time views in float32 once (2026-12-06). Such a file is
-        # not fully int8 and is converted again.
-        for _ in range(INT8_ATTEMPTS if quantize == "int8" else 1):
-            try:
-                with quiet_native_logs():
-                    flatbuffer = converter_of(saved_model).convert()
-            except Exception as e:  # the converter raises many types
-                raise ValueError(
-                    f"{model.name!r} does not convert to TFLite ({quantize}) with builtin ops: {one_line(e)}"
-                ) from None
-            left = float_tensors(flatbuffer) if quantize == "int8" else []
-            if not left:
-                return flatbuffer
-    raise ValueError(
-        f"{model.name!r} did not convert to a fully int8 TFLite file in {INT8_ATTEMPTS} tries: the converter left "
-        f"{len(left)} float32 tensors, e.g. {left[0]!r}"
-    )
+        try:
+            with quiet_native_logs():
+                flatbuffer = converter.convert()
+        except Exception as e:  # the converter raises many types
+            raise ValueError(
+                f"{model.name!r} does not convert to TFLite ({quantize}) with builtin ops: {one_line(e)}"
+            ) from None
+    # The quantizer can leave ops in float32 between DEQUANTIZE and QUANTIZE
+    # though only integer kernels were allowed (it did, now and then, with
+    # the test-time views built from pieces: `zoo.layers._shifted`): such a
+    # file is not fully int8.
+    left = float_tensors(flatbuffer) if quantize == "int8" else []
+    if left:
+        raise ValueError(
+            f"{model.name!r} does not convert to a fully int8 TFLite file: the converter left {len(left)} float32 "
+            f"tensors, e.g. {left[0]!r}"
+        )
+    return flatbuffer
 
 
 def float_tensors(flatbuffer: bytes) -> list[str]:

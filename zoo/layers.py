@@ -614,12 +614,21 @@ def _shifted(x, *, down_right: bool):
     """`x` moved one pixel down-right (or up-left), the border reflected: what
     padding a pixel in "reflect" mode and cropping give, without the pad.
 
-    TFLite runs MIRROR_PAD outside XNNPACK: in float32 TFLite at batch 1 on a
-    2-core Zen 4 (best of 4 rounds), building the shifts from pieces made
-    mnist_convnet's three views 1.65x faster, 0.107 against 0.177 ms, and
-    cifar10_net's six 1.05x, 1.27 against 1.34 ms. The pieces come from
-    `split`, not from slicing the tensor, which JAX turns into a gather that
-    TFLite cannot convert (nor MIRROR_PAD's slices).
+    Each axis is one gather of its rows (or columns) in their new order.
+    Built from `split` pieces and concatenated, the shifts made TFLite's int8
+    quantizer nondeterministic: it must give a SPLIT_V/CONCATENATION chain
+    one scale, and its pieces calibrate differently (an MNIST border row is
+    all zeros), so now and then it left the chain in float32. Converting the
+    same model again and again on a 2-core Emerald Rapids Xeon, pieces left
+    float32 tensors in 13 of 40 mnist_convnet files and 2 of 12 cifar10_net
+    ones; gathers in none of 60 and 24 (`tflite_bytes`), with bitwise the
+    same outputs and TFLite latencies within the machine's noise. JAX turns a
+    constant gather into one the TFLite converter cannot translate
+    (vhlo.dynamic_gather_v1), so there the shifts are still pieces: jax2tf's
+    graph of them converted fully int8 12 times in 12 (mnist_convnet).
+    MIRROR_PAD is no alternative: TFLite runs it outside XNNPACK (0.177
+    against 0.107 ms for mnist_convnet's three views from pieces, float32
+    at batch 1, a 2-core Zen 4).
     """
     for axis in (1, 2):
         x = _shifted_along(x, axis, forward=down_right)
@@ -635,6 +644,9 @@ def _shifted_along(x, axis: int, *, forward: bool):
         step = lambda s: x[(slice(None),) * axis + (s,)]  # noqa: E731
         parts = [step(slice(1, 2)), step(slice(None, -1))] if forward else [step(slice(1, None)), step(slice(-2, -1))]
         return keras.ops.concatenate(parts, axis=axis)
+    if keras.backend.backend() != "jax":
+        order = [1, *range(size - 1)] if forward else [*range(1, size), size - 2]
+        return keras.ops.take(x, order, axis=axis)
     first, second, middle, before_last, last = keras.ops.split(x, [1, 2, size - 2, size - 1], axis=axis)
     parts = [second, first, second, middle, before_last] if forward else [second, middle, before_last, last, before_last]
     return keras.ops.concatenate(parts, axis=axis)
