@@ -43,9 +43,11 @@ PyTorch, Keras' own SavedModel export needs torch_xla and fails on the zoo's
 models, so `export_model` converts there in a child process on Keras'
 TensorFlow backend: a `.keras` file is the same on every backend. ONNX files
 are converted there from JAX too: tf2onnx cannot read the XlaCallModule op
-of jax2tf's graphs; and so are models whose test-time views shift images of
-a height or width unknown until called (`zoo.layers.shifts_by_slicing`),
-which jax2tf cannot trace.
+of jax2tf's graphs; and so are int8 TFLite files (jax2tf's graph keeps
+BatchNorm apart from the convolutions, which the int8 quantizer leaves in
+float32) and models whose test-time views shift images of a height or width
+unknown until called (`zoo.layers.shifts_by_slicing`), which jax2tf cannot
+trace.
 """
 
 from __future__ import annotations
@@ -366,9 +368,13 @@ def tflite_bytes(model: keras.Model, quantize: str = "none", calibration=None) -
     # file is not fully int8.
     left = float_tensors(flatbuffer) if quantize == "int8" else []
     if left:
+        where = (
+            "; on Keras' JAX backend, use zoo.export.export_model or `zoo export`, which convert int8 files on "
+            "TensorFlow's" if keras.backend.backend() == "jax" else ""
+        )
         raise ValueError(
             f"{model.name!r} does not convert to a fully int8 TFLite file: the converter left {len(left)} float32 "
-            f"tensors, e.g. {left[0]!r}"
+            f"tensors, e.g. {left[0]!r}{where}"
         )
     return flatbuffer
 
@@ -717,7 +723,12 @@ def export_model(
         check_onnx()
     # ONNX goes through a TensorFlow graph that tf2onnx can read: jax2tf's
     # XlaCallModule op is not one, so JAX converts in the child process too.
-    on_tensorflow = keras.backend.backend() == "torch" or (format == "onnx" and keras.backend.backend() != "tensorflow")
+    # So do JAX's int8 TFLite files: jax2tf's graph computes each BatchNorm
+    # from its variables when called, and the quantizer leaves that float32
+    # (cifar10_net, resnet9 and mobilenet_v2 failed), where TensorFlow's
+    # folds them into the convolutions.
+    backend = keras.backend.backend()
+    on_tensorflow = backend == "torch" or (backend == "jax" and (format == "onnx" or quantize == "int8"))
     source = None
     if not on_tensorflow and not isinstance(model, keras.Model):
         source = os.fspath(model)
