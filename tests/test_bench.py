@@ -19,9 +19,7 @@ def results():
     # The matmul probe on 512x512 products, not 2048x2048: half the run's
     # time where bfloat16 is emulated, and the figures' arithmetic the same.
     # Seeded here: a module's fixture runs before conftest's per-test seed, and
-    # took the weights of whatever ran before it in this process; with some, the
-    # int8 converter kept the test-time views' chain in float32 five times over
-    # (a fresh clone's CI, 2026-12-08), while seeds 0-7 in a fresh process converted.
+    # would take the weights of whatever ran before it in this process.
     keras.utils.set_random_seed(0)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(bench, "matmul_peak_gflops", functools.partial(bench.matmul_peak_gflops, n=512))

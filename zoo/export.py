@@ -10,8 +10,8 @@ SavedModel with builtin ops only (no Flex / select-TF ops), so the plain
 - `"dynamic"`: int8 weights; activations quantized on the fly.
 - `"int8"`: int8 weights and activations, calibrated on real images of a
   dataset, with integer kernels only (a file the converter leaves partly
-  float32 is converted again, see `tflite_bytes`). Input and output are uint8: the zoo's
-  models take raw [0, 255] pixels, which calibration on real images maps to
+  float32 is refused, see `tflite_bytes`). Input and output are uint8: the
+  zoo's models take raw [0, 255] pixels, which calibration on real images maps to
   scale 1 and zero point 0, so a camera frame goes in unchanged; the output
   is the probabilities in steps of 1/256. `zoo.predict.TFLiteRunner`,
   `run_tflite` and `zoo predict` quantize and dequantize with the tensors'
