@@ -106,24 +106,25 @@ def test_views_of_images_of_any_size_export_on_every_backend(tmp_path):
         assert len(export.tflite_bytes(fixed)) > 0
 
 
-def test_int8_tflite_exports_on_every_backend(tmp_path):
-    """A batch-normalised model with test-time views exports fully int8 on
-    every backend. jax2tf's graph computes BatchNorm from its variables when
-    called, which the quantizer left in float32 (cifar10_net, resnet9 and
-    mobilenet_v2 failed), so on JAX `export_model` converts int8 files on
-    TensorFlow's backend, and the direct export says so in one line."""
+def test_tflite_files_are_tensorflows_on_every_backend(tmp_path):
+    """TFLite files convert on TensorFlow's backend wherever the model is:
+    from jax2tf's graph, which keeps BatchNorm apart from the convolutions,
+    they ran 6x to 19x slower and int8 ones kept float32 ops. A
+    batch-normalised model with test-time views, float32 and fully int8;
+    on JAX the direct export names `export_model` in one line."""
     from zoo import export
 
     model = zoo.cifar10_net(filters=(16, 32), convs_per_stage=1, test_time_augmentation="flip_translate")
-    path = str(tmp_path / "int8.tflite")
-    report = export.export_model(model, path, format="tflite", quantize="int8", parity_images=16,
-                                 calibration_images=16)
-    # int8 has no tolerance; an untrained model's probabilities are close to
-    # uniform, and the int8 file's within 0.002 of them here.
-    assert report["parity"]["max_abs_diff"] < 0.02, report["parity"]
+    for quantize in ("none", "int8"):
+        path = str(tmp_path / f"{quantize}.tflite")
+        report = export.export_model(model, path, format="tflite", quantize=quantize, parity_images=16,
+                                     calibration_images=16)
+        assert ("converted for a process" in report["backend"]) == (keras.backend.backend() != "tensorflow")
+        # int8 has no tolerance; an untrained model's probabilities are close
+        # to uniform, and the int8 file's within 0.002 of them here.
+        assert report["parity"]["max_abs_diff"] < (1e-4 if quantize == "none" else 0.02), report["parity"]
     with open(path, "rb") as f:
         assert not export.float_tensors(f.read())
-    assert ("converted for a process" in report["backend"]) == (keras.backend.backend() != "tensorflow")
     if keras.backend.backend() == "jax":
         calibration = pixels((4, 32, 32, 3)).astype("float32")
         with pytest.raises(ValueError, match=r"^'cifar10_net' does not convert to a fully int8 TFLite file: .* "
