@@ -624,8 +624,10 @@ def _shifted(x, *, down_right: bool):
     ones; gathers in none of 60 and 24 (`tflite_bytes`), with bitwise the
     same outputs and TFLite latencies within the machine's noise. JAX turns a
     constant gather into one the TFLite converter cannot translate
-    (vhlo.dynamic_gather_v1), so there the shifts are still pieces: jax2tf's
-    graph of them converted fully int8 12 times in 12 (mnist_convnet).
+    (vhlo.dynamic_gather_v1), so there the shifts are still pieces, for the
+    direct exports of jax2tf's graph (`export_model` converts TFLite files on
+    TensorFlow's backend): they converted fully int8 12 times in 12
+    (mnist_convnet).
     MIRROR_PAD is no alternative: TFLite runs it outside XNNPACK (0.177
     against 0.107 ms for mnist_convnet's three views from pieces, float32
     at batch 1, a 2-core Zen 4).
