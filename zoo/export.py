@@ -116,6 +116,10 @@ def check_tensorflow(what: str = "Exporting to SavedModel or TFLite") -> None:
         )
 
 
+# What each refusal of a direct export on another backend points to.
+_ON_TENSORFLOW = "zoo.export.export_model or `zoo export`, which convert on Keras' TensorFlow backend"
+
+
 def _check_backend(what: str, model: keras.Model) -> None:
     """Refuses, in one line, the direct exports Keras cannot do on PyTorch,
     or on JAX for `model` (`_views_beyond_jax2tf`)."""
@@ -123,15 +127,14 @@ def _check_backend(what: str, model: keras.Model) -> None:
     if keras.backend.backend() == "torch":
         raise ValueError(
             f"{what} cannot run on Keras' PyTorch backend (Keras exports SavedModels from PyTorch through "
-            "torch_xla, which fails on these models): use zoo.export.export_model or `zoo export`, which convert "
-            "on the TensorFlow backend, or set KERAS_BACKEND=tensorflow."
+            f"torch_xla, which fails on these models): use {_ON_TENSORFLOW}, or set KERAS_BACKEND=tensorflow."
         )
     if _views_beyond_jax2tf(model):
         raise ValueError(
             f"{what} cannot export {model.name!r} on Keras' JAX backend: its test-time views shift images whose "
-            "height or width is unknown until called (or under 5 pixels), which jax2tf cannot trace. Use "
-            "zoo.export.export_model or `zoo export`, which convert on the TensorFlow backend, build the model with "
-            f"a fixed input_shape, or set KERAS_BACKEND=tensorflow. Received: input_shape={model.input_shape}"
+            f"height or width is unknown until called (or under 5 pixels), which jax2tf cannot trace. Use "
+            f"{_ON_TENSORFLOW}, build the model with a fixed input_shape, or set KERAS_BACKEND=tensorflow. "
+            f"Received: input_shape={model.input_shape}"
         )
 
 
@@ -377,10 +380,7 @@ def tflite_bytes(model: keras.Model, quantize: str = "none", calibration=None) -
     # file is not fully int8.
     left = float_tensors(flatbuffer) if quantize == "int8" else []
     if left:
-        where = (
-            "; on Keras' JAX backend, use zoo.export.export_model or `zoo export`, which convert TFLite files "
-            "on TensorFlow's" if keras.backend.backend() == "jax" else ""
-        )
+        where = f"; on Keras' JAX backend, use {_ON_TENSORFLOW}" if keras.backend.backend() == "jax" else ""
         raise ValueError(
             f"{model.name!r} does not convert to a fully int8 TFLite file: the converter left {len(left)} float32 "
             f"tensors, e.g. {left[0]!r}{where}"
@@ -486,7 +486,7 @@ def export_onnx(model: keras.Model, path: str) -> str:
     if keras.backend.backend() != "tensorflow":
         raise ValueError(
             f"export_onnx runs on Keras' TensorFlow backend only (tf2onnx cannot read jax2tf's XlaCallModule op): "
-            f"use zoo.export.export_model or `zoo export`, which convert there. "
+            f"use {_ON_TENSORFLOW}. "
             f"Received: backend={keras.backend.backend()!r}"
         )
     _publish(path, lambda target: _write_onnx(model, target), "onnx")
